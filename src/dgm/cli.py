@@ -1,0 +1,271 @@
+"""The ``dgm`` command line: train | sample | eval | info | data | pgm.
+
+Model flags are generated from each model's config dataclass (``dgm.registry``),
+training flags from :class:`dgm.train.TrainConfig`; nothing here knows a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from dgm.registry import MODEL_NAMES
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple = ()) -> None:
+    """One flag per field, typed from the field's annotation, default from the class."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        t, default = str(f.type), f.default
+        kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
+                              "help": f"(default: {default})"}
+        if t == "bool":
+            kw["action"] = argparse.BooleanOptionalAction
+        elif t.startswith("tuple["):
+            kw.update(nargs="*", type=int if "int" in t else float, metavar="N")
+        elif t in ("int", "float"):
+            kw["type"] = int if t == "int" else float
+        else:
+            kw["type"] = str
+        parser.add_argument(_flag(f.name), **kw)
+
+
+def _split_args(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def _default_run_dir(model: str, data: str) -> Path:
+    base = Path("runs") / f"{model}-{data.replace(':', '-')}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+# -- train -----------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from dgm.data import load_dataset
+    from dgm.registry import build_model, model_class
+    from dgm.train import TrainConfig, Trainer, TrainingInterrupted
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        rec = json.loads((run_dir / "config.json").read_text())
+        tcfg = TrainConfig.from_dict(rec["train"])
+        if getattr(args, "more_epochs", None):
+            tcfg.epochs = args.more_epochs
+        model = build_model(rec["model"], rec["model_config"], tuple(rec["input_shape"]))
+    else:
+        if not args.model:
+            print("dgm train: name a model (" + ", ".join(MODEL_NAMES) + ") or --resume RUN_DIR",
+                  file=sys.stderr)
+            return 2
+        cls = model_class(args.model)
+        tcfg = TrainConfig.from_dict(_split_args(args, TrainConfig))
+        presets = cls.Config.presets
+        if args.preset and args.preset not in presets:
+            raise ValueError(f"{args.model} has no preset {args.preset!r}; "
+                             f"choose one of {sorted(presets)}")
+        mcfg = cls.Config.from_dict({**presets.get(args.preset or "", {}),
+                                     **_split_args(args, cls.Config)})
+        run_dir = Path(args.out) if args.out else _default_run_dir(args.model, tcfg.data)
+        if (run_dir / "checkpoint.safetensors").exists():
+            print(f"dgm train: {run_dir} already holds a run; use --resume {run_dir} "
+                  "or another --out", file=sys.stderr)
+            return 2
+    splits = load_dataset(tcfg.data, data_dir=tcfg.data_dir)
+    if not args.resume:
+        model = cls(mcfg, splits.train.shape)
+    model.check_data(splits.train)
+    t0 = time.perf_counter()
+    trainer = Trainer(model, tcfg, splits, run_dir, resume=bool(args.resume))
+    try:
+        summary = trainer.fit()
+    except TrainingInterrupted as stop:
+        print(str(stop), file=sys.stderr)
+        return 130
+    if trainer.info.is_main:
+        _final_pictures(run_dir, splits)
+        print(f"trained {summary['epochs']} epochs in {time.perf_counter() - t0:.1f}s; "
+              f"best valid loss {summary['best_valid_loss']:.4f} (epoch {summary['best_epoch']}); "
+              f"run directory: {run_dir}")
+    return 0
+
+
+def _final_pictures(run_dir: Path, splits) -> None:
+    import dgm
+
+    model = dgm.load(run_dir)
+    if getattr(model.config, "latent", None) == 2 and hasattr(model, "decode_grid"):
+        from dgm.plots import latent_pictures
+
+        ds = splits.test
+        latent_pictures(model, run_dir, ds.x[:2000], None if ds.y is None else ds.y[:2000])
+
+
+# -- sample / eval / info --------------------------------------------------------------------
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import dgm
+    from dgm.plots import save_grid
+
+    model = dgm.load(args.run_dir)
+    if not hasattr(model, "sample"):
+        print(f"dgm sample: model {model.name!r} cannot generate", file=sys.stderr)
+        return 2
+    x = model.sample(args.n, seed=args.seed).cpu().numpy()
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, x.reshape(args.n, *model.input_shape))
+    elif out.suffix == ".png":
+        if len(model.input_shape) != 3:
+            print("dgm sample: a .png grid needs image data; use .npy", file=sys.stderr)
+            return 2
+        save_grid(out, x, model.input_shape)
+    else:
+        print(f"dgm sample: output must end in .png or .npy, got {out}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import dgm
+    from dgm.data import load_dataset
+
+    model = dgm.load(args.run_dir)
+    rec = json.loads((Path(args.run_dir) / "config.json").read_text())
+    splits = load_dataset(rec["data"]["spec"], data_dir=args.data_dir or rec["train"]["data_dir"])
+    ds = getattr(splits, args.split)
+    if ds is None:
+        print(f"dgm eval: this data set has no {args.split!r} split", file=sys.stderr)
+        return 2
+    x = ds.x[: args.max_examples] if args.max_examples else ds.x
+    if not hasattr(model, "nll"):
+        print(f"dgm eval: model {model.name!r} has no likelihood", file=sys.stderr)
+        return 2
+    opts = {k: getattr(args, k) for k in model.eval_options if getattr(args, k, None) is not None}
+    t0 = time.perf_counter()
+    per_example = {k: v.double().cpu().numpy() for k, v in model.nll(x, **opts).items()}
+    out: dict[str, Any] = {"model": model.name, "run_dir": str(args.run_dir), "split": args.split,
+                           "n_examples": int(x.shape[0]), **opts}
+    for k, v in per_example.items():
+        out[k] = float(v.mean())
+        out[k.replace("_nats", "") + "_stderr" if k != "nll_nats" else "nll_stderr"] = float(
+            v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+    out["seconds"] = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:>20}: {v}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from dgm.plots import read_metrics
+
+    run_dir = Path(args.run_dir)
+    rec = json.loads((run_dir / "config.json").read_text())
+    rows = read_metrics(run_dir)
+    import dgm
+
+    model = dgm.load(run_dir)
+    n_params = sum(p.numel() for p in model.parameters())
+    info = {"model": rec["model"], "model_config": rec["model_config"], "data": rec["data"],
+            "parameters": n_params, "epochs_done": len(rows),
+            "last": rows[-1] if rows else None}
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from dgm.registry import model_class
+    from dgm.train import TrainConfig
+
+    p = argparse.ArgumentParser(prog="dgm", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model into a run directory")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    t.add_argument("--more-epochs", type=int, dest="more_epochs",
+                   help="with --resume: raise the total number of epochs")
+    t.set_defaults(func=cmd_train, model=None)
+    tsub = t.add_subparsers(dest="model")
+    for name in MODEL_NAMES:
+        cls = model_class(name)
+        m = tsub.add_parser(name, help=(cls.__doc__ or name).strip().splitlines()[0])
+        m.add_argument("--out", "-o", help="run directory (default: runs/<model>-<data>)")
+        m.add_argument("--preset", help="named model config: " + ", ".join(cls.Config.presets))
+        add_dataclass_flags(m.add_argument_group("model"), cls.Config)
+        add_dataclass_flags(m.add_argument_group("training"), TrainConfig)
+
+    s = sub.add_parser("sample", help="draw samples from a trained model")
+    s.add_argument("run_dir")
+    s.add_argument("-n", type=int, default=64)
+    s.add_argument("-o", "--output", required=True, help=".png grid or .npy array")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("eval", help="negative log-likelihood on a split")
+    e.add_argument("run_dir")
+    e.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--data-dir", dest="data_dir")
+    e.add_argument("--max-examples", type=int, default=0)
+    seen: set[str] = set()
+    for name in MODEL_NAMES:
+        for opt, (typ, default, hlp) in model_class(name).eval_options.items():
+            if opt not in seen:
+                seen.add(opt)
+                e.add_argument(_flag(opt), dest=opt, type=typ, default=None,
+                               help=f"{hlp} (default: {default})")
+    e.set_defaults(func=cmd_eval)
+
+    i = sub.add_parser("info", help="describe a run directory")
+    i.add_argument("run_dir")
+    i.set_defaults(func=cmd_info)
+
+    try:
+        from dgm.data.cli import add_data_subparser, run_data
+
+        add_data_subparser(sub).set_defaults(func=run_data)
+    except ImportError:
+        pass
+    try:
+        from dgm.pgm.cli import add_pgm_subparser, run_pgm
+
+        add_pgm_subparser(sub).set_defaults(func=run_pgm)
+    except ImportError:
+        pass
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"dgm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Small network builders shared by the models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus, "elu": nn.ELU,
+               "leaky_relu": lambda: nn.LeakyReLU(0.2), "sigmoid": nn.Sigmoid}
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]()
+
+
+def mlp(sizes: Sequence[int], act: str, final_act: bool = False) -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``act`` between them."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or final_act:
+            layers.append(activation(act))
+    return nn.Sequential(*layers)
+
+
+def conv_encoder(channels: int, side: int, width: int, act: str) -> tuple[nn.Sequential, int]:
+    """Two stride-2 convolutions: (B, C, s, s) -> (B, 2*width * ceil(s/4)^2) flattened."""
+    s2 = (side + 1) // 2
+    s4 = (s2 + 1) // 2
+    net = nn.Sequential(
+        nn.Conv2d(channels, width, 3, stride=2, padding=1), activation(act),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), activation(act),
+        nn.Flatten(),
+    )
+    return net, 2 * width * s4 * s4
+
+
+class _Unflatten(nn.Module):
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+def conv_decoder(latent: int, channels: int, side: int, width: int, act: str) -> nn.Sequential:
+    """Linear to (2*width, s/4, s/4), two stride-2 transposed convolutions, crop to ``side``."""
+    s2 = (side + 1) // 2
+    s4 = (s2 + 1) // 2
+    return nn.Sequential(
+        nn.Linear(latent, 2 * width * s4 * s4), activation(act),
+        _Unflatten((2 * width, s4, s4)),
+        nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), activation(act),
+        nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1),
+        _Crop(side),
+    )
+
+
+class _Crop(nn.Module):
+    def __init__(self, side: int):
+        super().__init__()
+        self.side = side
+
+    def forward(self, x):
+        return x[..., : self.side, : self.side].flatten(1)

@@ -1,0 +1,133 @@
+"""What every dgm model is: a typed config, an ``nn.Module`` that owns its loss.
+
+The training loop (``dgm.train``) knows only this contract:
+
+* ``model(x, generator)`` (i.e. ``forward``) returns a dict of named scalar
+  terms; ``"loss"`` is the one minimized. Using ``forward`` lets
+  DistributedDataParallel synchronize gradients without knowing the model.
+* ``model.validation_terms(x, generator)`` returns per-example terms for the
+  validation split; ``"loss"`` drives early stopping.
+* models that generate expose ``sample(n, seed=...)``; models with a
+  likelihood expose ``log_prob(x, ...)`` (per example, nats) and
+  ``nll(x, **options)`` for ``dgm eval``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from dgm._rng import as_torch_generator
+
+
+@dataclass
+class ModelConfig:
+    """Base class of the per-model configs (hyperparameters only, never learned state).
+
+    ``presets`` maps a name to a dict of overrides (``dgm train MODEL --preset NAME``);
+    every model has at least ``tiny`` (for smoke and contract tests).
+    """
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(names)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown option(s) {sorted(unknown)}")
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        cfg = cls(**kw)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise ValueError naming the option and value when a hyperparameter is invalid."""
+
+
+def check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+class GenerativeModel(nn.Module):
+    """Base class: holds ``config`` and the per-example ``input_shape``."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    #: data kinds (see ``dgm.data``) the model accepts
+    data_kinds: ClassVar[tuple[str, ...]] = ("binary",)
+    #: extra ``dgm eval`` options: flag -> (type, default, help)
+    eval_options: ClassVar[dict[str, tuple[type, Any, str]]] = {}
+
+    def __init__(self, config: ModelConfig, input_shape: tuple[int, ...]):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.n_inputs = int(np.prod(self.input_shape))
+
+    # -- the training contract -------------------------------------------------
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        raise NotImplementedError
+
+    def validation_terms(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per-example validation terms; default: the training terms, averaged."""
+        return {k: v.detach().expand(x.shape[0]) for k, v in self(x, generator).items()}
+
+    # -- data checks -----------------------------------------------------------
+    def accepted_kinds(self) -> tuple[str, ...]:
+        """Data kinds (``dgm.data``: binary, unit, pm1, real) this model can be trained on."""
+        return self.data_kinds
+
+    def check_data(self, ds) -> None:
+        """Refuse a data set of the wrong kind or shape, or with NaN/inf, with a clear message."""
+        from dgm.data import check_data
+
+        kind = "binary" if ds.dynamic_binarize else ds.kind
+        if kind not in self.accepted_kinds():
+            raise ValueError(
+                f"{self.name} ({self.config}) needs {' or '.join(self.accepted_kinds())} data, "
+                f"but {ds.name!r} is {kind!r}; pick a matching --data variant"
+            )
+        if tuple(ds.shape) != self.input_shape:
+            raise ValueError(f"{self.name}: built for examples of shape {self.input_shape}, "
+                             f"but {ds.name!r} has shape {tuple(ds.shape)}")
+        check_data(ds.x, ds.kind, ds.name)
+
+    # -- helpers ---------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _generator(self, seed: Any) -> torch.Generator:
+        return as_torch_generator(seed, device=self.device)
+
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Flatten to (B, n_inputs), with a clear error for a wrong shape or NaN."""
+        if not isinstance(x, torch.Tensor):
+            x = torch.from_numpy(np.array(x, dtype=np.float32))  # a copy: inputs stay untouched
+        if x.dim() < 1 or x[0].numel() != self.n_inputs:
+            raise ValueError(
+                f"{self.name}: expected examples of shape {self.input_shape} "
+                f"({self.n_inputs} values), got a tensor of shape {tuple(x.shape)}"
+            )
+        x = x.reshape(x.shape[0], self.n_inputs).to(self.device, torch.float32)
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{self.name}: input contains NaN or inf")
+        return x

@@ -1,0 +1,156 @@
+"""Variable elimination: sum-product and max-product over plain tables.
+
+A *table* is a pair ``(variables, array)``; the array has one axis per variable.
+The special variable :data:`BATCH` stands for a batch of evidence rows: it is
+never eliminated and its axis is always last, so one pass answers many rows.
+
+Sum-product elimination, as in the textbook::
+
+    for X in order:
+        psi  = product of the factors that mention X
+        tau  = sum over X of psi
+        replace those factors by tau
+
+The arrays stay in linear space; with ``rescale=True`` every new table is
+divided by its largest entry (per batch row) and the log of that scale is kept
+aside, so products of thousands of factors neither overflow nor underflow.
+
+>>> t = [(("A", "B"), np.array([[30.0, 5.0], [1.0, 10.0]])),
+...      (("B", "C"), np.array([[100.0, 1.0], [1.0, 100.0]]))]
+>>> rest, log_scale = sum_product(t, ["A", "B"], rescale=True)
+>>> (np.exp(log_scale) * contract(rest, ("C",))).round(6).tolist()
+[3115.0, 1531.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+BATCH = "\x00batch"
+Table = tuple[tuple[str, ...], np.ndarray]
+_BIG = 1 << 16  # union size above which einsum looks for a contraction path
+
+
+def _einsum(tables: Sequence[Table], out: Sequence[str]) -> np.ndarray:
+    """The product of ``tables`` summed down to the variables ``out`` (einsum)."""
+    label: dict[str, int] = {}
+    args: list[Any] = []
+    size = 1
+    for vars_, arr in tables:
+        subs = []
+        for v, n in zip(vars_, arr.shape):
+            if v not in label:
+                label[v] = len(label)
+                size *= n
+            subs.append(label[v])
+        args += [arr, subs]
+    if len(tables) == 1 and tuple(out) == tables[0][0]:
+        return tables[0][1]
+    optimize = "greedy" if len(tables) > 2 and size > _BIG else False
+    return np.einsum(*args, [label[v] for v in out], optimize=optimize)
+
+
+def _out_vars(tables: Sequence[Table], drop: set[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for vars_, _ in tables:
+        for v in vars_:
+            if v not in drop and v != BATCH:
+                seen[v] = None
+    out = tuple(seen)
+    if any(BATCH in vars_ for vars_, _ in tables):
+        out += (BATCH,)
+    return out
+
+
+def _rescale(vars_: tuple[str, ...], arr: np.ndarray) -> tuple[np.ndarray, Any]:
+    """Divide by the largest entry (per batch row); return the new array and log scale."""
+    if BATCH in vars_:
+        m = arr.reshape(-1, arr.shape[-1]).max(axis=0) if arr.ndim > 1 else arr.copy()
+    else:
+        m = np.asarray(arr.max() if arr.size else 1.0)
+    m = np.where(m > 0, m, 1.0)
+    return arr / m, np.log(m)
+
+
+def sum_product(
+    tables: Sequence[Table], order: Sequence[str], rescale: bool = False
+) -> tuple[list[Table], Any]:
+    """Sum the variables ``order`` out of the product of ``tables``, one at a time.
+
+    Returns the remaining tables and the log scale factored out (a float, or one
+    number per batch row) so that ``product(remaining) * exp(log_scale)`` equals
+    the sum of the product.
+    """
+    pool: list[Table] = list(tables)
+    log_scale: Any = 0.0
+    for x in order:
+        psi = [t for t in pool if x in t[0]]
+        if not psi:
+            continue
+        pool = [t for t in pool if x not in t[0]]
+        out = _out_vars(psi, {x})
+        tau = _einsum(psi, out)
+        if rescale:
+            tau, ls = _rescale(out, tau)
+            log_scale = log_scale + ls
+        pool.append((out, tau))
+    return pool, log_scale
+
+
+def contract(tables: Sequence[Table], keep: Sequence[str]) -> np.ndarray:
+    """The product of ``tables`` summed down to ``keep`` (plus the batch axis, last)."""
+    out = tuple(keep)
+    if any(BATCH in vars_ for vars_, _ in tables):
+        out += (BATCH,)
+    if not tables:
+        return np.ones(())
+    extra = {v for vars_, _ in tables for v in vars_} - set(out)
+    if extra:
+        raise ValueError(f"variables {sorted(extra)} were not eliminated")
+    return _einsum(tables, out)
+
+
+def max_product(
+    tables: Sequence[Table], order: Sequence[str]
+) -> tuple[float, dict[str, int]]:
+    """Maximize the variables ``order`` out of a product of *log* tables.
+
+    Returns the maximum log value and the maximizing index of every variable
+    in ``order`` (found by tracing the eliminations back).
+    """
+    pool: list[Table] = list(tables)
+    trace: list[tuple[str, tuple[str, ...], np.ndarray]] = []
+    for x in order:
+        psi = [t for t in pool if x in t[0]]
+        if not psi:
+            trace.append((x, (x,), np.zeros(1)))
+            continue
+        pool = [t for t in pool if x not in t[0]]
+        scope = _out_vars(psi, set()) if x in _out_vars(psi, set()) else (x,)
+        total = _broadcast_sum(psi, scope)
+        axis = scope.index(x)
+        trace.append((x, scope, total))
+        rest = tuple(v for v in scope if v != x)
+        pool.append((rest, total.max(axis=axis)))
+    best = float(sum(float(arr) for vars_, arr in pool if not vars_))
+    assignment: dict[str, int] = {}
+    for x, scope, total in reversed(trace):
+        index = tuple(slice(None) if v == x else assignment[v] for v in scope)
+        assignment[x] = int(np.argmax(total[index]))
+    return best, assignment
+
+
+def _broadcast_sum(tables: Sequence[Table], scope: tuple[str, ...]) -> np.ndarray:
+    """Sum of log tables broadcast over ``scope``."""
+    total = np.zeros((1,) * len(scope))
+    for vars_, arr in tables:
+        perm = sorted(range(len(vars_)), key=lambda i: scope.index(vars_[i]))
+        a = np.transpose(arr, perm)
+        shape = [1] * len(scope)
+        for i in perm:
+            shape[scope.index(vars_[i])] = arr.shape[i]
+        total = total + a.reshape(shape)
+    return total

@@ -1,0 +1,191 @@
+"""Checkpoints without pickle: one safetensors file holding tensors + a JSON header.
+
+A checkpoint stores the model's parameters and buffers (``model.*``), the
+optimizers' tensor state (``optim.<name>.<param>.<key>``), the random
+generators' states (``rng.*``) and everything else (epoch, step, early-stopping
+state, optimizer hyperparameters) as JSON in the safetensors metadata. It is
+written atomically: a temporary file in the same folder, fsync, then rename, so
+a crash while saving never leaves a half-written checkpoint behind.
+
+Loading never unpickles anything: safetensors holds raw tensors only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+MAGIC = "dgm-checkpoint-v1"
+CHECKPOINT = "checkpoint.safetensors"
+BEST = "best.safetensors"
+CONFIG = "config.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, corrupt, or not written by dgm."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file + fsync + rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _split_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Optimizer state -> (tensors, JSON); scalar tensors (Adam's ``step``) stay tensors."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, st in sd["state"].items():
+        for key, val in st.items():
+            if isinstance(val, torch.Tensor):
+                tensors[f"optim.{name}.{pid}.{key}"] = val.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[key] = val
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _join_optimizer(name: str, tensors: dict, meta: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    prefix = f"optim.{name}."
+    for key, val in tensors.items():
+        if key.startswith(prefix):
+            pid, field = key[len(prefix) :].split(".", 1)
+            state.setdefault(int(pid), {})[field] = val
+    for pid, st in meta.get("scalars", {}).items():
+        state.setdefault(int(pid), {}).update(st)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    generators: dict[str, torch.Generator] | None = None,
+    state: dict[str, Any] | None = None,
+) -> None:
+    """Write model, optimizers, generator states and a JSON ``state`` atomically to ``path``."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optim_meta = {}
+    for name, opt in (optimizers or {}).items():
+        t, m = _split_optimizer(name, opt)
+        tensors.update(t)
+        optim_meta[name] = m
+    for name, gen in (generators or {}).items():
+        tensors[f"rng.{name}"] = gen.get_state().clone()
+    header = {"state": state or {}, "optimizers": optim_meta}
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": "pt", MAGIC: json.dumps(header)})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Return (tensors, header) of a dgm checkpoint, with a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors checkpoint (corrupt or truncated?): {err}"
+        ) from err
+    if MAGIC not in meta:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a dgm checkpoint (no '{MAGIC}' header)"
+        )
+    try:
+        header = json.loads(meta[MAGIC])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: the dgm header is not valid JSON: {err}") from err
+    return tensors, header
+
+
+def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+
+
+def load_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    generators: dict[str, torch.Generator] | None = None,
+) -> dict[str, Any]:
+    """Restore what :func:`save_checkpoint` wrote; returns the JSON ``state``."""
+    tensors, header = read_checkpoint(path)
+    try:
+        model.load_state_dict(model_state(tensors))
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} does not fit this model: {err}") from err
+    for name, opt in (optimizers or {}).items():
+        if name not in header["optimizers"]:
+            raise CheckpointError(f"{path} has no state for optimizer '{name}'")
+        opt.load_state_dict(_join_optimizer(name, tensors, header["optimizers"][name]))
+    for name, gen in (generators or {}).items():
+        key = f"rng.{name}"
+        if key not in tensors:
+            raise CheckpointError(f"{path} has no state for random generator '{name}'")
+        gen.set_state(tensors[key])
+    return header["state"]
+
+
+def load_model(run_dir: str | os.PathLike, map_location: str = "cpu", which: str = "best"):
+    """Rebuild the model of a run directory from its ``config.json`` and weights.
+
+    ``which="best"`` takes the early-stopping best weights when present, else the
+    last checkpoint.
+    """
+    from dgm.registry import build_model
+
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / CONFIG
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{run_dir} is not a dgm run directory: {cfg_path} is missing")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+        name, model_cfg, shape = cfg["model"], cfg["model_config"], cfg["input_shape"]
+    except (json.JSONDecodeError, KeyError) as err:
+        raise CheckpointError(f"{cfg_path} is not a valid dgm run config: {err!r}") from err
+    model = build_model(name, model_cfg, tuple(shape))
+    path = run_dir / BEST if which == "best" and (run_dir / BEST).is_file() else run_dir / CHECKPOINT
+    tensors, _ = read_checkpoint(path)
+    try:
+        model.load_state_dict(model_state(tensors))
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} does not fit the model in {cfg_path}: {err}") from err
+    model.data_spec = cfg.get("data", {}).get("spec")
+    return model.to(map_location).eval()

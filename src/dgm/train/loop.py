@@ -1,0 +1,308 @@
+"""The one training loop: every model, every device, one process or many.
+
+It knows the model only through its contract (``dgm.models.base``): call it on
+a batch, minimize ``terms["loss"]``. Each epoch it validates, appends a line to
+``metrics.jsonl``, keeps the best weights for early stopping, writes an atomic
+checkpoint and the pictures. Ctrl-C (or ``stop_after_steps``) saves a checkpoint
+at the current step; ``resume=True`` continues so that the interrupted-and-
+resumed run ends bitwise equal to an uninterrupted one (on CPU).
+
+Randomness: the epoch's permutation is derived from (seed, epoch); the noise of
+the model (and dynamic binarization) comes from one generator per rank whose
+state is checkpointed.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from dgm import __version__
+from dgm._rng import derive_seed
+from dgm.train import distributed as D
+from dgm.train.checkpoint import (
+    BEST,
+    CHECKPOINT,
+    CONFIG,
+    atomic_write_json,
+    load_checkpoint,
+    save_checkpoint,
+)
+from dgm.train.config import TrainConfig, lr_factor
+
+METRICS = "metrics.jsonl"
+
+
+class TrainingInterrupted(Exception):
+    """Raised after the checkpoint of an interrupted run has been written."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class LoopState:
+    epoch: int = 0  # epochs completed
+    step: int = 0  # steps completed within the current epoch
+    best: float = float("inf")
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+    seen: int = 0
+    train_seconds: float = 0.0
+    epoch_seconds: float = 0.0
+    done: bool = False
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                                eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+class Trainer:
+    """Train ``model`` on ``splits`` (a ``dgm.data.DataSplits``) into ``run_dir``."""
+
+    def __init__(self, model, cfg: TrainConfig, splits, run_dir: str | Path,
+                 resume: bool = False, stop_after_steps: int | None = None):
+        self.cfg, self.splits, self.resume = cfg, splits, resume
+        self.run_dir = Path(run_dir)
+        self.stop_after_steps = stop_after_steps
+        self.info = D.setup(cfg.device)
+        self.model = model.to(self.info.device)
+        self.net = (DistributedDataParallel(self.model) if self.info.active else self.model)
+        self.optimizer = make_optimizer(self.model.parameters(), cfg)
+        self.noise = torch.Generator(device=self.info.device)
+        self.noise.manual_seed(derive_seed(cfg.seed, "noise", self.info.rank))
+        self.state = LoopState()
+        self._interrupt = False
+
+    # -- data ------------------------------------------------------------------------
+    def _tensor(self, ds) -> torch.Tensor:
+        x = ds.x if not self.cfg.max_train or ds is not self.splits.train else ds.x[: self.cfg.max_train]
+        return torch.from_numpy(np.array(x, dtype=np.float32)).to(self.info.device)  # (N, D)
+
+    def _config_record(self) -> dict[str, Any]:
+        tr = self.splits.train
+        return {
+            "model": self.model.name,
+            "model_config": self.model.config.to_dict(),
+            "input_shape": list(self.model.input_shape),
+            "data": {"spec": self.cfg.data, "kind": tr.kind, "shape": list(tr.shape),
+                     "dynamic_binarize": bool(tr.dynamic_binarize), "n_train": len(tr)},
+            "train": self.cfg.to_dict(),
+            "versions": {"dgm": __version__, "torch": torch.__version__},
+            "world_size": self.info.world,
+        }
+
+    # -- the loop ----------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Run (or resume) training; returns the final summary."""
+        cfg, info, st = self.cfg, self.info, self.state
+        if info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt = self.run_dir / CHECKPOINT
+        if self.resume:
+            saved = load_checkpoint(ckpt, self.model, {"main": self.optimizer}, {"noise": self.noise})
+            self.state = st = LoopState(**saved["loop"])
+            if info.active:  # each rank restores its own noise stream
+                self.noise.set_state(self._rank_noise_state(saved))
+        elif info.is_main:
+            atomic_write_json(self.run_dir / CONFIG, self._config_record())
+            (self.run_dir / METRICS).write_text("")
+        x_train = self._tensor(self.splits.train)  # (N, D)
+        x_valid = self._tensor(self.splits.valid) if self.splits.valid is not None else None
+        dynamic = bool(self.splits.train.dynamic_binarize)
+        n_local = x_train.shape[0] // info.world
+        bs = max(1, cfg.batch_size // info.world)
+        n_steps = -(-n_local // bs)
+        old_handler = signal.signal(signal.SIGINT, self._on_sigint) if info.is_main else None
+        try:
+            while st.epoch < cfg.epochs and not st.done:
+                lr = cfg.lr * lr_factor(cfg.schedule, st.epoch, cfg.epochs, cfg.lr_decay)
+                for g in self.optimizer.param_groups:
+                    g["lr"] = lr
+                perm_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "perm", st.epoch))
+                perm = torch.randperm(x_train.shape[0], generator=perm_gen)
+                shard = perm[info.rank : n_local * info.world : info.world].to(info.device)
+                self.model.train()
+                sums = {k: torch.tensor(v, dtype=torch.float32, device=info.device)
+                        for k, v in st.sums.items()}
+                t0 = time.perf_counter()
+                bar = self._bar(n_steps, st.step)
+                for step in range(st.step, n_steps):
+                    xb = x_train[shard[step * bs : (step + 1) * bs]]  # (B, D)
+                    if dynamic:
+                        xb = torch.bernoulli(xb, generator=self.noise)
+                    terms = self.net(xb, self.noise)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    terms["loss"].backward()
+                    if cfg.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    self.optimizer.step()
+                    for k, v in terms.items():
+                        term = v.detach() * xb.shape[0]
+                        sums[k] = sums[k] + term if k in sums else term
+                    st.seen += xb.shape[0]
+                    st.step = step + 1
+                    if bar is not None:
+                        bar.update(1)
+                        if step % 25 == 0:
+                            bar.set_postfix(loss=f"{terms['loss'].item():.3f}")
+                    if step % 50 == 49 and not torch.isfinite(sums["loss"]):
+                        self._non_finite(step)
+                    stop = self._interrupt or (self.stop_after_steps is not None
+                                               and self._global_step() >= self.stop_after_steps)
+                    if D.broadcast_flag(stop, info) and st.step < n_steps:
+                        st.sums = {k: float(v) for k, v in sums.items()}
+                        st.epoch_seconds += time.perf_counter() - t0
+                        self._save(ckpt)
+                        raise TrainingInterrupted(
+                            f"interrupted at epoch {st.epoch + 1}, step {st.step}; "
+                            f"checkpoint saved, continue with: dgm train --resume {self.run_dir}")
+                if bar is not None:
+                    bar.close()
+                st.epoch_seconds += time.perf_counter() - t0
+                self._end_epoch(sums, x_valid, lr, ckpt)
+        finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+        return self._finish()
+
+    def _global_step(self) -> int:
+        n_local = self._n_steps()
+        return self.state.epoch * n_local + self.state.step
+
+    def _n_steps(self) -> int:
+        n = len(self.splits.train) if not self.cfg.max_train else min(self.cfg.max_train,
+                                                                       len(self.splits.train))
+        bs = max(1, self.cfg.batch_size // self.info.world)
+        return -(-(n // self.info.world) // bs)
+
+    def _end_epoch(self, sums, x_valid, lr, ckpt) -> None:
+        cfg, info, st = self.cfg, self.info, self.state
+        keys = sorted(sums)
+        vec = all_sum = D.all_reduce_sum(
+            torch.stack([sums[k] for k in keys] + [torch.tensor(float(st.seen), device=info.device)]),
+            info)
+        if not torch.isfinite(vec).all():
+            self._non_finite(st.step)
+        n_seen = float(all_sum[-1])
+        record: dict[str, Any] = {"epoch": st.epoch + 1, "lr": lr}
+        record.update({f"train_{k}": float(all_sum[i]) / n_seen for i, k in enumerate(keys)})
+        record["train_examples_per_s"] = n_seen / max(st.epoch_seconds, 1e-9)
+        st.train_seconds += st.epoch_seconds
+        record["train_seconds"] = st.train_seconds
+        if x_valid is not None:
+            valid = self.validate(x_valid)
+            record.update({f"valid_{k}": v for k, v in valid.items()})
+            score = valid["loss"]
+            if score < st.best:
+                st.best, st.best_epoch, st.bad_epochs = score, st.epoch + 1, 0
+                if info.is_main:
+                    save_checkpoint(self.run_dir / BEST, self.model, state={"epoch": st.epoch + 1})
+            else:
+                st.bad_epochs += 1
+                if cfg.patience and st.bad_epochs >= cfg.patience:
+                    st.done = True
+                    record["early_stop"] = True
+        st.epoch += 1
+        st.step, st.sums, st.seen, st.epoch_seconds = 0, {}, 0, 0.0
+        if info.is_main:
+            with open(self.run_dir / METRICS, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if not (cfg.progress and sys.stderr.isatty()):
+                shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float)}
+                print(f"epoch {record['epoch']}: {shown}", file=sys.stderr, flush=True)
+            if cfg.picture_every and (st.epoch % cfg.picture_every == 0 or st.done
+                                      or st.epoch == cfg.epochs):
+                self._pictures(x_valid)
+        self._save(ckpt)
+
+    @torch.no_grad()
+    def validate(self, x: torch.Tensor) -> dict[str, float]:
+        """Mean validation terms over the split (sharded over ranks, fixed noise)."""
+        self.model.eval()
+        info = self.info
+        gen = torch.Generator(device=info.device).manual_seed(
+            derive_seed(self.cfg.seed, "valid", info.rank))
+        mine = x[info.rank :: info.world]
+        sums: dict[str, torch.Tensor] = {}
+        for xb in mine.split(self.cfg.eval_batch):
+            for k, v in self.model.validation_terms(xb, gen).items():
+                sums[k] = sums.get(k, 0) + v.sum()
+        keys = sorted(sums)
+        tot = D.all_reduce_sum(torch.stack([sums[k] for k in keys]), info)
+        self.model.train()
+        return {k: float(tot[i]) / x.shape[0] for i, k in enumerate(keys)}
+
+    def _rank_noise_state(self, saved) -> torch.Tensor:
+        state = saved.get("noise_states", {}).get(str(self.info.rank))
+        return torch.tensor(state, dtype=torch.uint8) if state is not None else self.noise.get_state()
+
+    def _save(self, path: Path) -> None:
+        st = self.state
+        loop = {k: getattr(st, k) for k in LoopState.__dataclass_fields__}
+        extra: dict[str, Any] = {"loop": loop}
+        if self.info.active:  # gather each rank's noise state so rank 0 can save all of them
+            mine = self.noise.get_state().to(self.info.device)
+            states = [torch.empty_like(mine) for _ in range(self.info.world)]
+            torch.distributed.all_gather(states, mine)
+            extra["noise_states"] = {str(r): s.cpu().tolist() for r, s in enumerate(states)}
+        if self.info.is_main:
+            save_checkpoint(path, self.model, {"main": self.optimizer}, {"noise": self.noise},
+                            state=extra)
+
+    def _pictures(self, x_valid) -> None:
+        from dgm import plots
+
+        try:
+            plots.run_pictures(self.model, self.run_dir, x_valid, epoch=self.state.epoch,
+                               seed=self.cfg.seed)
+        except Exception as err:  # a picture must never lose a training run
+            print(f"warning: pictures failed: {err!r}", file=sys.stderr)
+
+    def _finish(self) -> dict[str, Any]:
+        spread = D.parameter_spread(self.model, self.info)
+        summary = {"epochs": self.state.epoch, "best_valid_loss": self.state.best,
+                   "best_epoch": self.state.best_epoch, "train_seconds": self.state.train_seconds,
+                   "rank_parameter_spread": spread, "world_size": self.info.world}
+        if self.info.is_main:
+            atomic_write_json(self.run_dir / "summary.json", summary)
+        D.teardown(self.info)
+        return summary
+
+    def _non_finite(self, step: int) -> None:
+        raise NonFiniteLoss(
+            f"the loss became NaN/inf in epoch {self.state.epoch + 1} (by step {step + 1}); "
+            f"the last good checkpoint (epoch {self.state.epoch}) is kept in {self.run_dir}; "
+            "try a smaller --lr or --grad-clip")
+
+    def _bar(self, total: int, initial: int):
+        if not (self.cfg.progress and self.info.is_main and sys.stderr.isatty()):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, desc=f"epoch {self.state.epoch + 1}",
+                    unit="batch", leave=False, dynamic_ncols=True)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._interrupt:  # second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        self._interrupt = True
+        print("\ninterrupt: saving a checkpoint at the end of this step "
+              "(Ctrl-C again to abort without saving)", file=sys.stderr)
