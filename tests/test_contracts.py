@@ -17,7 +17,7 @@ def digits():
 
 
 def tiny(name: str, shape=(1, 8, 8)):
-    return build_model(name, model_class(name).Config.presets["tiny"], shape)
+    return build_model(name, model_class(name).Config.presets["tiny"], shape, seed=0)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -29,9 +29,8 @@ def test_every_model_has_a_tiny_preset_that_validates(name):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_loss_is_finite_scalar_and_named(name, digits):
-    torch.manual_seed(0)  # noqa: NPY002 - only parameter init; the model's noise is explicit
     model = tiny(name)
-    x = torch.as_tensor(digits.train.x[:16])
+    x = torch.tensor(digits.train.x[:16])
     terms = model(x, torch.Generator().manual_seed(0))
     assert "loss" in terms
     for k, v in terms.items():
@@ -42,7 +41,7 @@ def test_loss_is_finite_scalar_and_named(name, digits):
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_same_seed_gives_same_samples_and_loss(name, digits):
     model = tiny(name)
-    x = torch.as_tensor(digits.train.x[:16])
+    x = torch.tensor(digits.train.x[:16])
     a = model(x, torch.Generator().manual_seed(3))["loss"]
     b = model(x, torch.Generator().manual_seed(3))["loss"]
     assert torch.equal(a, b)
@@ -66,9 +65,8 @@ def test_log_prob_is_per_example(name, digits):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_overfits_one_batch(name, digits):
-    torch.manual_seed(0)  # noqa: NPY002
     model = tiny(name)
-    x = torch.as_tensor(digits.train.x[:32])
+    x = torch.tensor(digits.train.x[:32])
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     gen = torch.Generator().manual_seed(0)
     first = model(x, gen)["loss"].item()
@@ -78,6 +76,16 @@ def test_overfits_one_batch(name, digits):
         loss.backward()
         opt.step()
     assert model(x, gen)["loss"].item() < 0.7 * first
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_same_init_seed_gives_same_parameters(name):
+    a, b, c = tiny(name), tiny(name), build_model(name, model_class(name).Config.presets["tiny"],
+                                                  (1, 8, 8), seed=1)
+    for (k, p), q, r in zip(a.state_dict().items(), b.state_dict().values(),
+                            c.state_dict().values()):
+        assert torch.equal(p, q), k
+    assert any(not torch.equal(p, r) for p, r in zip(a.parameters(), c.parameters()))
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -96,7 +104,7 @@ def test_save_load_round_trip_keeps_every_tensor(name, digits, tmp_path):
     x = digits.test.x[:4]
     if hasattr(model, "sample"):
         assert torch.equal(model.sample(3, seed=0), loaded.sample(3, seed=0))
-    assert np.isfinite(loaded(torch.as_tensor(x), torch.Generator().manual_seed(0))["loss"].item())
+    assert np.isfinite(loaded(torch.tensor(x), torch.Generator().manual_seed(0))["loss"].item())
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

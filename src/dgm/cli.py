@@ -87,7 +87,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 2
     splits = load_dataset(tcfg.data, data_dir=tcfg.data_dir)
     if not args.resume:
-        model = cls(mcfg, splits.train.shape)
+        from dgm._rng import derive_seed
+
+        model = cls(mcfg, splits.train.shape).reset_parameters(derive_seed(tcfg.seed, "init"))
     model.check_data(splits.train)
     t0 = time.perf_counter()
     trainer = Trainer(model, tcfg, splits, run_dir, resume=bool(args.resume))

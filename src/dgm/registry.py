@@ -21,7 +21,10 @@ def model_class(name: str) -> type:
     return models[name]
 
 
-def build_model(name: str, config: dict[str, Any] | Any, input_shape: tuple[int, ...]):
+def build_model(name: str, config: dict[str, Any] | Any, input_shape: tuple[int, ...],
+                seed: int | None = None):
+    """Build a registered model; with ``seed``, its parameters are initialized from it."""
     cls = model_class(name)
     cfg = config if isinstance(config, cls.Config) else cls.Config.from_dict(dict(config))
-    return cls(cfg, input_shape)
+    model = cls(cfg, input_shape)
+    return model if seed is None else model.reset_parameters(seed)

@@ -2,6 +2,16 @@
 
 NumPy only (scikit-learn is imported lazily for ``digits``; torch never).
 
+Specs (train / valid / test sizes):
+
+* ``mnist`` (50k/10k/10k, one fixed binarization, seed ``MNIST_BINARIZE_SEED``),
+  ``mnist:gray`` ([0, 1]), ``mnist:pm1`` ([-1, 1]), ``mnist:dynamic`` (grayscale train
+  with ``dynamic_binarize=True``; valid/test are the fixed bits of ``mnist``),
+  ``mnist:dynamic60k`` (60k dynamic train, no valid, fixed-bit test).
+* ``digits`` / ``digits:gray`` / ``digits:pm1``: scikit-learn 8x8 digits, 1297/250/250.
+* ``ring8``, ``grid25``, ``moons``: toy 2-D, 50k/5k/5k, kind "real".
+* ``tiny:bn``, ``tiny:rbm``: 8-bit data with an exact distribution, 20k/5k/5k.
+
 >>> s = load_dataset("ring8")
 >>> len(s.train), len(s.valid), len(s.test), s.train.shape, s.train.kind
 (50000, 5000, 5000, (2,), 'real')

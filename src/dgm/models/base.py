@@ -15,6 +15,7 @@ The training loop (``dgm.train``) knows only this contract:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -63,6 +64,19 @@ def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
+def init_uniform(layer: nn.Module, gen: torch.Generator) -> None:
+    """PyTorch's default init of a linear/conv layer, drawn from ``gen``."""
+    w = layer.weight
+    fan_in = w.shape[1] * (w[0, 0].numel() if w.dim() > 2 else 1)
+    if isinstance(layer, nn.ConvTranspose2d):
+        fan_in = w.shape[1] * w[0, 0].numel()
+    bound = 1.0 / math.sqrt(max(fan_in, 1))
+    # kaiming_uniform_(a=sqrt(5)) has bound sqrt(6 / ((1 + 5) fan_in)) = 1 / sqrt(fan_in)
+    w.copy_(torch.rand(w.shape, generator=gen) * 2 * bound - bound)
+    if layer.bias is not None:
+        layer.bias.copy_(torch.rand(layer.bias.shape, generator=gen) * 2 * bound - bound)
+
+
 class GenerativeModel(nn.Module):
     """Base class: holds ``config`` and the per-example ``input_shape``."""
 
@@ -89,6 +103,27 @@ class GenerativeModel(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Per-example validation terms; default: the training terms, averaged."""
         return {k: v.detach().expand(x.shape[0]) for k, v in self(x, generator).items()}
+
+    # -- initialization ----------------------------------------------------------
+    @torch.no_grad()
+    def reset_parameters(self, seed: Any) -> GenerativeModel:
+        """Re-initialize every parameter from ``seed`` (torch's default schemes, explicit RNG).
+
+        Linear and convolution layers get PyTorch's defaults (Kaiming-uniform weights,
+        uniform biases in +-1/sqrt(fan_in)); normalization layers their own reset; a model's
+        own tensors its ``_reset_own(generator)``. Returns ``self``.
+        """
+        gen = as_torch_generator(seed)
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
+                init_uniform(m, gen)
+            elif m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        self._reset_own(gen)
+        return self
+
+    def _reset_own(self, generator: torch.Generator) -> None:
+        """Initialize parameters that belong to the model itself rather than to a layer."""
 
     # -- data checks -----------------------------------------------------------
     def accepted_kinds(self) -> tuple[str, ...]:

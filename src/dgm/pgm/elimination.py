@@ -49,8 +49,13 @@ def _einsum(tables: Sequence[Table], out: Sequence[str]) -> np.ndarray:
         args += [arr, subs]
     if len(tables) == 1 and tuple(out) == tables[0][0]:
         return tables[0][1]
-    optimize = "greedy" if len(tables) > 2 and size > _BIG else False
-    return np.einsum(*args, [label[v] for v in out], optimize=optimize)
+    if len(tables) > 2 and size > _BIG:
+        # multiply the small tables together first, then meet the big one once
+        big = max(range(len(tables)), key=lambda i: tables[i][1].size)
+        small = [t for i, t in enumerate(tables) if i != big]
+        merged = _out_vars(small, set())
+        return _einsum([tables[big], (merged, _einsum(small, merged))], out)
+    return np.einsum(*args, [label[v] for v in out])
 
 
 def _out_vars(tables: Sequence[Table], drop: set[str]) -> tuple[str, ...]:

@@ -1,0 +1,264 @@
+"""Bayesian networks: a DAG with one conditional probability table per node.
+
+The joint factorizes as ``P(X_1..X_n) = prod_i P(X_i | Pa(X_i))``.  A CPD is a
+:class:`~dgm.pgm.factor.Factor` whose first variable is the child and whose
+other variables are its parents; :func:`cpd` builds one from rows, one row per
+parent configuration (as a BIF file lists them).
+
+>>> from dgm.pgm.examples import student
+>>> bn = student()
+>>> round(bn.probability({"I": 1, "D": 0, "G": "g2", "S": 1, "L": 0}), 6)
+0.004608
+>>> bn.markov_blanket("I")
+['D', 'G', 'S']
+>>> bn.is_dseparated("D", "S", [])
+True
+>>> bn.is_dseparated("D", "S", ["G"])
+False
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dgm._rng import SeedLike, as_numpy_rng
+from dgm.pgm.data import encode_table
+from dgm.pgm.factor import Factor, default_states
+from dgm.pgm.inference import ExactInference
+from dgm.pgm.structure import ancestors, find_cycle, topological_order
+
+if TYPE_CHECKING:
+    from dgm.pgm.markovnet import MarkovNetwork
+
+ROW_TOL = 1e-4
+
+
+def cpd(
+    variable: str,
+    table: Any,
+    parents: Sequence[str] = (),
+    state_names: Mapping[str, Sequence[str]] | None = None,
+) -> Factor:
+    """A CPD ``P(variable | parents)`` from rows: ``table[parent config][child state]``.
+
+    Parent configurations run in C order (the last parent changes fastest);
+    ``table`` may also be shaped ``(*parent_cards, card)``.
+
+    >>> f = cpd("S", [[0.95, 0.05], [0.2, 0.8]], ["I"])
+    >>> f.variables, f.values[1, :].tolist()
+    (('S', 'I'), [0.05, 0.8])
+    """
+    names = dict(state_names or {})
+    arr = np.asarray(table, dtype=np.float64)
+    card = len(names[variable]) if variable in names else arr.shape[-1]
+    pcards = [
+        len(names[p]) if p in names else (arr.shape[i] if arr.ndim == len(parents) + 1 else 2)
+        for i, p in enumerate(parents)
+    ]
+    need = int(np.prod(pcards, dtype=np.int64)) * card
+    if arr.size != need:
+        raise ValueError(
+            f"CPD of {variable!r} given {list(parents)} needs {need} numbers "
+            f"({int(np.prod(pcards))} parent configurations x {card} states), got {arr.size}"
+        )
+    values = np.moveaxis(arr.reshape(*pcards, card), -1, 0)
+    for v, c in zip((variable, *parents), (card, *pcards)):
+        names.setdefault(v, default_states(c))
+    return Factor((variable, *parents), (card, *pcards), values, names)
+
+
+@dataclass(frozen=True)
+class Independence:
+    """``(x ⟂ others | given)``."""
+
+    x: str
+    others: frozenset[str]
+    given: frozenset[str]
+
+    def __str__(self) -> str:
+        given = ", ".join(sorted(self.given))
+        return f"({self.x} ⟂ {', '.join(sorted(self.others))}" + (f" | {given})" if given else ")")
+
+
+class BayesianNetwork(ExactInference):
+    """A discrete Bayesian network, validated on construction; immutable."""
+
+    def __init__(self, cpds: Iterable[Factor], name: str = "network") -> None:
+        self.name = name
+        self.cpds: dict[str, Factor] = {}
+        for f in cpds:
+            if f.variables[0] in self.cpds:
+                raise ValueError(f"two CPDs for variable {f.variables[0]!r}")
+            self.cpds[f.variables[0]] = f
+        self.parents = {v: f.variables[1:] for v, f in self.cpds.items()}
+        for v, ps in self.parents.items():
+            unknown = [p for p in ps if p not in self.cpds]
+            if unknown:
+                raise ValueError(f"CPD of {v!r} has parents {unknown} that have no CPD")
+        cycle = find_cycle(self.parents)
+        if cycle:
+            raise ValueError("the graph has a cycle: " + " -> ".join(cycle + [cycle[0]]))
+        self.variables = tuple(topological_order(self.parents))
+        self.states = {v: self.cpds[v].state_names[v] for v in self.variables}
+        self.children: dict[str, tuple[str, ...]] = {v: () for v in self.variables}
+        for v in self.variables:
+            for p in self.parents[v]:
+                self.children[p] += (v,)
+        for v in self.variables:
+            self._validate_cpd(v)
+        self._tables = [(self.cpds[v].variables, self.cpds[v].values) for v in self.variables]
+        self._pos = {v: i for i, v in enumerate(self.variables)}
+
+    def _validate_cpd(self, v: str) -> None:
+        f = self.cpds[v]
+        for p in self.parents[v]:
+            if f.state_names[p] != self.states[p]:
+                raise ValueError(
+                    f"CPD of {v!r}: parent {p!r} has states {list(f.state_names[p])}, "
+                    f"but its own CPD says {list(self.states[p])}"
+                )
+        sums = f.values.sum(axis=0)
+        bad = np.argwhere(np.abs(sums - 1.0) > ROW_TOL)
+        if bad.size:
+            config = {p: self.states[p][int(i)] for p, i in zip(self.parents[v], bad[0])}
+            raise ValueError(
+                f"CPD of {v!r}: the row for parents {config} sums to "
+                f"{float(sums[tuple(bad[0])]):.6g}, not 1"
+            )
+
+    def __repr__(self) -> str:
+        edges = sum(len(p) for p in self.parents.values())
+        return f"BayesianNetwork({self.name!r}, {len(self.variables)} nodes, {edges} edges)"
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """The arcs ``(parent, child)``."""
+        return [(p, v) for v in self.variables for p in self.parents[v]]
+
+    @property
+    def cardinality(self) -> dict[str, int]:
+        """The number of states of every variable."""
+        return {v: len(s) for v, s in self.states.items()}
+
+    # ------------------------------------------------------ inference hooks
+    def _raw_tables(self) -> list[tuple[tuple[str, ...], np.ndarray]]:
+        return self._tables
+
+    def _relevant_tables(self, variables: set[str]) -> list[int]:
+        keep = ancestors(self.parents, variables)
+        return [self._pos[v] for v in self.variables if v in keep]
+
+    # ------------------------------------------------------ the joint
+    def probability(self, assignment: Mapping[str, Any]) -> float:
+        """``P(x)`` for a full assignment ``{variable: state}``."""
+        return float(np.exp(self.log_probability([dict(assignment)])[0]))
+
+    def log_probability(self, table: Any) -> np.ndarray:
+        """``log P(row)`` for every row of a complete table (see :mod:`dgm.pgm.data`)."""
+        cols, codes = encode_table(table, self.states, allow_missing=False)
+        missing = [v for v in self.variables if v not in cols]
+        if missing:
+            raise ValueError(f"the table lacks columns {missing}")
+        col = {c: j for j, c in enumerate(cols)}
+        total = np.zeros(codes.shape[0])
+        with np.errstate(divide="ignore"):
+            for v in self.variables:
+                f = self.cpds[v]
+                idx = tuple(codes[:, col[u]] for u in f.variables)
+                total += np.log(f.values[idx])
+        return total
+
+    def log_likelihood(self, table: Any) -> float:
+        """The data log-likelihood ``sum_rows log P(row)``."""
+        return float(self.log_probability(table).sum())
+
+    # ------------------------------------------------------ independencies
+    def local_independencies(self) -> list[Independence]:
+        """``X ⟂ NonDescendants(X) | Pa(X)`` for every node (empty ones omitted)."""
+        out = []
+        for v in self.variables:
+            desc = self.descendants(v)
+            others = set(self.variables) - desc - {v} - set(self.parents[v])
+            if others:
+                out.append(Independence(v, frozenset(others), frozenset(self.parents[v])))
+        return out
+
+    def descendants(self, v: str) -> set[str]:
+        """All nodes reachable from ``v`` along arcs (``v`` excluded)."""
+        return ancestors(self.children, {v}) - {v}
+
+    def markov_blanket(self, v: str) -> list[str]:
+        """Parents, children and the children's other parents of ``v`` (sorted)."""
+        self._check_vars([v], "")
+        mb = set(self.parents[v]) | set(self.children[v])
+        for c in self.children[v]:
+            mb |= set(self.parents[c])
+        return sorted(mb - {v})
+
+    def is_dseparated(
+        self, x: str | Iterable[str], y: str | Iterable[str], z: str | Iterable[str] = ()
+    ) -> bool:
+        """Whether every trail between ``x`` and ``y`` is blocked by ``z`` (Bayes ball)."""
+        xs, ys, zs = ({a} if isinstance(a, str) else set(a) for a in (x, y, z))
+        self._check_vars(sorted(xs | ys | zs), "")
+        return not (self.reachable(xs, zs) & ys)
+
+    def reachable(self, xs: set[str], zs: set[str]) -> set[str]:
+        """Nodes with an active trail from ``xs`` given ``zs`` (Koller & Friedman 3.1)."""
+        anc_z = ancestors(self.parents, zs)
+        stack = [(x, "up") for x in xs]
+        visited: set[tuple[str, str]] = set()
+        found: set[str] = set()
+        while stack:
+            node, direction = stack.pop()
+            if (node, direction) in visited:
+                continue
+            visited.add((node, direction))
+            if node not in zs:
+                found.add(node)
+            if direction == "up" and node not in zs:
+                stack += [(p, "up") for p in self.parents[node]]
+                stack += [(c, "down") for c in self.children[node]]
+            elif direction == "down":
+                if node not in zs:
+                    stack += [(c, "down") for c in self.children[node]]
+                if node in anc_z:
+                    stack += [(p, "up") for p in self.parents[node]]
+        return found - xs
+
+    def moralize(self) -> MarkovNetwork:
+        """The moral graph with the CPDs as factors (same joint, Z = 1)."""
+        from dgm.pgm.markovnet import MarkovNetwork
+
+        return MarkovNetwork(self.cpds.values())
+
+    # ------------------------------------------------------ sampling
+    def sample(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        """``n`` ancestral samples as an ``(n, len(variables))`` array of state indices."""
+        rng = as_numpy_rng(seed)
+        out = np.empty((n, len(self.variables)), dtype=np.int64)
+        for j, v in enumerate(self.variables):
+            f = self.cpds[v]
+            # rows indexed by the parents' sampled states: (n, card) cumulative tables
+            table = np.moveaxis(f.values, 0, -1)
+            cum = np.cumsum(table, axis=-1)
+            cum = cum[tuple(out[:, self._pos[p]] for p in self.parents[v])]
+            u = rng.random(n) * cum[..., -1]
+            out[:, j] = (u[:, None] >= cum).sum(axis=-1)
+        return out
+
+    def decode(self, codes: np.ndarray) -> dict[str, list[str]]:
+        """Columns of state names from an array of state indices (columns = variables)."""
+        return {
+            v: np.asarray(self.states[v], dtype=object)[codes[:, j]].tolist()
+            for j, v in enumerate(self.variables)
+        }
+
+    def states_product(self, variables: Sequence[str]) -> Iterable[tuple[int, ...]]:
+        """All joint state indices of ``variables`` (C order)."""
+        return itertools.product(*(range(len(self.states[v])) for v in variables))

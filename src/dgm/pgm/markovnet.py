@@ -1,0 +1,153 @@
+"""Markov networks: ``P(x) = prod_k phi_k(D_k) / Z`` over cliques ``D_k``.
+
+The partition function is computed by variable elimination in a min-fill
+order, with rescaled tables, never by multiplying all factors into one table.
+
+>>> from dgm.pgm.examples import misconception
+>>> mn = misconception()
+>>> round(mn.partition_function())
+7201840
+>>> round(mn.probability({"A": 0, "B": 1, "C": 1, "D": 0}) * 7201840)
+5000000
+>>> mn.markov_blanket("A")
+['B', 'D']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from dgm.pgm.bayesnet import Independence
+from dgm.pgm.data import encode_table
+from dgm.pgm.elimination import contract, sum_product
+from dgm.pgm.factor import Factor
+from dgm.pgm.inference import ExactInference
+from dgm.pgm.ordering import greedy_order, induced_width, interaction_graph
+
+
+class MarkovNetwork(ExactInference):
+    """An undirected graphical model given by its factors; immutable."""
+
+    def __init__(self, factors: Iterable[Factor], name: str = "network") -> None:
+        self.name = name
+        self.factors: tuple[Factor, ...] = tuple(factors)
+        states: dict[str, tuple[str, ...]] = {}
+        for f in self.factors:
+            for v in f.variables:
+                if v in states and states[v] != f.state_names[v]:
+                    raise ValueError(
+                        f"variable {v!r} has states {list(states[v])} in one factor and "
+                        f"{list(f.state_names[v])} in another"
+                    )
+                states[v] = f.state_names[v]
+        self.states = states
+        self.variables = tuple(states)
+        self.graph = interaction_graph(f.variables for f in self.factors)
+        for v in self.variables:
+            self.graph.setdefault(v, set())
+        self._tables = [(f.variables, f.values) for f in self.factors]
+
+    def __repr__(self) -> str:
+        return f"MarkovNetwork({self.name!r}, {len(self.variables)} variables, {len(self.factors)} factors)"
+
+    @property
+    def cardinality(self) -> dict[str, int]:
+        """The number of states of every variable."""
+        return {v: len(s) for v, s in self.states.items()}
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """Undirected edges ``(u, v)`` with ``u`` before ``v`` in ``variables``."""
+        pos = {v: i for i, v in enumerate(self.variables)}
+        return sorted(
+            ((u, v) for u in self.graph for v in self.graph[u] if pos[u] < pos[v]),
+            key=lambda e: (pos[e[0]], pos[e[1]]),
+        )
+
+    def _raw_tables(self) -> list[tuple[tuple[str, ...], np.ndarray]]:
+        return self._tables
+
+    def _relevant_tables(self, variables: set[str]) -> list[int]:
+        return list(range(len(self._tables)))
+
+    def _log_normalizer(self) -> float:
+        return self.log_partition_function()
+
+    # ------------------------------------------------------ partition function
+    def log_partition_function(self, heuristic: str = "auto") -> float:
+        """``log Z`` by variable elimination (rescaled; exact up to rounding)."""
+        cached = self.__dict__.get("_logz")
+        if cached is not None and heuristic == "auto":
+            return cached
+        card = self.cardinality
+        order = greedy_order(self.graph, self.variables, heuristic, card)
+        rest, log_scale = sum_product(self._tables, order, rescale=True)
+        total = float(contract(rest, ()))
+        if total <= 0:
+            raise ValueError("the factors give every joint state weight 0 (Z = 0)")
+        logz = float(np.log(total) + log_scale)
+        if heuristic == "auto":
+            self.__dict__["_logz"] = logz
+        return logz
+
+    def partition_function(self) -> float:
+        """``Z = sum_x prod_k phi_k(x)`` (may overflow to inf; prefer the log)."""
+        return float(np.exp(self.log_partition_function()))
+
+    def treewidth_bound(self) -> int:
+        """The induced width of the min-fill order (an upper bound on the treewidth)."""
+        order = greedy_order(self.graph, self.variables, "auto", self.cardinality)
+        return induced_width(self.graph, order)
+
+    # ------------------------------------------------------ probabilities
+    def log_unnormalized(self, table: Any) -> np.ndarray:
+        """``sum_k log phi_k(row)`` for every row of a complete table."""
+        cols, codes = encode_table(table, self.states, allow_missing=False)
+        missing = [v for v in self.variables if v not in cols]
+        if missing:
+            raise ValueError(f"the table lacks columns {missing}")
+        col = {c: j for j, c in enumerate(cols)}
+        total = np.zeros(codes.shape[0])
+        with np.errstate(divide="ignore"):
+            for f in self.factors:
+                total += np.log(f.values[tuple(codes[:, col[v]] for v in f.variables)])
+        return total
+
+    def log_probability(self, table: Any) -> np.ndarray:
+        """``log P(row)`` for every row of a complete table."""
+        return self.log_unnormalized(table) - self.log_partition_function()
+
+    def probability(self, assignment: Mapping[str, Any]) -> float:
+        """``P(x)`` for a full assignment ``{variable: state}``."""
+        return float(np.exp(self.log_probability([dict(assignment)])[0]))
+
+    # ------------------------------------------------------ independencies
+    def markov_blanket(self, v: str) -> list[str]:
+        """The neighbours of ``v`` (sorted)."""
+        self._check_vars([v], "")
+        return sorted(self.graph[v])
+
+    def local_independencies(self) -> list[Independence]:
+        """``X ⟂ U - {X} - MB(X) | MB(X)`` for every variable (empty ones omitted)."""
+        out = []
+        for v in self.variables:
+            mb = set(self.graph[v])
+            others = set(self.variables) - mb - {v}
+            if others:
+                out.append(Independence(v, frozenset(others), frozenset(mb)))
+        return out
+
+    def is_separated(self, x: Iterable[str], y: Iterable[str], z: Iterable[str]) -> bool:
+        """Whether every path from ``x`` to ``y`` passes through ``z``."""
+        zs = set(z)
+        seen = set(x) - zs
+        stack = list(seen)
+        while stack:
+            for u in self.graph[stack.pop()]:
+                if u not in seen and u not in zs:
+                    seen.add(u)
+                    stack.append(u)
+        return not (seen & set(y))

@@ -1,0 +1,150 @@
+"""download_mnist against a local HTTP server: checksums, mirror fallback, atomic writes."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dgm.data import download as dl
+from dgm.data import load_dataset
+from dgm.data import mnist as mnist_mod
+from dgm.data.cli import main
+from dgm.data.idx import write_idx
+
+N_TRAIN = 10_003  # > 10k so the loader can split off the 10k validation images
+N_TEST = 7
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Serve good/ (fake IDX files), bad/ (same names, wrong bytes); missing/ is a 404."""
+    root = tmp_path_factory.mktemp("www")
+    good, bad = root / "good", root / "bad"
+    good.mkdir()
+    bad.mkdir()
+    rng = np.random.default_rng(0)
+    imgs = (rng.random((N_TRAIN, 28, 28)) < 0.1) * rng.integers(0, 256, (N_TRAIN, 28, 28))
+    write_idx(good / "train-images-idx3-ubyte.gz", imgs)
+    write_idx(good / "train-labels-idx1-ubyte.gz", np.arange(N_TRAIN) % 10)
+    write_idx(good / "t10k-images-idx3-ubyte.gz", np.full((N_TEST, 28, 28), 128))
+    write_idx(good / "t10k-labels-idx1-ubyte.gz", np.arange(N_TEST))
+    table = {}
+    for p in sorted(good.iterdir()):
+        data = p.read_bytes()
+        table[p.name] = dl.FileSpec(
+            hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data)
+        )
+        (bad / p.name).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    handler = functools.partial(_Handler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.requests = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    yield {"base": base, "table": table, "httpd": httpd}
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _no_leftovers(d: Path) -> None:
+    assert not [p.name for p in d.iterdir() if p.name.endswith(".part")]
+
+
+def test_fallback_past_missing_and_corrupt_mirrors(server, tmp_path):
+    base = server["base"]
+    mirrors = [base + "missing", base + "bad/", base + "good/"]
+    out = dl.download_mnist(tmp_path, mirrors, progress=False, files=server["table"])
+    assert out == tmp_path / "mnist"
+    for name, spec in server["table"].items():
+        assert dl.verify_file(out / name, spec) is None
+    _no_leftovers(out)
+    # the fake files load as MNIST: first N_TRAIN-10k train, last 10k valid
+    try:
+        s = load_dataset("mnist:gray", tmp_path)
+        assert (len(s.train), len(s.valid), len(s.test)) == (N_TRAIN - 10_000, 10_000, N_TEST)
+        assert np.allclose(s.test.x, 0.5)
+        assert s.valid.y[-1] == (N_TRAIN - 1) % 10
+    finally:
+        mnist_mod.clear_cache()
+
+
+def test_present_good_files_are_not_fetched_again(server, tmp_path):
+    base = server["base"]
+    dl.download_mnist(tmp_path, [base + "good/"], progress=False, files=server["table"])
+    n = len(server["httpd"].requests)
+    dl.download_mnist(tmp_path, [base + "good/"], progress=False, files=server["table"])
+    assert len(server["httpd"].requests) == n
+    # a corrupted local file is replaced
+    victim = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    victim.write_bytes(b"junk")
+    dl.download_mnist(tmp_path, [base + "good/"], progress=False, files=server["table"])
+    assert len(server["httpd"].requests) == n + 1
+    assert dl.verify_file(victim, server["table"][victim.name]) is None
+
+
+def test_checksum_mismatch_everywhere_fails_cleanly(server, tmp_path):
+    base = server["base"]
+    with pytest.raises(dl.DownloadError) as e:
+        dl.download_mnist(
+            tmp_path, [base + "bad/", base + "missing/"], progress=False, files=server["table"]
+        )
+    msg = str(e.value)
+    assert "SHA-256 mismatch" in msg and base + "bad/" in msg and "404" in msg
+    assert not any((tmp_path / "mnist").glob("*.gz"))  # nothing half-written under a real name
+    _no_leftovers(tmp_path / "mnist")
+
+
+def test_md5_is_checked_too(server, tmp_path):
+    name = "t10k-labels-idx1-ubyte.gz"
+    spec = server["table"][name]
+    table = {name: dl.FileSpec(spec.sha256, "0" * 32, spec.size)}
+    with pytest.raises(dl.DownloadError, match="MD5 mismatch"):
+        dl.download_mnist(tmp_path, [server["base"] + "good/"], progress=False, files=table)
+
+
+def test_load_dataset_downloads_only_when_asked(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(dl, "MNIST_FILES", server["table"])
+    monkeypatch.setattr(dl, "MNIST_MIRRORS", (server["base"] + "good/",))
+    with pytest.raises(FileNotFoundError):
+        load_dataset("mnist", tmp_path)
+    assert not (tmp_path / "mnist").exists()
+    try:
+        s = load_dataset("mnist", tmp_path, download=True)
+        assert s.train.kind == "binary" and len(s.test) == N_TEST
+    finally:
+        mnist_mod.clear_cache()
+
+
+def test_cli_download(server, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(dl, "MNIST_FILES", server["table"])
+    argv = ["download", "mnist", "--data-dir", str(tmp_path), "--no-progress"]
+    assert main([*argv, "--mirror", server["base"] + "good/"]) == 0
+    assert str(tmp_path / "mnist") in capsys.readouterr().out
+    assert main([*argv, "--force", "--mirror", server["base"] + "bad/"]) == 1
+    assert "SHA-256 mismatch" in capsys.readouterr().err
+
+
+def test_published_checksums_table():
+    assert set(dl.MNIST_FILES) == {
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    }
+    for spec in dl.MNIST_FILES.values():
+        assert len(spec.sha256) == 64 and len(spec.md5) == 32

@@ -1,0 +1,91 @@
+"""digits, load_dataset dispatch, dynamic_binarize, the CLI, and import hygiene."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dgm.data import DATASETS, ArrayDataset, dynamic_binarize, load_dataset
+from dgm.data import digits as digits_mod
+from dgm.data.cli import add_data_subparser, main, run_data
+
+
+def test_digits_splits():
+    b, g, p = (load_dataset(s) for s in ("digits", "digits:gray", "digits:pm1"))
+    assert (len(b.train), len(b.valid), len(b.test)) == (1297, 250, 250)
+    for (_, bs), (_, gs), (_, ps) in zip(b.items(), g.items(), p.items()):
+        assert bs.shape == (1, 8, 8) and bs.kind == "binary" and gs.kind == "unit"
+        assert set(np.unique(bs.x)) <= {0.0, 1.0}
+        assert np.array_equal(bs.y, gs.y) and np.array_equal(gs.y, ps.y)
+        assert len(np.unique(bs.y)) == 10
+        np.testing.assert_allclose(ps.x, 2 * gs.x - 1)
+        assert not bs.x[gs.x == 0].any() and bs.x[gs.x == 1].all()
+    assert abs(b.train.x.mean() - g.train.x.mean()) < 0.01
+    # splits partition the 1797 images (multiset of labels adds up)
+    counts = sum(np.bincount(ds.y, minlength=10) for _, ds in g.items())
+    from sklearn.datasets import load_digits
+
+    assert np.array_equal(counts, np.bincount(load_digits().target))
+
+
+def test_digits_fixed_across_loads():
+    a = load_dataset("digits").train.x.copy()
+    digits_mod._arrays.cache_clear()
+    assert np.array_equal(load_dataset("digits").train.x, a)
+
+
+def test_dynamic_binarize_properties():
+    x = np.random.default_rng(0).random((2000, 50)).astype(np.float32)
+    a, b = dynamic_binarize(x, 1), dynamic_binarize(x, 1)
+    assert a.dtype == np.float32 and np.array_equal(a, b)
+    assert not np.array_equal(a, dynamic_binarize(x, 2))
+    assert abs(float(a.mean()) - float(x.mean())) < 0.005
+    rng = np.random.default_rng(5)  # a generator advances: two batches differ
+    assert not np.array_equal(dynamic_binarize(x, rng), dynamic_binarize(x, rng))
+
+
+def test_unknown_spec_suggests():
+    with pytest.raises(ValueError, match="Did you mean 'mnist:gray'"):
+        load_dataset("mnist:grey")
+
+
+def test_arraydataset_validates():
+    with pytest.raises(ValueError, match="does not match D"):
+        ArrayDataset(np.zeros((2, 3), np.float32), None, (2,), "real", False, "x")
+    with pytest.raises(ValueError, match="kind must be"):
+        ArrayDataset(np.zeros((2, 2), np.float32), None, (2,), "gray", False, "x")
+
+
+def test_cli_info_and_list(capsys):
+    assert main(["info", "ring8"]) == 0
+    out = capsys.readouterr().out
+    assert "train: n=50000, shape=(2,), kind=real" in out and "test : n=5000" in out
+    assert main(["list"]) == 0
+    assert capsys.readouterr().out.split() == DATASETS
+
+
+def test_cli_info_missing_mnist(tmp_path, capsys):
+    assert main(["info", "mnist", "--data-dir", str(tmp_path)]) == 1
+    assert "dgm data download mnist" in capsys.readouterr().err
+
+
+def test_cli_wires_into_a_parent_parser(capsys):
+    parser = argparse.ArgumentParser(prog="dgm")
+    add_data_subparser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", "info", "tiny:bn"])
+    assert args.func is run_data and args.func(args) == 0
+    assert "kind=binary" in capsys.readouterr().out
+
+
+def test_import_needs_no_torch_or_sklearn():
+    code = (
+        "import sys, dgm.data\n"
+        "dgm.data.load_dataset('ring8'); dgm.data.load_dataset('tiny:rbm')\n"
+        "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,183 @@
+"""MNIST loading: splits, fixed binarization, variants, sources, missing-data errors."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dgm.data import check_data, dynamic_binarize, load_dataset, resolve_data_dir
+from dgm.data import mnist as mnist_mod
+from dgm.data.idx import write_idx
+
+# sha256 of np.packbits of the fixed bits: changing the seed, the split or the
+# sampling protocol changes every published number, so it must be deliberate.
+PINNED = {
+    "train": "f6fa44c5b9f7c6b4cc762dddf6d3d524907ca1c7f7e4b5065f30854c87488b86",
+    "valid": "7d5d9dcbdb4cf93a0c6285488c8933a22ef44314baf61d14c9ad3767c60f309a",
+    "test": "60ceaebff72ef7002b5ee38bf01e9107c882776d3dd87bd5bb4a0f9f2e5789e0",
+}
+
+
+def bits_hash(x: np.ndarray) -> str:
+    return hashlib.sha256(np.packbits(x.astype(np.uint8)).tobytes()).hexdigest()
+
+
+def test_split_sizes_kinds_shapes(mnist_dir):
+    expect = {
+        "mnist": ("binary", False, (50_000, 10_000, 10_000)),
+        "mnist:gray": ("unit", False, (50_000, 10_000, 10_000)),
+        "mnist:pm1": ("pm1", False, (50_000, 10_000, 10_000)),
+        "mnist:dynamic": ("unit", True, (50_000, 10_000, 10_000)),
+        "mnist:dynamic60k": ("unit", True, (60_000, None, 10_000)),
+    }
+    for spec, (kind, dyn, sizes) in expect.items():
+        s = load_dataset(spec, mnist_dir)
+        assert s.train.kind == kind and s.train.dynamic_binarize is dyn, spec
+        assert s.train.model_kind == ("binary" if dyn else kind)
+        got = (len(s.train), None if s.valid is None else len(s.valid), len(s.test))
+        assert got == sizes, spec
+        for _, ds in s.items():
+            assert ds.shape == (1, 28, 28) and ds.x.shape[1] == 784
+            assert ds.x.dtype == np.float32 and ds.y.dtype == np.int64
+            assert ds.name == spec
+            assert not ds.x.flags.writeable
+
+
+def test_fixed_binarization_is_pinned_and_repeatable(mnist_dir):
+    first = {k: bits_hash(v.x) for k, v in load_dataset("mnist", mnist_dir).items()}
+    mnist_mod.clear_cache()
+    second = {k: bits_hash(v.x) for k, v in load_dataset("mnist", mnist_dir).items()}
+    assert first == second
+    assert first == PINNED
+
+
+def test_fixed_binarization_same_in_another_process(mnist_dir):
+    code = (
+        "import hashlib, numpy as np, sys\n"
+        "from dgm.data import load_dataset\n"
+        "x = load_dataset('mnist', sys.argv[1]).test.x\n"
+        "print(hashlib.sha256(np.packbits(x.astype(np.uint8)).tobytes()).hexdigest())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(mnist_dir)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == bits_hash(load_dataset("mnist", mnist_dir).test.x)
+
+
+def test_bits_follow_intensities(mnist_dir):
+    gray, bits = load_dataset("mnist:gray", mnist_dir), load_dataset("mnist", mnist_dir)
+    for (split, g), (_, b) in zip(gray.items(), bits.items()):
+        check_data(b.x, "binary", f"mnist/{split}")
+        assert np.array_equal(g.y, b.y)
+        # E[bit] = intensity: the mean over ~8M (or 39M) pixels is within a few 1e-4
+        assert abs(float(b.x.mean()) - float(g.x.mean())) < 1e-3, split
+        assert not b.x[g.x == 0].any()  # intensity 0 never gives a 1
+        # per-pixel-bin calibration: pixels of intensity ~0.5 are 1 about half the time
+        mid = (g.x > 0.45) & (g.x < 0.55)
+        assert abs(float(b.x[mid].mean()) - float(g.x[mid].mean())) < 0.02
+
+
+def test_other_seed_gives_other_bits(mnist_dir):
+    g = load_dataset("mnist:gray", mnist_dir).test.x
+    fixed = load_dataset("mnist", mnist_dir).test.x
+    assert np.array_equal(dynamic_binarize(g, mnist_mod.binarize_seed("test")), fixed)
+    other = dynamic_binarize(g, 12345)
+    frac = float((other != fixed).mean())
+    assert 0.01 < frac < 0.2
+    seeds = {mnist_mod.binarize_seed(s) for s in ("train", "valid", "test")}
+    assert len(seeds) == 3
+
+
+def test_dynamic_variants_share_the_fixed_eval_bits(mnist_dir):
+    fixed = load_dataset("mnist", mnist_dir)
+    gray = load_dataset("mnist:gray", mnist_dir)
+    dyn = load_dataset("mnist:dynamic", mnist_dir)
+    assert np.array_equal(dyn.train.x, gray.train.x)
+    assert np.array_equal(dyn.valid.x, fixed.valid.x) and dyn.valid.kind == "binary"
+    assert np.array_equal(dyn.test.x, fixed.test.x) and dyn.test.kind == "binary"
+    d60 = load_dataset("mnist:dynamic60k", mnist_dir)
+    assert d60.valid is None
+    assert np.array_equal(d60.train.x[:50_000], gray.train.x)
+    assert np.array_equal(d60.train.x[50_000:], gray.valid.x)
+    assert np.array_equal(d60.train.y[50_000:], gray.valid.y)
+    assert np.array_equal(d60.test.x, fixed.test.x)
+    # the training loop's per-batch bits change with the seed
+    xb = d60.train.x[:256]
+    assert not np.array_equal(dynamic_binarize(xb, 1), dynamic_binarize(xb, 2))
+    check_data(dynamic_binarize(xb, 1), d60.train.model_kind, "mnist:dynamic60k")
+
+
+def test_pm1_is_affine_image_of_gray(mnist_dir):
+    g = load_dataset("mnist:gray", mnist_dir).valid.x
+    p = load_dataset("mnist:pm1", mnist_dir).valid.x
+    np.testing.assert_allclose(p, 2 * g - 1, atol=1e-6)
+    check_data(p, "pm1", "mnist:pm1")
+    assert p.min() == -1.0 and p.max() <= 1.0
+
+
+def test_idx_source_matches_pickle(mnist_dir, tmp_path):
+    """The IDX path (pixel/256, first 50k / last 10k) reproduces the pickle bit for bit."""
+    gray = load_dataset("mnist:gray", mnist_dir)
+    train = np.concatenate([gray.train.x, gray.valid.x])
+    ytrain = np.concatenate([gray.train.y, gray.valid.y])
+    to_u8 = lambda x: np.round(x * 256).astype(np.uint8).reshape(-1, 28, 28)  # noqa: E731
+    sub = tmp_path / "mnist"
+    sub.mkdir()
+    write_idx(tmp_path / "train-images-idx3-ubyte", to_u8(train))
+    write_idx(sub / "train-labels-idx1-ubyte.gz", ytrain)
+    write_idx(sub / "t10k-images-idx3-ubyte", to_u8(gray.test.x))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", gray.test.y)
+    assert mnist_mod.find_mnist(tmp_path)[0] == "idx"
+    try:
+        from_idx = load_dataset("mnist", tmp_path)
+        fixed = load_dataset("mnist", mnist_dir)
+        for (split, a), (_, b) in zip(from_idx.items(), fixed.items()):
+            assert np.array_equal(a.x, b.x), split
+            assert np.array_equal(a.y, b.y), split
+    finally:
+        mnist_mod.clear_cache()
+
+
+def test_missing_mnist_message_says_where_and_what(tmp_path, monkeypatch):
+    monkeypatch.delenv("DGM_DATA", raising=False)
+    with pytest.raises(FileNotFoundError) as e:
+        load_dataset("mnist", tmp_path)
+    msg = str(e.value)
+    for needle in (
+        str(tmp_path / "mnist" / "mnist.pkl.gz"),
+        str(tmp_path / "mnist.pkl.gz"),
+        "train-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "DGM_DATA",
+        "--data-dir",
+        "dgm data download mnist",
+        "download=True",
+    ):
+        assert needle in msg, needle
+
+
+def test_missing_message_names_missing_idx_files(tmp_path):
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(FileNotFoundError, match="missing: train-labels-idx1-ubyte"):
+        load_dataset("mnist:gray", tmp_path)
+
+
+def test_resolve_data_dir_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("DGM_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert resolve_data_dir() == tmp_path / "env"
+    monkeypatch.delenv("DGM_DATA")
+    assert resolve_data_dir() == tmp_path / "xdg" / "dgm"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_data_dir() == tmp_path / "home" / ".cache" / "dgm"
+
+
+def test_env_var_is_used(mnist_dir, monkeypatch):
+    monkeypatch.setenv("DGM_DATA", str(mnist_dir))
+    assert len(load_dataset("mnist:gray").test) == 10_000

@@ -1,0 +1,102 @@
+"""The VAE's mathematical properties: analytic KL, the IWAE bound, reparameterization."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from dgm.data import load_dataset
+from dgm.models.vae import VAE, VAEConfig, kl_std_normal, log_normal, reparameterize
+from dgm.train import TrainConfig, Trainer
+
+
+def test_analytic_kl_matches_monte_carlo_kl():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(3, 4, generator=g)
+    logvar = torch.randn(3, 4, generator=g) * 0.5
+    eps = torch.randn(200_000, 3, 4, generator=g)
+    z = reparameterize(mu, logvar, eps)
+    mc = (log_normal(z, mu, logvar) - log_normal(z, torch.zeros(()), torch.zeros(()))).mean(0)
+    assert torch.allclose(kl_std_normal(mu, logvar), mc, atol=0.02)
+
+
+def test_kl_is_zero_only_at_the_prior():
+    zero = torch.zeros(1, 5)
+    assert kl_std_normal(zero, zero).item() == 0.0
+    assert kl_std_normal(zero + 0.1, zero).item() > 0
+
+
+def test_reparameterized_samples_have_the_encoder_moments():
+    g = torch.Generator().manual_seed(1)
+    mu, logvar = torch.tensor([1.5, -2.0]), torch.tensor([0.0, math.log(0.25)])
+    z = reparameterize(mu, logvar, torch.randn(100_000, 2, generator=g))
+    assert torch.allclose(z.mean(0), mu, atol=0.01)
+    assert torch.allclose(z.std(0), torch.tensor([1.0, 0.5]), atol=0.01)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    splits = load_dataset("digits")
+    model = VAE(VAEConfig(latent=4, hidden=(128,)), splits.train.shape).reset_parameters(0)
+    cfg = TrainConfig(epochs=40, batch_size=32, lr=3e-3, picture_every=0, progress=False)
+    Trainer(model, cfg, splits, tmp_path_factory.mktemp("vae")).fit()
+    return model.eval(), splits
+
+
+def test_iwae_estimate_is_above_the_elbo_and_grows_with_k(trained):
+    model, splits = trained
+    x = splits.test.x
+    elbo = torch.stack([model.elbo(x, seed=s) for s in range(20)]).mean(0)  # E[ELBO] per example
+    k1 = torch.stack([model.log_prob(x, k=1, seed=s) for s in range(20)]).mean().item()
+    means = [k1] + [model.log_prob(x, k=k, seed=7).mean().item() for k in (10, 100, 1000)]
+    print("ELBO", elbo.mean().item(), "IWAE k=1,10,100,1000", means)
+    assert means[0] == pytest.approx(elbo.mean().item(), abs=0.1)  # k = 1 is the ELBO
+    assert means[1] > elbo.mean().item()
+    assert means[0] < means[1] < means[2] < means[3]  # tighter with more samples
+    # converging: the last step is smaller than the first
+    assert means[3] - means[2] < means[1] - means[0]
+
+
+def test_log_prob_chunking_does_not_change_the_estimate(trained):
+    model, splits = trained
+    x = splits.test.x[:10]
+    a = model.log_prob(x, k=64, seed=3, chunk=64 * 10)
+    b = model.log_prob(x, k=64, seed=3, chunk=64 * 10)
+    c = model.log_prob(x, k=64, seed=3, chunk=100)
+    assert torch.equal(a, b)
+    assert torch.allclose(a.mean(), c.mean(), atol=0.5)  # same estimator, other noise
+
+
+def test_gaussian_decoder_is_the_seeds_squared_error():
+    model = VAE(VAEConfig(latent=2, hidden=(8,), decoder="gaussian"), (4,))
+    x = torch.randn(3, 4)
+    mean = torch.randn(3, 4)
+    expected = -0.5 * ((x - mean) ** 2).sum(-1) - 2 * math.log(2 * math.pi)
+    assert torch.allclose(model.log_lik(x, mean), expected)
+
+
+def test_iwae_objective_trains_and_reports_its_bound():
+    model = VAE(VAEConfig(latent=2, hidden=(8,), iwae_k=5), (1, 8, 8))
+    x = torch.bernoulli(torch.full((6, 64), 0.3), generator=torch.Generator().manual_seed(0))
+    terms = model(x, torch.Generator().manual_seed(0))
+    terms["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters())
+    # the IWAE loss (k=5) is, in expectation, below the negative ELBO
+    losses = [model(x, torch.Generator().manual_seed(s)) for s in range(30)]
+    assert sum(t["loss"].item() for t in losses) < sum(t["neg_elbo"].item() for t in losses)
+
+
+def test_bernoulli_vae_refuses_grayscale_data():
+    splits = load_dataset("digits:gray")
+    model = VAE(VAEConfig(latent=2, hidden=(8,)), splits.train.shape)
+    with pytest.raises(ValueError, match="binary"):
+        model.check_data(splits.train)
+
+
+def test_invalid_config_names_the_option():
+    with pytest.raises(ValueError, match="decoder"):
+        VAEConfig(decoder="poisson").validate()
+    with pytest.raises(ValueError, match="latent"):
+        VAEConfig.from_dict({"latent": 0})

@@ -1,0 +1,89 @@
+"""Checkpoints: bitwise resume, atomic writes, clear errors for corrupt or foreign files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import dgm
+from dgm.data import load_dataset
+from dgm.models.vae import VAE, VAEConfig
+from dgm.train import CheckpointError, TrainConfig, Trainer, TrainingInterrupted
+from dgm.train.checkpoint import read_checkpoint
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return load_dataset("digits")
+
+
+def _model(shape):
+    return VAE(VAEConfig(latent=3, hidden=(32,)), shape).reset_parameters(0)
+
+
+CFG = dict(epochs=3, batch_size=64, max_train=640, picture_every=0, progress=False, seed=5)
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted_run_bitwise(splits, tmp_path):
+    ref = _model(splits.train.shape)
+    Trainer(ref, TrainConfig(**CFG), splits, tmp_path / "ref").fit()
+
+    cut = _model(splits.train.shape)
+    with pytest.raises(TrainingInterrupted):  # stop in the middle of epoch 2
+        Trainer(cut, TrainConfig(**CFG), splits, tmp_path / "cut", stop_after_steps=13).fit()
+    assert dgm.load(tmp_path / "cut") is not None  # a run can be loaded mid-way
+    fresh = _model(splits.train.shape)
+    Trainer(fresh, TrainConfig(**CFG), splits, tmp_path / "cut", resume=True).fit()
+
+    for (k, a), (_, b) in zip(ref.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), k
+    lines = [json.loads(x) for x in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
+    lines2 = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    drop = ("train_seconds", "train_examples_per_s")
+    strip = [{k: v for k, v in r.items() if k not in drop} for r in lines]
+    strip2 = [{k: v for k, v in r.items() if k not in drop} for r in lines2]
+    assert strip == strip2
+
+
+def test_checkpoint_holds_optimizer_and_rng_state_without_pickle(splits, tmp_path):
+    Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 1}), splits, tmp_path).fit()
+    tensors, header = read_checkpoint(tmp_path / "checkpoint.safetensors")
+    assert any(k.startswith("optim.main.") and k.endswith("exp_avg") for k in tensors)
+    assert "rng.noise" in tensors
+    assert header["state"]["loop"]["epoch"] == 1
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_corrupt_checkpoint_gets_a_clear_error(splits, tmp_path):
+    Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 1}), splits, tmp_path).fit()
+    path = tmp_path / "checkpoint.safetensors"
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        read_checkpoint(path)
+
+
+def test_foreign_safetensors_file_is_refused(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path))
+    with pytest.raises(CheckpointError, match="not a dgm checkpoint"):
+        read_checkpoint(path)
+
+
+def test_missing_run_directory_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match="not a dgm run directory"):
+        dgm.load(tmp_path / "nope")
+
+
+def test_early_stopping_stops_and_keeps_the_best_weights(splits, tmp_path):
+    model = VAE(VAEConfig(latent=8, hidden=(256,)), splits.train.shape).reset_parameters(0)
+    cfg = TrainConfig(epochs=200, batch_size=32, lr=3e-3, max_train=200, patience=3,
+                      picture_every=0, progress=False)
+    summary = Trainer(model, cfg, splits, tmp_path).fit()
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert summary["epochs"] < 200 and rows[-1].get("early_stop")
+    best = min(r["valid_loss"] for r in rows)
+    assert summary["best_valid_loss"] == best
+    assert len(rows) - summary["best_epoch"] == 3
