@@ -49,6 +49,21 @@ def _encode_column(
                 f"row {r}, column {name!r}: state index {codes[r]} out of range "
                 f"for {len(states)} states {list(states)}"
             )
+    elif arr.dtype.kind == "U":  # vectorized: look each distinct string up once
+        uniq, inverse = np.unique(arr, return_inverse=True)
+        lookup = {s: i for i, s in enumerate(states)}
+        mapped = np.empty(len(uniq), dtype=np.int64)
+        for k, value in enumerate(uniq.tolist()):
+            if value in MISSING_STRINGS:
+                mapped[k] = -1
+            elif value in lookup:
+                mapped[k] = lookup[value]
+            else:
+                r = int(np.flatnonzero(inverse == k)[0])
+                raise ValueError(
+                    f"row {r}, column {name!r}: unknown state {value!r}; states are {list(states)}"
+                )
+        codes = mapped[inverse.reshape(-1)]
     else:
         lookup = {s: i for i, s in enumerate(states)}
         codes = np.empty(arr.shape[0], dtype=np.int64)

@@ -55,7 +55,7 @@ def _einsum(tables: Sequence[Table], out: Sequence[str]) -> np.ndarray:
         small = [t for i, t in enumerate(tables) if i != big]
         merged = _out_vars(small, set())
         return _einsum([tables[big], (merged, _einsum(small, merged))], out)
-    return np.einsum(*args, [label[v] for v in out])
+    return np.einsum(*args, [label[v] for v in out], optimize=size > _BIG)
 
 
 def _out_vars(tables: Sequence[Table], drop: set[str]) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ import numpy as np
 from dgm.pgm.data import encode_table
 from dgm.pgm.elimination import BATCH, Table, contract, max_product, sum_product
 from dgm.pgm.factor import Factor, state_index
-from dgm.pgm.ordering import greedy_order, interaction_graph
+from dgm.pgm.ordering import best_order, greedy_order, interaction_graph
 
 _SAFE = (1e-250, 1e250)  # totals outside this range are recomputed with rescaling
 
@@ -278,4 +278,4 @@ class ExactInference:
         card = {v: len(s) for v, s in self.states.items()}
         card[BATCH] = n
         elim = set(graph) - {target, BATCH}
-        return greedy_order(graph, elim, "min_weight", card)
+        return best_order(graph, elim, card)

@@ -27,6 +27,7 @@ class TrainConfig(ModelConfig):
     lr_decay: float = 0.0  # for "exp": lr * exp(-lr_decay * epoch)
     grad_clip: float = 0.0  # max gradient norm, 0 = off
     patience: int = 0  # early stopping after this many epochs without a better valid loss; 0 = off
+    max_minutes: float = 0.0  # stop at the end of the epoch that passes this much training time
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     max_train: int = 0  # use only the first N training examples (0 = all)

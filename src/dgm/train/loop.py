@@ -220,6 +220,10 @@ class Trainer:
                 if cfg.patience and st.bad_epochs >= cfg.patience:
                     st.done = True
                     record["early_stop"] = True
+        over = bool(cfg.max_minutes) and st.train_seconds > 60 * cfg.max_minutes
+        if D.broadcast_flag(over, info) and not st.done:
+            st.done = True
+            record["time_limit"] = True
         st.epoch += 1
         st.step, st.sums, st.seen, st.epoch_seconds = 0, {}, 0, 0.0
         if info.is_main:

@@ -1,0 +1,46 @@
+"""Shared helpers of the benchmark scripts: machine description, merging results files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"cores": os.cpu_count(), "python": platform.python_version(),
+                            "platform": platform.platform(), "processor": platform.processor()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    import numpy
+
+    info["numpy"] = numpy.__version__
+    return info
+
+
+def update_results(name: str, figures: dict[str, Any], stage: str, details: dict[str, Any]) -> Path:
+    """Merge ``figures`` (top level) and ``details`` (under ``stages[stage]``) into results/name.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update(figures)
+    data.setdefault("stages", {})[stage] = {
+        **details, "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path

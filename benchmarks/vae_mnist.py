@@ -1,0 +1,182 @@
+"""VAE and IWAE on binarized MNIST (Burda, Grosse & Salakhutdinov 2016), and the loop's overhead.
+
+Architecture: the IWAE paper's one-stochastic-layer model, 784-200-200-50 (tanh), Bernoulli
+decoder. Test NLL: the IWAE estimate with K = 5000, as the paper reports it. Early stopping
+on the validation split (never on test).
+
+Stages (each merges its figures into benchmarks/results/vae_mnist.json):
+
+  throughput   library loop vs a plain hand-written PyTorch loop, same net, same run
+  quick        protocol 1 (fixed binarization 50k/10k/10k), a 30-minute training budget
+  vae, iwae50  protocol 1, the longer budget --minutes
+  dynamic_vae, dynamic_iwae50
+               protocol 2 (dynamic binarization, all 60k training images, no validation)
+
+Usage: python benchmarks/vae_mnist.py --stages throughput quick [--minutes 120] [--data-dir D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import update_results  # noqa: E402
+
+from dgm.data import load_dataset  # noqa: E402
+from dgm.models.vae import VAE, VAEConfig  # noqa: E402
+from dgm.train import TrainConfig, Trainer  # noqa: E402
+
+RUNS = Path(__file__).resolve().parent / "runs"
+PUBLISHED = {"vae": 88.71, "iwae50": 87.10, "dynamic_vae": 86.76, "dynamic_iwae50": 84.78}
+GOALS = {"vae": 88.0, "iwae50": 86.5, "dynamic_vae": 86.5, "dynamic_iwae50": 84.7}
+
+
+def paper_model(k: int) -> VAE:
+    return VAE(VAEConfig(latent=50, hidden=(200, 200), activation="tanh", iwae_k=k), (1, 28, 28))
+
+
+def epoch_seconds(k: int, x: torch.Tensor, batch: int, n_steps: int = 40) -> float:
+    """Seconds per 50k-example epoch, measured on a throwaway model."""
+    model = paper_model(k).reset_parameters(0)
+    opt = torch.optim.Adam(model.parameters(), 1e-3, eps=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    for i in range(n_steps):
+        loss = model(x[i * batch : (i + 1) * batch], gen)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return (time.perf_counter() - t0) / (n_steps * batch) * x.shape[0]
+
+
+def train_and_eval(stage: str, spec: str, k: int, minutes: float, batch: int, eval_k: int,
+                   data_dir, seed: int, schedule: str) -> dict:
+    splits = load_dataset(spec, data_dir=data_dir)
+    x = torch.tensor(splits.train.x[:20000])
+    per_epoch = epoch_seconds(k, x, batch) * len(splits.train) / x.shape[0]
+    epochs = max(3, int(minutes * 60 / per_epoch))
+    cfg = TrainConfig(data=spec, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
+                      batch_size=batch, lr=1e-3, adam_eps=1e-4, schedule=schedule,
+                      lr_decay=float(np.log(10) / epochs),
+                      patience=0, max_minutes=minutes, seed=seed, picture_every=0,
+                      progress=False)
+    model = paper_model(k).reset_parameters(seed)
+    run_dir = RUNS / stage
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    summary = Trainer(model, cfg, splits, run_dir).fit()
+    import dgm
+
+    best = dgm.load(run_dir)  # early-stopping best weights (last weights when no valid split)
+    t0 = time.perf_counter()
+    nll = best.nll(splits.test.x, iwae_k=eval_k, seed=seed)
+    eval_seconds = time.perf_counter() - t0
+    lp = nll["nll_nats"].double().numpy()
+    ne = nll["neg_elbo_nats"].double().numpy()
+    return {
+        "test_nll_nats": float(lp.mean()),
+        "test_nll_stderr": float(lp.std(ddof=1) / np.sqrt(len(lp))),
+        "test_neg_elbo_nats": float(ne.mean()),
+        "train_seconds": summary["train_seconds"],
+        "epochs_run": summary["epochs"],
+        "epochs_planned": epochs,
+        "best_epoch": summary["best_epoch"],
+        "best_valid_loss": summary["best_valid_loss"],
+        "eval_iwae_k": eval_k,
+        "eval_seconds": eval_seconds,
+        "recipe": {"data": spec, "batch": batch, "optimizer": "adam(0.9, 0.999, eps=1e-4)",
+                   "lr": ("1e-3 * 10^(-i/7), stage i lasting 3^i/3280 of the epochs"
+                          if schedule == "iwae" else
+                          "1e-3 decaying exponentially to 1e-4 over the planned epochs"),
+                   "train_k": k, "time_budget_minutes": minutes, "seed": seed},
+        "published_nats": PUBLISHED.get(stage.replace("quick", "vae")),
+        "goal_nats": GOALS.get(stage.replace("quick", "vae")),
+    }
+
+
+def throughput(data_dir, batch: int = 20, n: int = 10000, repeats: int = 3) -> dict:
+    """The library's Trainer against a plain loop: same model, data, optimizer, batch."""
+    splits = load_dataset("mnist", data_dir=data_dir)
+    x = torch.tensor(splits.train.x[:n])
+
+    def plain() -> float:
+        model = paper_model(1).reset_parameters(0)
+        opt = torch.optim.Adam(model.parameters(), 1e-3, eps=1e-4)
+        gen = torch.Generator().manual_seed(0)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+        t0 = time.perf_counter()
+        for i in range(0, n, batch):
+            loss = model(x[perm[i : i + batch]], gen)["loss"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t0
+
+    def library() -> float:
+        import dataclasses
+
+        model = paper_model(1).reset_parameters(0)
+        sub = dataclasses.replace(splits, valid=None)
+        cfg = TrainConfig(data="mnist", epochs=1, batch_size=batch, lr=1e-3, adam_eps=1e-4,
+                          max_train=n, picture_every=0, progress=False)
+        run = RUNS / "throughput"
+        summary = Trainer(model, cfg, sub, run).fit()
+        return summary["train_seconds"]
+
+    plain_t, lib_t = [], []
+    for _ in range(repeats):  # interleaved, so that machine noise hits both alike
+        plain_t.append(plain())
+        lib_t.append(library())
+    return {
+        "loop_time_ratio": float(np.median(lib_t) / np.median(plain_t)),
+        "library_examples_per_s": float(n / np.median(lib_t)),
+        "plain_examples_per_s": float(n / np.median(plain_t)),
+        "library_seconds": lib_t, "plain_seconds": plain_t, "batch": batch, "examples": n,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stages", nargs="+", default=["throughput", "quick"],
+                    choices=["throughput", "quick", "vae", "iwae50", "dynamic_vae",
+                             "dynamic_iwae50"])
+    ap.add_argument("--minutes", type=float, default=120.0, help="training budget of long stages")
+    ap.add_argument("--quick-minutes", type=float, default=28.0)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--eval-k", type=int, default=5000)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--schedule", default="exp", choices=["exp", "iwae"],
+                    help="exp: 1e-3 -> 1e-4 over the budget; iwae: the paper's 3^i stages, "
+                         "compressed (right for the full 3,280 epochs, too slow a start for less)")
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    for stage in args.stages:
+        print(f"== {stage}", flush=True)
+        if stage == "throughput":
+            res = throughput(args.data_dir)
+            figures = {"loop_time_ratio": res["loop_time_ratio"]}
+        else:
+            spec = "mnist:dynamic60k" if stage.startswith("dynamic") else "mnist"
+            k = 50 if stage.endswith("iwae50") else 1
+            minutes = args.quick_minutes if stage == "quick" else args.minutes
+            res = train_and_eval(stage, spec, k, minutes, args.batch, args.eval_k,
+                                 args.data_dir, args.seed, args.schedule)
+            name = "quick_profile" if stage == "quick" else stage
+            figures = {f"{name}_test_nll_nats": res["test_nll_nats"],
+                       f"{name}_train_seconds" if stage != "quick" else "quick_profile_seconds":
+                       res["train_seconds"]}
+        path = update_results("vae_mnist", figures, stage, res)
+        print(f"{stage}: {figures} -> {path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
