@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         for opt, (typ, default, hlp) in model_class(name).eval_options.items():
             if opt not in seen:
                 seen.add(opt)
-                e.add_argument(_flag(opt), dest=opt, type=typ, default=None,
+                kind = {"action": "store_true"} if typ is bool else {"type": typ}
+                e.add_argument(_flag(opt), dest=opt, default=None, **kind,
                                help=f"{hlp} (default: {default})")
     e.set_defaults(func=cmd_eval)
 

@@ -1,24 +1,26 @@
-"""One explicit table: model name -> model class (which carries its config class)."""
+"""One explicit table: model name -> "module:Class" (the class carries its config class).
+
+Modules are imported on first use, so ``dgm --help`` and ``dgm.pgm`` stay light.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
+MODELS: dict[str, str] = {
+    # -- models: one line each --
+    "vae": "dgm.models.vae:VAE",
+}
 
-def _models() -> dict[str, type]:
-    from dgm.models.vae import VAE
-
-    return {"vae": VAE}
-
-
-MODEL_NAMES = ("vae",)
+MODEL_NAMES = tuple(MODELS)
 
 
 def model_class(name: str) -> type:
-    models = _models()
-    if name not in models:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(models)}")
-    return models[name]
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    module, cls = MODELS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def build_model(name: str, config: dict[str, Any] | Any, input_shape: tuple[int, ...],

@@ -98,6 +98,30 @@ class GenerativeModel(nn.Module):
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         raise NotImplementedError
 
+    def configure_optimizers(self, make) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers by name; ``make(params, **overrides)`` builds one from the TrainConfig.
+
+        Models with several players (a GAN's generator and discriminator) return several.
+        """
+        return {"main": make(self.parameters())}
+
+    def training_step(self, net, x: torch.Tensor, optimizers: dict, generator,
+                      grad_clip: float = 0.0) -> dict[str, torch.Tensor]:
+        """One update on batch ``x``; returns the named terms (detached or not).
+
+        ``net`` is ``self`` or its DistributedDataParallel wrapper: call it, not ``self``,
+        so that gradients are synchronized across ranks. The default minimizes
+        ``terms["loss"]`` with the ``main`` optimizer.
+        """
+        terms = net(x, generator)
+        opt = optimizers["main"]
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
+        opt.step()
+        return terms
+
     def validation_terms(
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:

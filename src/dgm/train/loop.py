@@ -64,14 +64,17 @@ class LoopState:
     done: bool = False
 
 
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimizer:
+    """The optimizer named by ``cfg``; ``overrides`` (lr, betas, ...) win over cfg's values."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-                                eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+        kw = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
+                  weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, **{**kw, **overrides})
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
-    return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        kw = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, **{**kw, **overrides})
+    kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adagrad(params, **{**kw, **overrides})
 
 
 class Trainer:
@@ -85,7 +88,11 @@ class Trainer:
         self.info = D.setup(cfg.device)
         self.model = model.to(self.info.device)
         self.net = (DistributedDataParallel(self.model) if self.info.active else self.model)
-        self.optimizer = make_optimizer(self.model.parameters(), cfg)
+        self.optimizers = self.model.configure_optimizers(
+            lambda params, **kw: make_optimizer(params, cfg, **kw))
+        for opt in self.optimizers.values():
+            for g in opt.param_groups:
+                g.setdefault("base_lr", g["lr"])
         self.noise = torch.Generator(device=self.info.device)
         self.noise.manual_seed(derive_seed(cfg.seed, "noise", self.info.rank))
         self.state = LoopState()
@@ -117,7 +124,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         ckpt = self.run_dir / CHECKPOINT
         if self.resume:
-            saved = load_checkpoint(ckpt, self.model, {"main": self.optimizer}, {"noise": self.noise})
+            saved = load_checkpoint(ckpt, self.model, self.optimizers, {"noise": self.noise})
             self.state = st = LoopState(**saved["loop"])
             if info.active:  # each rank restores its own noise stream
                 self.noise.set_state(self._rank_noise_state(saved))
@@ -133,9 +140,11 @@ class Trainer:
         old_handler = signal.signal(signal.SIGINT, self._on_sigint) if info.is_main else None
         try:
             while st.epoch < cfg.epochs and not st.done:
-                lr = cfg.lr * lr_factor(cfg.schedule, st.epoch, cfg.epochs, cfg.lr_decay)
-                for g in self.optimizer.param_groups:
-                    g["lr"] = lr
+                factor = lr_factor(cfg.schedule, st.epoch, cfg.epochs, cfg.lr_decay)
+                for opt in self.optimizers.values():
+                    for g in opt.param_groups:
+                        g["lr"] = g["base_lr"] * factor
+                lr = cfg.lr * factor
                 perm_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "perm", st.epoch))
                 perm = torch.randperm(x_train.shape[0], generator=perm_gen)
                 shard = perm[info.rank : n_local * info.world : info.world].to(info.device)
@@ -148,12 +157,8 @@ class Trainer:
                     xb = x_train[shard[step * bs : (step + 1) * bs]]  # (B, D)
                     if dynamic:
                         xb = torch.bernoulli(xb, generator=self.noise)
-                    terms = self.net(xb, self.noise)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    terms["loss"].backward()
-                    if cfg.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                    self.optimizer.step()
+                    terms = self.model.training_step(self.net, xb, self.optimizers, self.noise,
+                                                     cfg.grad_clip)
                     for k, v in terms.items():
                         term = v.detach() * xb.shape[0]
                         sums[k] = sums[k] + term if k in sums else term
@@ -268,7 +273,7 @@ class Trainer:
             torch.distributed.all_gather(states, mine)
             extra["noise_states"] = {str(r): s.cpu().tolist() for r, s in enumerate(states)}
         if self.info.is_main:
-            save_checkpoint(path, self.model, {"main": self.optimizer}, {"noise": self.noise},
+            save_checkpoint(path, self.model, self.optimizers, {"noise": self.noise},
                             state=extra)
 
     def _pictures(self, x_valid) -> None:
