@@ -31,7 +31,7 @@ def machine() -> dict[str, Any]:
 
 
 def update_results(name: str, figures: dict[str, Any], stage: str, details: dict[str, Any]) -> Path:
-    """Merge ``figures`` (top level) and ``details`` (under ``stages[stage]``) into results/name.json."""
+    """Merge ``figures`` (top level) and ``details`` (``stages[stage]``) into results/name.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     data = json.loads(path.read_text()) if path.exists() else {}

@@ -47,7 +47,8 @@ def as_torch_generator(seed: Any = None, device: Any = "cpu") -> torch.Generator
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         gen.manual_seed(int(seed))
     else:
-        raise TypeError(f"seed must be an int, a torch Generator or None, got {type(seed).__name__}")
+        raise TypeError(
+            f"seed must be an int, a torch Generator or None, got {type(seed).__name__}")
     return gen
 
 

@@ -33,7 +33,8 @@ def image_grid(images: np.ndarray, shape: tuple[int, ...], ncol: int | None = No
     return out[..., 0] if c == 1 else out
 
 
-def save_grid(path: str | Path, images: Any, shape: tuple[int, ...], ncol: int | None = None) -> Path:
+def save_grid(path: str | Path, images: Any, shape: tuple[int, ...],
+              ncol: int | None = None) -> Path:
     """Write an image grid PNG (upscaled so that small digits stay visible)."""
     from PIL import Image
 

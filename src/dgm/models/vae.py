@@ -97,7 +97,8 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch
 
 def bernoulli_log_lik(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """sum_i x_i log sigmoid(l_i) + (1 - x_i) log sigmoid(-l_i), stable in the logits."""
-    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+    bce = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+    return -bce.sum(-1)
 
 
 def gaussian_log_lik(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:

@@ -116,13 +116,28 @@ class GibbsSampler:
         u = rng.random(x.shape[0]) * cum[:, -1]
         x[:, i] = (u[:, None] >= cum).sum(axis=1)
 
-    def initial_states(self, chains: int, rng: np.random.Generator) -> np.ndarray:
-        """Dispersed starting states inside the support (uniform, repaired by the MPE)."""
+    def initial_states(self, chains: int, rng: np.random.Generator, how: str = "auto") -> np.ndarray:
+        """Starting states inside the support.
+
+        ``"uniform"``: independent uniform states (dispersed, for R-hat);
+        ``"prior"``: forward samples of a Bayesian network (evidence clamped);
+        ``"auto"``: prior for a Bayesian network, uniform otherwise.  States
+        of probability 0 are replaced by the MPE.
+        """
+        if how == "auto":
+            how = "prior" if hasattr(self.model, "sample") else "uniform"
         cards = np.array([len(self.states[v]) for v in self.variables])
-        x = (rng.random((chains, len(cards))) * cards).astype(np.int64)
+        if how == "prior":
+            full = self.model.sample(chains, seed=rng)
+            x = full[:, [self.model.variables.index(v) for v in self.variables]]
+        elif how == "uniform":
+            x = (rng.random((chains, len(cards))) * cards).astype(np.int64)
+        else:
+            raise ValueError(f"init must be 'auto', 'prior', 'uniform' or an array, got {how!r}")
         bad = ~np.isfinite(self._log_weight(x))
         if bad.any():
-            mpe = self.model.map_query(None, {v: self.model.states[v][i] for v, i in self.evidence.items()})
+            ev = {v: self.model.states[v][i] for v, i in self.evidence.items()}
+            mpe = self.model.map_query(None, ev)
             x[bad] = [self.states[v].index(mpe[v]) for v in self.variables]
         return x
 
@@ -143,11 +158,12 @@ class GibbsSampler:
         scan: str = "systematic",
         q: Sequence[float] | None = None,
         seed: SeedLike = None,
-        init: np.ndarray | None = None,
+        init: str | np.ndarray = "auto",
     ) -> GibbsResult:
         """``n_draws`` draws per chain, one every ``thin`` sweeps after ``burn_in`` sweeps.
 
-        A sweep is ``len(variables)`` single-site updates.
+        A sweep is ``len(variables)`` single-site updates; ``init`` is a starting
+        array ``(chains, len(variables))`` or a rule of :meth:`initial_states`.
         """
         if scan not in ("systematic", "random"):
             raise ValueError(f"scan must be 'systematic' or 'random', got {scan!r}")
@@ -158,7 +174,12 @@ class GibbsSampler:
             qv = np.full(n, 1.0 / n) if q is None else np.asarray(q, dtype=np.float64)
             if qv.shape != (n,) or (qv < 0).any() or abs(qv.sum() - 1) > 1e-9:
                 raise ValueError(f"q must be a distribution over the {n} unobserved variables")
-        x = self.initial_states(chains, rng) if init is None else np.array(init, dtype=np.int64)
+        if isinstance(init, str):
+            x = self.initial_states(chains, rng, init)
+        else:
+            x = np.array(init, dtype=np.int64)
+            if x.shape != (chains, n):
+                raise ValueError(f"init must have shape {(chains, n)}, got {x.shape}")
         dtype = np.int8 if max((len(s) for s in self.states.values()), default=1) < 128 else np.int32
         out = np.empty((chains, n_draws, n), dtype=dtype)
         start = time.perf_counter()

@@ -181,7 +181,8 @@ def load_model(run_dir: str | os.PathLike, map_location: str = "cpu", which: str
     except (json.JSONDecodeError, KeyError) as err:
         raise CheckpointError(f"{cfg_path} is not a valid dgm run config: {err!r}") from err
     model = build_model(name, model_cfg, tuple(shape))
-    path = run_dir / BEST if which == "best" and (run_dir / BEST).is_file() else run_dir / CHECKPOINT
+    use_best = which == "best" and (run_dir / BEST).is_file()
+    path = run_dir / (BEST if use_best else CHECKPOINT)
     tensors, _ = read_checkpoint(path)
     try:
         model.load_state_dict(model_state(tensors))

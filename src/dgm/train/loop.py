@@ -100,7 +100,9 @@ class Trainer:
 
     # -- data ------------------------------------------------------------------------
     def _tensor(self, ds) -> torch.Tensor:
-        x = ds.x if not self.cfg.max_train or ds is not self.splits.train else ds.x[: self.cfg.max_train]
+        x = ds.x
+        if self.cfg.max_train and ds is self.splits.train:
+            x = x[: self.cfg.max_train]
         return torch.from_numpy(np.array(x, dtype=np.float32)).to(self.info.device)  # (N, D)
 
     def _config_record(self) -> dict[str, Any]:
@@ -201,10 +203,9 @@ class Trainer:
     def _end_epoch(self, sums, x_valid, lr, ckpt) -> None:
         cfg, info, st = self.cfg, self.info, self.state
         keys = sorted(sums)
-        vec = all_sum = D.all_reduce_sum(
-            torch.stack([sums[k] for k in keys] + [torch.tensor(float(st.seen), device=info.device)]),
-            info)
-        if not torch.isfinite(vec).all():
+        seen = torch.tensor(float(st.seen), device=info.device)
+        all_sum = D.all_reduce_sum(torch.stack([sums[k] for k in keys] + [seen]), info)
+        if not torch.isfinite(all_sum).all():
             self._non_finite(st.step)
         n_seen = float(all_sum[-1])
         record: dict[str, Any] = {"epoch": st.epoch + 1, "lr": lr}
@@ -261,7 +262,9 @@ class Trainer:
 
     def _rank_noise_state(self, saved) -> torch.Tensor:
         state = saved.get("noise_states", {}).get(str(self.info.rank))
-        return torch.tensor(state, dtype=torch.uint8) if state is not None else self.noise.get_state()
+        if state is None:
+            return self.noise.get_state()
+        return torch.tensor(state, dtype=torch.uint8)
 
     def _save(self, path: Path) -> None:
         st = self.state

@@ -1,0 +1,147 @@
+"""The UAI inference-competition format for Markov (``MARKOV``) and Bayesian (``BAYES``) networks.
+
+Preamble: the network type, the number of variables, their cardinalities, the
+number of factors and each factor's scope (a count, then variable indices);
+then one table per factor (a count, then the entries, last variable fastest).
+In ``BAYES`` files the last variable of each scope is the child.
+
+>>> from dgm.pgm.examples import misconception
+>>> text = write_uai_string(misconception())
+>>> print(text.splitlines()[0:3])
+['MARKOV', '4', '2 2 2 2']
+>>> round(parse_uai(text).partition_function())
+7201840
+>>> parse_uai("MARKOV\\n2\\n2 2\\n1\\n2 0 7\\n")
+Traceback (most recent call last):
+...
+dgm.pgm.io.uai.UAIError: <string>, line 5: variable index 7 out of range (2 variables)
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from dgm.pgm.bayesnet import BayesianNetwork
+from dgm.pgm.factor import Factor
+from dgm.pgm.markovnet import MarkovNetwork
+
+
+class UAIError(ValueError):
+    """A malformed UAI file; the message names the file and line."""
+
+
+class _Tokens:
+    def __init__(self, text: str, source: str) -> None:
+        self.items = [
+            (tok, lineno)
+            for lineno, line in enumerate(text.splitlines(), start=1)
+            for tok in line.split()
+        ]
+        self.pos = 0
+        self.source = source
+
+    def error(self, message: str, back: int = 1) -> UAIError:
+        k = min(max(self.pos - back, 0), len(self.items) - 1)
+        line = self.items[k][1] if self.items else 1
+        return UAIError(f"{self.source}, line {line}: {message}")
+
+    def word(self, what: str) -> str:
+        if self.pos >= len(self.items):
+            raise self.error(f"unexpected end of file, expected {what}", back=0)
+        self.pos += 1
+        return self.items[self.pos - 1][0]
+
+    def integer(self, what: str, low: int = 0, high: int | None = None) -> int:
+        tok = self.word(what)
+        try:
+            value = int(tok)
+        except ValueError:
+            raise self.error(f"expected {what} (an integer), found {tok!r}") from None
+        if value < low or (high is not None and value >= high):
+            raise self.error(f"{what} {value} out of range ({high} variables)" if high else f"{what} {value} is negative")
+        return value
+
+    def number(self, what: str) -> float:
+        tok = self.word(what)
+        try:
+            return float(tok)
+        except ValueError:
+            raise self.error(f"expected {what} (a number), found {tok!r}") from None
+
+
+def parse_uai(text: str, source: str = "<string>") -> MarkovNetwork | BayesianNetwork:
+    """A MarkovNetwork (``MARKOV``) or BayesianNetwork (``BAYES``) from UAI text."""
+    t = _Tokens(text, source)
+    kind = t.word("the network type").upper()
+    if kind not in ("MARKOV", "BAYES"):
+        raise t.error(f"expected MARKOV or BAYES, found {kind!r}")
+    n = t.integer("the number of variables")
+    cards = [t.integer("a cardinality", low=1) for _ in range(n)]
+    scopes = []
+    for _ in range(t.integer("the number of factors")):
+        k = t.integer("a scope size")
+        scope = [t.integer("variable index", high=n) for _ in range(k)]
+        if len(set(scope)) != k:
+            raise t.error(f"repeated variable in scope {scope}")
+        scopes.append(scope)
+    names = [f"x{i}" for i in range(n)]
+    factors = []
+    for scope in scopes:
+        size = int(np.prod([cards[i] for i in scope], dtype=np.int64))
+        count = t.integer("a table size")
+        if count != size:
+            raise t.error(f"table for scope {scope} needs {size} entries, says {count}")
+        values = np.array([t.number("a table entry") for _ in range(size)])
+        if (values < 0).any():
+            raise t.error(f"negative entry in table for scope {scope}")
+        factors.append(([names[i] for i in scope], [cards[i] for i in scope], values))
+    if t.pos != len(t.items):
+        t.pos += 1
+        raise t.error(f"unexpected trailing token {t.items[t.pos - 1][0]!r}")
+    if kind == "MARKOV":
+        return MarkovNetwork([Factor(v, c, x) for v, c, x in factors], name=Path(source).stem)
+    cpds = []
+    for v, c, x in factors:
+        table = np.moveaxis(x.reshape(c), -1, 0)  # child (last) first
+        cpds.append(Factor([v[-1], *v[:-1]], [c[-1], *c[:-1]], table))
+    try:
+        return BayesianNetwork(cpds, name=Path(source).stem)
+    except ValueError as err:
+        raise UAIError(f"{source}: {err}") from None
+
+
+def read_uai(path: str | Path) -> MarkovNetwork | BayesianNetwork:
+    """Read a ``.uai`` (or ``.uai.gz``) file."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return parse_uai(fh.read(), source=str(path))
+
+
+def write_uai_string(model: MarkovNetwork | BayesianNetwork) -> str:
+    """UAI text; variables are numbered in ``model.variables`` order (names are not kept)."""
+    index = {v: i for i, v in enumerate(model.variables)}
+    if isinstance(model, BayesianNetwork):
+        kind = "BAYES"
+        tables = []
+        for v in model.variables:
+            f = model.cpds[v]
+            scope = [*f.variables[1:], v]
+            tables.append((scope, np.moveaxis(f.values, 0, -1)))
+    else:
+        kind = "MARKOV"
+        tables = [(list(f.variables), f.values) for f in model.factors]
+    lines = [kind, str(len(index)), " ".join(str(len(model.states[v])) for v in model.variables)]
+    lines.append(str(len(tables)))
+    lines += [" ".join(map(str, [len(s), *(index[v] for v in s)])) for s, _ in tables]
+    for _, arr in tables:
+        lines += ["", str(arr.size), " ".join(repr(float(x)) for x in arr.ravel())]
+    return "\n".join(lines) + "\n"
+
+
+def write_uai(model: MarkovNetwork | BayesianNetwork, path: str | Path) -> None:
+    """Write ``model`` in UAI format."""
+    Path(path).write_text(write_uai_string(model), encoding="utf-8")

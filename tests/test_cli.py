@@ -1,0 +1,112 @@
+"""The command line, end to end on the embedded digits data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dgm.cli import main
+
+FAST = ["--preset", "tiny", "--data", "digits", "--picture-every", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "vae"
+    assert main(["train", "vae", *FAST, "--epochs", "3", "--latent", "2", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_leaves_a_complete_run_directory(run):
+    for name in ("config.json", "metrics.jsonl", "checkpoint.safetensors", "best.safetensors",
+                 "curves.png", "samples.png", "reconstructions.png", "summary.json",
+                 "latent_manifold.png", "latent_scatter.png"):
+        assert (run / name).is_file(), name
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert {"train_loss", "valid_loss", "train_kl", "train_examples_per_s"} <= set(rows[0])
+
+
+def test_eval_json_reports_nll_with_stderr(run, capsys):
+    assert main(["eval", str(run), "--iwae-k", "50", "--json", "--max-examples", "40"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_examples"] == 40
+    assert out["nll_nats"] > 0 and out["nll_stderr"] > 0
+    assert out["neg_elbo_nats"] >= out["nll_nats"] - 3 * out["nll_stderr"]
+
+
+def test_sample_writes_png_grids_and_npy_arrays(run, tmp_path):
+    assert main(["sample", str(run), "-n", "10", "-o", str(tmp_path / "s.npy"), "--seed", "4"]) == 0
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (10, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
+    assert main(["sample", str(run), "-n", "10", "-o", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 100
+    assert main(["sample", str(run), "-n", "3", "-o", str(tmp_path / "s.txt")]) == 2
+
+
+def test_info_describes_the_run(run, capsys):
+    assert main(["info", str(run)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"] == "vae" and info["epochs_done"] == 3 and info["parameters"] > 0
+
+
+def test_existing_run_directory_is_not_overwritten(run, capsys):
+    assert main(["train", "vae", *FAST, "--epochs", "1", "--out", str(run)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_grayscale_data_for_a_bernoulli_decoder_is_refused(tmp_path, capsys):
+    code = main(["train", "vae", "--preset", "tiny", "--data", "digits:gray", "--out",
+                 str(tmp_path / "x")])
+    assert code == 2
+    assert "binary" in capsys.readouterr().err
+
+
+def test_unknown_preset_and_bad_option_are_named(tmp_path, capsys):
+    assert main(["train", "vae", "--preset", "huge", "--out", str(tmp_path / "x")]) == 2
+    assert "huge" in capsys.readouterr().err
+    assert main(["train", "vae", "--latent", "0", "--out", str(tmp_path / "y")]) == 2
+    assert "latent" in capsys.readouterr().err
+
+
+def test_missing_mnist_says_where_it_looked(tmp_path, capsys):
+    code = main(["train", "vae", "--data", "mnist", "--data-dir", str(tmp_path / "empty"),
+                 "--out", str(tmp_path / "x")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "empty") in err and "DGM_DATA" in err
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "dgm.cli", "train", "vae", "--preset", "tiny", "--data",
+           "digits", "--epochs", "400", "--picture-every", "0", "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    metrics = out / "metrics.jsonl"
+    while time.time() < deadline and (not metrics.exists() or
+                                      len(metrics.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume" in err
+    assert (out / "checkpoint.safetensors").is_file()
+    assert not list(out.glob(".*.tmp"))
+    done = len(metrics.read_text().splitlines())
+    assert 2 <= done < 400
+    resumed = subprocess.run([sys.executable, "-m", "dgm.cli", "train", "--resume", str(out),
+                              "--more-epochs", str(done + 2)], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    epochs = [json.loads(x)["epoch"] for x in metrics.read_text().splitlines()]
+    assert epochs == list(range(1, done + 3))
