@@ -100,3 +100,29 @@ def test_invalid_config_names_the_option():
         VAEConfig(decoder="poisson").validate()
     with pytest.raises(ValueError, match="latent"):
         VAEConfig.from_dict({"latent": 0})
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28)])
+def test_conv_vae_trains_and_generates_images_of_the_data_shape(shape):
+    model = VAE(VAEConfig(latent=3, arch="conv", conv_width=8), shape).reset_parameters(0)
+    d = shape[1] * shape[2]
+    x = torch.bernoulli(torch.full((16, d), 0.2), generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(0)
+    first = model(x, gen)["loss"].item()
+    for _ in range(60):
+        loss = model(x, gen)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert model(x, gen)["loss"].item() < 0.8 * first
+    assert model.sample(5, seed=0).shape == (5, d)
+
+
+def test_posterior_gives_mean_variance_and_samples():
+    model = VAE(VAEConfig(latent=3, hidden=(8,)), (1, 8, 8)).reset_parameters(0)
+    x = torch.zeros(4, 64)
+    q = model.posterior(x, n_samples=20_000, seed=0)
+    assert q["mu"].shape == (4, 3) and q["sigma2"].shape == (4, 3) and q["z"].shape == (20_000, 4, 3)
+    assert torch.allclose(q["z"].mean(0), q["mu"], atol=0.03)
+    assert torch.allclose(q["z"].var(0), q["sigma2"], rtol=0.05)

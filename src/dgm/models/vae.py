@@ -141,6 +141,14 @@ class VAE(GenerativeModel):
         h = self.encoder(x if self.config.arch == "mlp" else x.view(-1, *self.input_shape))
         return self.to_mu(h), self.to_logvar(h)
 
+    @torch.no_grad()
+    def posterior(self, x: Any, n_samples: int = 1, seed: Any = None) -> dict[str, torch.Tensor]:
+        """Q(z | x): ``mu`` (B, k), the diagonal of ``Sigma`` (B, k), and ``z`` samples (n, B, k)."""
+        mu, logvar = self.encode(self.check_input(x))
+        eps = torch.randn((n_samples, *mu.shape), generator=self._generator(seed),
+                          device=mu.device)
+        return {"mu": mu, "sigma2": logvar.exp(), "z": reparameterize(mu, logvar, eps)}
+
     def transform(self, x: Any) -> torch.Tensor:
         """The posterior means mu(x) (B, latent): the VAE's abstraction of x."""
         with torch.no_grad():
