@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     from dgm.registry import model_class
     from dgm.train import TrainConfig
 
-    p = argparse.ArgumentParser(prog="dgm", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="dgm", description="Deep generative models and probabilistic graphical models.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model into a run directory")

@@ -10,6 +10,11 @@ from typing import Any
 
 MODELS: dict[str, str] = {
     # -- models: one line each --
+    "rbm": "dgm.models.rbm:RBM",
+    "nade": "dgm.models.nade:NADE",
+    "made": "dgm.models.made:MADE",
+    "gan": "dgm.models.gan:GAN",
+    "dcgan": "dgm.models.dcgan:DCGAN",
     "vae": "dgm.models.vae:VAE",
 }
 

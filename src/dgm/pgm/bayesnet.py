@@ -122,14 +122,13 @@ class BayesianNetwork(ExactInference):
                     f"CPD of {v!r}: parent {p!r} has states {list(f.state_names[p])}, "
                     f"but its own CPD says {list(self.states[p])}"
                 )
-        sums = f.values.sum(axis=0)
-        bad = np.argwhere(np.abs(sums - 1.0) > ROW_TOL)
+        sums = f.values.reshape(f.cardinality[0], -1).sum(axis=0)
+        bad = np.flatnonzero(np.abs(sums - 1.0) > ROW_TOL)
         if bad.size:
-            config = {p: self.states[p][int(i)] for p, i in zip(self.parents[v], bad[0])}
-            raise ValueError(
-                f"CPD of {v!r}: the row for parents {config} sums to "
-                f"{float(sums[tuple(bad[0])]):.6g}, not 1"
-            )
+            idx = np.unravel_index(int(bad[0]), f.cardinality[1:])
+            config = {p: self.states[p][int(i)] for p, i in zip(self.parents[v], idx)}
+            where = f"the row for parents {config}" if config else "the table"
+            raise ValueError(f"CPD of {v!r}: {where} sums to {float(sums[bad[0]]):.6g}, not 1")
 
     def __repr__(self) -> str:
         edges = sum(len(p) for p in self.parents.values())

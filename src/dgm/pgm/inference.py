@@ -229,6 +229,8 @@ class ExactInference:
                 n = n if n is not None else np.shape(lik)[0]
         if n is None:
             raise ValueError("query_batch needs an evidence table or per-row soft evidence")
+        if not cols:
+            codes = np.empty((n, 0), dtype=np.int64)
         if target in cols or target in (soft_evidence or {}):
             raise ValueError(f"the target {target!r} is also an evidence column")
         out = np.empty((n, len(self.states[target])))

@@ -154,7 +154,7 @@ class Trainer:
                 sums = {k: torch.tensor(v, dtype=torch.float32, device=info.device)
                         for k, v in st.sums.items()}
                 t0 = time.perf_counter()
-                bar = self._bar(n_steps, st.step)
+                bar = self._bar(n_local, st.step * bs)
                 for step in range(st.step, n_steps):
                     xb = x_train[shard[step * bs : (step + 1) * bs]]  # (B, D)
                     if dynamic:
@@ -167,7 +167,7 @@ class Trainer:
                     st.seen += xb.shape[0]
                     st.step = step + 1
                     if bar is not None:
-                        bar.update(1)
+                        bar.update(xb.shape[0])  # the bar counts examples: it shows ex/s
                         if step % 25 == 0:
                             bar.set_postfix(loss=f"{terms['loss'].item():.3f}")
                     if step % 50 == 49 and not torch.isfinite(sums["loss"]):
@@ -310,7 +310,7 @@ class Trainer:
         from tqdm import tqdm
 
         return tqdm(total=total, initial=initial, desc=f"epoch {self.state.epoch + 1}",
-                    unit="batch", leave=False, dynamic_ncols=True)
+                    unit="ex", unit_scale=True, leave=False, dynamic_ncols=True)
 
     def _on_sigint(self, signum, frame) -> None:
         if self._interrupt:  # second Ctrl-C: give up at once
