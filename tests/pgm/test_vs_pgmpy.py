@@ -64,7 +64,9 @@ def test_joint_posterior_matches_pgmpy(name):
         ours = bn.query([target, other], ev)
         theirs = ve.query([target, other], evidence=ev, joint=True, show_progress=False)
         theirs = theirs.copy()
-        theirs_vals = np.transpose(theirs.values, [theirs.variables.index(v) for v in (target, other)])
+        theirs_vals = np.transpose(
+            theirs.values, [theirs.variables.index(v) for v in (target, other)]
+        )
         idx = np.ix_(
             [theirs.state_names[target].index(s) for s in bn.states[target]],
             [theirs.state_names[other].index(s) for s in bn.states[other]],

@@ -238,18 +238,42 @@ class BayesianNetwork(ExactInference):
 
     # ------------------------------------------------------ sampling
     def sample(self, n: int, seed: SeedLike = None) -> np.ndarray:
-        """``n`` ancestral samples as an ``(n, len(variables))`` array of state indices."""
+        """``n`` ancestral samples as an ``(n, len(variables))`` array of state indices.
+
+        Node by node in topological order, all samples at once: the parents'
+        sampled states index a row of the cumulative CPD, and one uniform per
+        sample picks the state (inverse CDF).
+        """
         rng = as_numpy_rng(seed)
-        out = np.empty((n, len(self.variables)), dtype=np.int64)
-        for j, v in enumerate(self.variables):
-            f = self.cpds[v]
-            # rows indexed by the parents' sampled states: (n, card) cumulative tables
-            table = np.moveaxis(f.values, 0, -1)
-            cum = np.cumsum(table, axis=-1)
-            cum = cum[tuple(out[:, self._pos[p]] for p in self.parents[v])]
-            u = rng.random(n) * cum[..., -1]
-            out[:, j] = (u[:, None] >= cum).sum(axis=-1)
-        return out
+        plans = self.__dict__.get("_sample_plans")
+        if plans is None:
+            plans = self.__dict__["_sample_plans"] = [self._sample_plan(v) for v in self.variables]
+        out = np.empty((len(self.variables), n), dtype=np.int64)
+        u = rng.random((len(self.variables), n))
+        for j, (cum, parent_pos, strides) in enumerate(plans):
+            card = cum.shape[1]
+            if parent_pos:
+                row = out[parent_pos[0]] * strides[0]
+                for p, s in zip(parent_pos[1:], strides[1:]):
+                    row += out[p] * s
+                base = row * card
+            else:
+                base = np.zeros(n, dtype=np.int64)
+            flat = cum.ravel()
+            state = np.zeros(n, dtype=np.int64)
+            for k in range(card - 1):  # count the cumulative bounds below u
+                state += u[j] >= flat[base + k]
+            out[j] = state
+        return out.T.copy()
+
+    def _sample_plan(self, v: str) -> tuple[np.ndarray, list[int], list[int]]:
+        f = self.cpds[v]
+        table = np.moveaxis(f.values, 0, -1).reshape(-1, f.cardinality[0])
+        cum = np.cumsum(table, axis=1)
+        cum /= cum[:, -1:]
+        pcards = f.cardinality[1:]
+        strides = [int(np.prod(pcards[k + 1 :], dtype=np.int64)) for k in range(len(pcards))]
+        return cum, [self._pos[p] for p in self.parents[v]], strides
 
     def decode(self, codes: np.ndarray) -> dict[str, list[str]]:
         """Columns of state names from an array of state indices (columns = variables)."""

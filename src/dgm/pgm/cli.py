@@ -37,7 +37,8 @@ def load_network(spec: str) -> Any:
         candidate = Path(root) / "bnlearn" / f"{spec}.bif.gz" if root else None
         if candidate is None or not candidate.exists():
             raise FileNotFoundError(
-                f"no network file {spec!r}" + (f" (nor {candidate})" if candidate else " (DGM_DATA unset)")
+                f"no network file {spec!r}"
+                + (f" (nor {candidate})" if candidate else " (DGM_DATA unset)")
             )
         path = candidate
     name = path.name.lower()
@@ -85,7 +86,9 @@ def _query(model: Any, args: argparse.Namespace) -> int:
     if args.evidence_csv:
         rows = read_csv(args.evidence_csv)
         if rows.pop(args.target, None) is not None:
-            print(f"note: ignoring the {args.target!r} column of {args.evidence_csv}", file=sys.stderr)
+            print(
+                f"note: ignoring the {args.target!r} column of {args.evidence_csv}", file=sys.stderr
+            )
         post = model.query_batch(args.target, rows)
         header = [f"P({args.target}={s})" for s in states]
         if args.output:
@@ -99,7 +102,11 @@ def _query(model: Any, args: argparse.Namespace) -> int:
     evidence = _parse_evidence(args.evidence or [])
     post = model.query(args.target, evidence)
     if args.json:
-        out = {"target": args.target, "evidence": evidence, "posterior": dict(zip(states, post.values.tolist()))}
+        out = {
+            "target": args.target,
+            "evidence": evidence,
+            "posterior": dict(zip(states, post.values.tolist())),
+        }
         print(json.dumps(out, indent=2))
     else:
         for s, p in zip(states, post.values):
@@ -111,7 +118,9 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
     from dgm.pgm.data import write_csv
 
     if not hasattr(model, "sample"):
-        raise ValueError("forward sampling needs a Bayesian network (use Gibbs for Markov networks)")
+        raise ValueError(
+            "forward sampling needs a Bayesian network (use Gibbs for Markov networks)"
+        )
     codes = model.sample(args.n, seed=args.seed)
     names = [np.asarray(model.states[v], dtype=object) for v in model.variables]
     rows = zip(*(names[j][codes[:, j]] for j in range(len(names))))

@@ -106,8 +106,10 @@ def encode_table(
         cols = [str(c) for c in (columns if columns is not None else list(table.keys()))]
         data = {c: np.asarray(table[c]) for c in cols}
     elif isinstance(table, Sequence):
-        cols = list(columns) if columns is not None else list(
-            dict.fromkeys(k for row in table for k in row)
+        cols = (
+            list(columns)
+            if columns is not None
+            else list(dict.fromkeys(k for row in table for k in row))
         )
         data = {c: np.array([row.get(c) for row in table], dtype=object) for c in cols}
     else:

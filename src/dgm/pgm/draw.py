@@ -58,12 +58,21 @@ def draw_network(model: Any, path: str | Path, title: str | None = None) -> Path
         (x0, y0), (x1, y1) = pos[u], pos[v]
         style = "-|>" if directed else "-"
         ax.annotate(
-            "", xy=(x1, y1), xytext=(x0, y0),
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
             arrowprops={"arrowstyle": style, "color": "0.4", "shrinkA": 12, "shrinkB": 12},
         )
     for v, (x, y) in pos.items():
-        ax.text(x, y, v, ha="center", va="center", fontsize=8,
-                bbox={"boxstyle": "round", "fc": "#dde8f5", "ec": "#345"})
+        ax.text(
+            x,
+            y,
+            v,
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox={"boxstyle": "round", "fc": "#dde8f5", "ec": "#345"},
+        )
     xs, ys = zip(*pos.values()) if pos else ((0,), (0,))
     ax.set_xlim(min(xs) - 0.1, max(xs) + 0.1)
     ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)

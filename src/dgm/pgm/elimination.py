@@ -118,9 +118,7 @@ def contract(tables: Sequence[Table], keep: Sequence[str]) -> np.ndarray:
     return _einsum(tables, out)
 
 
-def max_product(
-    tables: Sequence[Table], order: Sequence[str]
-) -> tuple[float, dict[str, int]]:
+def max_product(tables: Sequence[Table], order: Sequence[str]) -> tuple[float, dict[str, int]]:
     """Maximize the variables ``order`` out of a product of *log* tables.
 
     Returns the maximum log value and the maximizing index of every variable

@@ -75,7 +75,12 @@ def ising_grid(
                     a, b = name[r][c], name[r + dr][c + dc]
                     j = coupling * rng.standard_normal()
                     factors.append(
-                        Factor([a, b], [2, 2], np.exp(j * np.outer(spins, spins)), {a: states, b: states})
+                        Factor(
+                            [a, b],
+                            [2, 2],
+                            np.exp(j * np.outer(spins, spins)),
+                            {a: states, b: states},
+                        )
                     )
             if field:
                 h = field * rng.standard_normal()

@@ -131,9 +131,7 @@ class Factor:
         missing = [v for v in self.variables if v not in assignment]
         if missing:
             raise ValueError(f"assignment lacks variables {missing}")
-        idx = tuple(
-            state_index(v, assignment[v], self.state_names[v]) for v in self.variables
-        )
+        idx = tuple(state_index(v, assignment[v], self.state_names[v]) for v in self.variables)
         return float(self.values[idx])
 
     def allclose(self, other: Factor, rtol: float = 1e-9, atol: float = 1e-12) -> bool:

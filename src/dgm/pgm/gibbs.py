@@ -116,7 +116,9 @@ class GibbsSampler:
         u = rng.random(x.shape[0]) * cum[:, -1]
         x[:, i] = (u[:, None] >= cum).sum(axis=1)
 
-    def initial_states(self, chains: int, rng: np.random.Generator, how: str = "auto") -> np.ndarray:
+    def initial_states(
+        self, chains: int, rng: np.random.Generator, how: str = "auto"
+    ) -> np.ndarray:
         """Starting states inside the support.
 
         ``"uniform"``: independent uniform states (dispersed, for R-hat);
@@ -180,7 +182,9 @@ class GibbsSampler:
             x = np.array(init, dtype=np.int64)
             if x.shape != (chains, n):
                 raise ValueError(f"init must have shape {(chains, n)}, got {x.shape}")
-        dtype = np.int8 if max((len(s) for s in self.states.values()), default=1) < 128 else np.int32
+        dtype = (
+            np.int8 if max((len(s) for s in self.states.values()), default=1) < 128 else np.int32
+        )
         out = np.empty((chains, n_draws, n), dtype=dtype)
         start = time.perf_counter()
         sweeps = burn_in + n_draws * thin
@@ -208,16 +212,17 @@ class GibbsSampler:
             groups = _support_components(arr)
             if len(groups) < 2:
                 continue
-            post = self.model.query(list(vars_), {v: self.model.states[v][i] for v, i in self.evidence.items()})
+            post = self.model.query(
+                list(vars_), {v: self.model.states[v][i] for v, i in self.evidence.items()}
+            )
             post = post.transpose(vars_).values
             alive = [g for g in groups if post[tuple(np.array(g).T)].sum() > 1e-12]
             if len(alive) > 1:
-                example = [
-                    {v: self.states[v][i] for v, i in zip(vars_, g[0])} for g in alive[:2]
-                ]
+                example = [{v: self.states[v][i] for v, i in zip(vars_, g[0])} for g in alive[:2]]
                 raise GibbsReducibleError(
                     f"single-site Gibbs is reducible: the factor over {list(vars_)} has zeros that "
-                    f"split its support into {len(alive)} groups no single-variable change connects "
+                    f"split its support into {len(alive)} groups that no single-variable change "
+                    "connects "
                     f"(e.g. {example[0]} and {example[1]}), each with positive probability; "
                     "use exact inference (query) or forward sampling instead"
                 )

@@ -79,7 +79,9 @@ class ExactInference:
     def _check_vars(self, variables: Sequence[str], what: str) -> None:
         unknown = [v for v in variables if v not in self.states]
         if unknown:
-            raise ValueError(f"unknown {what} variables {unknown}; the model has {len(self.states)}")
+            raise ValueError(
+                f"unknown {what} variables {unknown}; the model has {len(self.states)}"
+            )
 
     def _evidence_index(self, evidence: Mapping[str, Any] | None) -> dict[str, int]:
         evidence = dict(evidence or {})
@@ -139,7 +141,9 @@ class ExactInference:
             if set(q) & {v for vars_, _ in part for v in vars_}:
                 keep += part
             elif self._log_mass(part, ())[0] <= 0:
-                raise ImpossibleEvidenceError(f"the evidence {dict(evidence or {})} has probability 0")
+                raise ImpossibleEvidenceError(
+                    f"the evidence {dict(evidence or {})} has probability 0"
+                )
         keep += [(tuple(q), np.ones([len(self.states[v]) for v in q]))]
         joint, _ = self._log_mass(keep, q)
         total = joint.sum()
@@ -177,7 +181,9 @@ class ExactInference:
         otherwise the other variables are summed out first (marginal MAP).
         """
         ev = self._evidence_index(evidence)
-        targets = [v for v in self.variables if v not in ev] if variables is None else list(variables)
+        targets = (
+            [v for v in self.variables if v not in ev] if variables is None else list(variables)
+        )
         self._check_vars(targets, "MAP")
         tables = self._reduced(set(self.variables), ev)
         free = {v for vars_, _ in tables for v in vars_} - set(targets)
@@ -200,7 +206,9 @@ class ExactInference:
                 raise ValueError(f"soft evidence for {v!r} needs {card} non-negative numbers")
             if arr.ndim == 2 and batch is not None:
                 if arr.shape[0] != batch:
-                    raise ValueError(f"soft evidence for {v!r} has {arr.shape[0]} rows, not {batch}")
+                    raise ValueError(
+                        f"soft evidence for {v!r} has {arr.shape[0]} rows, not {batch}"
+                    )
                 out.append(((v, BATCH), np.ascontiguousarray(arr.T)))
             elif arr.ndim == 1:
                 out.append(((v,), arr))
@@ -224,7 +232,7 @@ class ExactInference:
         self._check_vars([target], "target")
         cols, codes = encode_table(evidence if evidence is not None else {}, self.states)
         n = codes.shape[0] if cols else None
-        for v, lik in (soft_evidence or {}).items():
+        for lik in (soft_evidence or {}).values():
             if np.ndim(lik) == 2:
                 n = n if n is not None else np.shape(lik)[0]
         if n is None:

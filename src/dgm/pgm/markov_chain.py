@@ -33,7 +33,9 @@ class MarkovChain:
         sums = t.sum(axis=1)
         bad = np.flatnonzero(np.abs(sums - 1) > atol * t.shape[0] + 1e-12)
         if bad.size:
-            raise ValueError(f"row {bad[0]} of the transition matrix sums to {sums[bad[0]]:.12g}, not 1")
+            raise ValueError(
+                f"row {bad[0]} of the transition matrix sums to {sums[bad[0]]:.12g}, not 1"
+            )
         t.flags.writeable = False
         self.T = t
         self.states = list(states) if states is not None else list(range(t.shape[0]))
@@ -139,5 +141,7 @@ class MarkovChain:
         u = rng.random(steps)
         for k in range(steps):
             row = cum[path[k]]
-            path[k + 1] = min(int(np.searchsorted(row, u[k] * row[-1], side="right")), self.n_states - 1)
+            path[k + 1] = min(
+                int(np.searchsorted(row, u[k] * row[-1], side="right")), self.n_states - 1
+            )
         return path

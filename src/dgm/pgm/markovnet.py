@@ -51,7 +51,8 @@ class MarkovNetwork(ExactInference):
         self._tables = [(f.variables, f.values) for f in self.factors]
 
     def __repr__(self) -> str:
-        return f"MarkovNetwork({self.name!r}, {len(self.variables)} variables, {len(self.factors)} factors)"
+        size = f"{len(self.variables)} variables, {len(self.factors)} factors"
+        return f"MarkovNetwork({self.name!r}, {size})"
 
     @property
     def cardinality(self) -> dict[str, int]:

@@ -30,9 +30,7 @@ def interaction_graph(scopes: Iterable[Sequence[str]]) -> dict[str, set[str]]:
     return graph
 
 
-def _score(
-    graph: Mapping[str, set[str]], v: str, heuristic: str, card: Mapping[str, int]
-) -> float:
+def _score(graph: Mapping[str, set[str]], v: str, heuristic: str, card: Mapping[str, int]) -> float:
     nbrs = graph[v]
     if heuristic == "min_degree":
         return float(len(nbrs))

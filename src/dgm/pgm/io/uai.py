@@ -61,7 +61,11 @@ class _Tokens:
         except ValueError:
             raise self.error(f"expected {what} (an integer), found {tok!r}") from None
         if value < low or (high is not None and value >= high):
-            raise self.error(f"{what} {value} out of range ({high} variables)" if high else f"{what} {value} is negative")
+            raise self.error(
+                f"{what} {value} out of range ({high} variables)"
+                if high
+                else f"{what} {value} is negative"
+            )
         return value
 
     def number(self, what: str) -> float:

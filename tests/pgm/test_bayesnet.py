@@ -1,0 +1,133 @@
+"""Bayesian networks: the factorized joint, validation, independencies, sampling, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dgm.pgm import BayesianNetwork, cpd
+from dgm.pgm.examples import student
+from dgm.pgm.learning import fit_parameters, refit
+
+from .conftest import load
+
+
+def test_student_joint_matches_the_seed_value():
+    p = student().probability({"I": 1, "D": 0, "G": "g2", "S": 1, "L": 0})
+    assert p == pytest.approx(0.3 * 0.6 * 0.08 * 0.8 * 0.4, rel=1e-12)
+
+
+def test_joint_sums_to_one_over_all_assignments():
+    bn = student()
+    cols = list(bn.variables)
+    grid = np.array(list(bn.states_product(cols)))
+    assert np.exp(bn.log_probability(grid)).sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("cpds", "message"),
+    [
+        (
+            lambda: [cpd("A", [[0.5, 0.5]] * 2, ["B"]), cpd("B", [[0.5, 0.5]] * 2, ["A"])],
+            "cycle: A -> B -> A",
+        ),
+        (
+            lambda: [cpd("A", [[0.5, 0.4], [0.5, 0.5]], ["B"]), cpd("B", [0.5, 0.5])],
+            r"parents \{'B': '0'\} sums to 0.9",
+        ),
+        (lambda: [cpd("A", [[0.5, 0.5]] * 2, ["Z"])], "parents \\['Z'\\] that have no CPD"),
+        (lambda: [cpd("A", [0.5, 0.5]), cpd("A", [0.5, 0.5])], "two CPDs"),
+    ],
+)
+def test_invalid_networks_get_errors_that_name_the_problem(cpds, message):
+    with pytest.raises(ValueError, match=message):
+        BayesianNetwork(cpds())
+
+
+def test_cycle_error_names_every_node_of_a_long_cycle():
+    cpds = [cpd(v, [[0.5, 0.5]] * 2, [p]) for v, p in [("A", "C"), ("B", "A"), ("C", "B")]]
+    with pytest.raises(ValueError, match="A -> B -> C -> A"):
+        BayesianNetwork(cpds)
+
+
+def test_cpd_shape_mismatch_is_reported():
+    with pytest.raises(ValueError, match="needs 4 numbers"):
+        cpd("A", [0.5, 0.5, 0.5], ["B"], {"A": ["x", "y"], "B": ["u", "v"]})
+
+
+def test_local_independencies_of_the_student_network():
+    found = {str(ind) for ind in student().local_independencies()}
+    assert "(L ⟂ D, I, S | G)" in found
+    assert "(S ⟂ D, G, L | I)" in found
+    assert "(D ⟂ I, S)" in found
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "z", "separated"),
+    [
+        ("D", "I", [], True),
+        ("D", "I", ["G"], False),
+        ("D", "I", ["L"], False),  # observing a descendant of the collider
+        ("L", "S", ["I"], True),
+        ("L", "S", [], False),
+        ("D", "S", ["L"], False),
+    ],
+)
+def test_dseparation_follows_the_bayes_ball_rules(x, y, z, separated):
+    assert student().is_dseparated(x, y, z) is separated
+
+
+def test_dseparation_agrees_with_numerical_independence():
+    bn = student()
+    for x, y, z in [("D", "S", ["G"]), ("D", "S", []), ("L", "S", ["G"])]:
+        joint = bn.query([x, y], {v: 0 for v in z}).values
+        independent = np.allclose(joint, np.outer(joint.sum(1), joint.sum(0)))
+        assert independent == bn.is_dseparated(x, y, z)
+
+
+def test_markov_blanket_includes_coparents():
+    assert load("asia").markov_blanket("lung") == ["either", "smoke", "tub"]
+
+
+def test_moral_graph_marries_parents_and_keeps_the_joint():
+    bn = student()
+    mn = bn.moralize()
+    assert "D" in mn.markov_blanket("I")
+    assert mn.partition_function() == pytest.approx(1.0)
+    assert mn.query("G", {"L": 1}).allclose(bn.query("G", {"L": 1}))
+
+
+def test_forward_samples_are_seeded_and_match_marginals():
+    bn = load("alarm")
+    a, b = bn.sample(20000, seed=3), bn.sample(20000, seed=3)
+    assert np.array_equal(a, b)
+    for v in bn.variables[::6]:
+        col = bn.variables.index(v)
+        freq = np.bincount(a[:, col], minlength=len(bn.states[v])) / len(a)
+        assert np.abs(freq - bn.query(v).values).max() < 0.02
+
+
+@pytest.mark.parametrize("prior", ["mle", "laplace", "bdeu"])
+def test_learning_recovers_parameters_from_samples(prior):
+    bn = load("asia")
+    data = bn.sample(50000, seed=1)
+    learned = refit(bn, data, prior=prior)
+    for v in bn.variables:
+        assert np.abs(learned.cpds[v].values - bn.cpds[v].values).max() < 0.05, v
+    assert learned.log_likelihood(data) >= bn.log_likelihood(data) - (prior != "mle") * 50
+
+
+def test_mle_maximizes_the_data_log_likelihood_over_smoothed_fits():
+    bn = load("cancer")
+    data = bn.sample(500, seed=2)
+    mle = refit(bn, data).log_likelihood(data)
+    assert mle >= refit(bn, data, prior="laplace").log_likelihood(data)
+    assert mle >= refit(bn, data, prior="bdeu", equivalent_sample_size=10).log_likelihood(data)
+
+
+def test_learning_rejects_unknown_prior_and_missing_columns():
+    states = {"A": ("0", "1")}
+    with pytest.raises(ValueError, match="unknown prior"):
+        fit_parameters([], {"A": [0, 1]}, states, prior="jeffreys")
+    with pytest.raises(ValueError, match="lacks columns"):
+        fit_parameters([], {"B": [0]}, {"A": ("0", "1"), "B": ("0", "1")} | {})

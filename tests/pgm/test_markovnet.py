@@ -1,0 +1,87 @@
+"""Markov networks: the misconception loop, exact log Z of Ising grids, independencies."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+
+from dgm.pgm import Factor, MarkovNetwork
+from dgm.pgm.examples import ising_grid, misconception
+
+
+def brute_force_logz(mn: MarkovNetwork) -> float:
+    grid = np.array(list(itertools.product(*[range(len(mn.states[v])) for v in mn.variables])))
+    logw = mn.log_unnormalized(grid)
+    m = logw.max()
+    return float(m + np.log(np.exp(logw - m).sum()))
+
+
+def test_misconception_partition_function_is_7201840():
+    mn = misconception()
+    assert mn.partition_function() == pytest.approx(7_201_840, rel=1e-12)
+    assert mn.probability({"A": 0, "B": 1, "C": 1, "D": 0}) == pytest.approx(5e6 / 7_201_840)
+
+
+def test_misconception_marginal_matches_brute_force():
+    mn = misconception()
+    grid = np.array(list(itertools.product(range(2), repeat=4)))
+    p = np.exp(mn.log_probability(grid))
+    assert mn.query("B").values == pytest.approx(
+        [p[grid[:, 1] == 0].sum(), p[grid[:, 1] == 1].sum()]
+    )
+
+
+@pytest.mark.parametrize(("n", "field"), [(3, 0.0), (4, 0.5)])
+def test_ising_logz_matches_brute_force(n, field):
+    mn = ising_grid(n, seed=n, field=field)
+    assert mn.log_partition_function() == pytest.approx(brute_force_logz(mn), rel=1e-12)
+
+
+def test_ising_20x20_logz_is_exact_and_fast():
+    mn = ising_grid(20, seed=0)
+    start = time.perf_counter()
+    logz = mn.log_partition_function()
+    elapsed = time.perf_counter() - start
+    assert np.isfinite(logz) and logz > 400 * np.log(2)
+    assert elapsed < 5.0  # about 0.5 s on an idle core; slack for a loaded CI machine
+    assert mn.treewidth_bound() <= 22
+
+
+def test_strong_couplings_do_not_overflow():
+    mn = ising_grid(4, seed=1, coupling=100.0)  # Z far beyond float range
+    logz = mn.log_partition_function()
+    assert logz > 710 and logz == pytest.approx(brute_force_logz(mn), rel=1e-12)
+
+
+def test_logz_with_evidence_is_consistent_with_probability_of_evidence():
+    mn = misconception()
+    pe = mn.probability_of_evidence({"A": 0})
+    assert pe == pytest.approx(mn.query("A").values[0])
+
+
+def test_local_independencies_and_blanket_of_the_loop():
+    mn = misconception()
+    found = {str(i) for i in mn.local_independencies()}
+    assert "(A ⟂ C | B, D)" in found and "(B ⟂ D | A, C)" in found
+    assert mn.is_separated(["A"], ["C"], ["B", "D"]) and not mn.is_separated(["A"], ["C"], ["B"])
+
+
+def test_map_of_the_loop_is_the_heaviest_assignment():
+    mn = misconception()
+    grid = np.array(list(itertools.product(range(2), repeat=4)))
+    best = grid[np.argmax(mn.log_unnormalized(grid))]
+    assert mn.map_query() == {v: str(s) for v, s in zip(mn.variables, best)}
+
+
+def test_inconsistent_state_names_are_rejected():
+    with pytest.raises(ValueError, match="variable 'A' has states"):
+        MarkovNetwork([Factor(["A"], [2], [1, 1], {"A": ["x", "y"]}), Factor(["A"], [2], [1, 1])])
+
+
+def test_zero_partition_function_is_an_error():
+    mn = MarkovNetwork([Factor(["A"], [2], [0, 0])])
+    with pytest.raises(ValueError, match="Z = 0"):
+        mn.log_partition_function()

@@ -1,0 +1,123 @@
+"""Exact queries: batched posteriors, soft evidence, MAP, errors for bad evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dgm.pgm import ImpossibleEvidenceError
+from dgm.pgm.examples import misconception, student
+
+from .conftest import load
+
+
+def evidence_table(bn, n: int, seed: int, target: str, frac_missing: float = 0.2):
+    rng = np.random.default_rng(seed)
+    samples = bn.sample(n, seed=seed)
+    cols = [v for v in bn.variables if v != target][:: max(1, len(bn.variables) // 6)]
+    table = {}
+    for c in cols:
+        codes = samples[:, bn.variables.index(c)].copy()
+        codes[rng.random(n) < frac_missing] = -1
+        table[c] = codes
+    return table
+
+
+@pytest.mark.parametrize("name", ["asia", "child", "alarm"])
+def test_batched_posteriors_equal_one_by_one_queries(name):
+    bn = load(name)
+    target = bn.variables[len(bn.variables) // 2]
+    table = evidence_table(bn, 300, seed=1, target=target)
+    batch = bn.query_batch(target, table, chunk_size=128)
+    for i in range(0, 300, 23):
+        ev = {c: int(codes[i]) for c, codes in table.items() if codes[i] >= 0}
+        assert np.abs(batch[i] - bn.query(target, ev).values).max() < 1e-12
+
+
+def test_batched_rows_accept_state_names_and_missing_entries():
+    bn = student()
+    rows = [{"G": "g1", "S": "1"}, {"G": None, "S": "0"}, {"G": "g3"}]
+    out = bn.query_batch("I", rows)
+    expected = [
+        bn.query("I", {"G": "g1", "S": "1"}),
+        bn.query("I", {"S": "0"}),
+        bn.query("I", {"G": "g3"}),
+    ]
+    assert np.allclose(out, [f.values for f in expected])
+
+
+def test_soft_evidence_equals_hard_evidence_for_an_indicator_and_reweights_otherwise():
+    bn = student()
+    hard = bn.query("I", {"G": "g2"}).values
+    assert np.allclose(bn.query("I", soft_evidence={"G": [0, 1, 0]}).values, hard)
+    lik = np.array([0.2, 0.5, 0.3])
+    joint = bn.query(["I", "G"]).values * lik
+    assert np.allclose(bn.query("I", soft_evidence={"G": lik}).values, joint.sum(1) / joint.sum())
+    rows = np.array([[0, 1, 0], [0.2, 0.5, 0.3]])
+    assert np.allclose(
+        bn.query_batch("I", soft_evidence={"G": rows})[1], joint.sum(1) / joint.sum()
+    )
+
+
+def test_impossible_rows_are_named_in_the_error():
+    bn = load("asia")
+    table = {"lung": ["yes", "no", "yes"], "either": ["yes", "no", "no"]}
+    with pytest.raises(ImpossibleEvidenceError, match=r"rows \[2\]"):
+        bn.query_batch("dysp", table)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "message"),
+    [
+        ({"lung": "perhaps"}, "unknown state 'perhaps' for variable 'lung'"),
+        ({"lungs": "yes"}, "unknown evidence variables \\['lungs'\\]"),
+        ({"dysp": "yes"}, "both queried and observed"),
+    ],
+)
+def test_bad_evidence_gets_a_clear_error(evidence, message):
+    with pytest.raises(ValueError, match=message):
+        load("asia").query("dysp", evidence)
+
+
+def test_posterior_is_never_nan_for_tiny_probabilities():
+    bn = load("alarm")
+    ev = {v: bn.states[v][-1] for v in bn.variables[:20]}
+    try:
+        post = bn.query("HR", ev)
+    except ImpossibleEvidenceError:
+        return
+    assert np.all(np.isfinite(post.values)) and post.values.sum() == pytest.approx(1.0)
+
+
+def test_mpe_of_student_matches_enumeration():
+    bn = student()
+    grid = np.array(list(bn.states_product(bn.variables)))
+    logp = bn.log_probability(grid) + np.where(grid[:, 4] == 1, 0, -np.inf)
+    best = grid[np.argmax(logp)]
+    expected = {v: bn.states[v][i] for v, i in zip(bn.variables, best) if v != "L"}
+    assert bn.map_query(evidence={"L": 1}) == expected
+
+
+def test_marginal_map_sums_out_the_rest():
+    bn = student()
+    joint = bn.query(["I", "D"], {"L": 0}).values
+    i, d = np.unravel_index(np.argmax(joint), joint.shape)
+    assert bn.map_query(["I", "D"], {"L": 0}) == {"I": str(i), "D": str(d)}
+
+
+def test_probability_of_evidence_sums_to_one_over_states():
+    bn = load("survey")
+    v = bn.variables[-1]
+    total = sum(
+        bn.probability_of_evidence({v: s, bn.variables[0]: bn.states[bn.variables[0]][0]})
+        for s in bn.states[v]
+    )
+    assert total == pytest.approx(bn.query(bn.variables[0]).values[0])
+
+
+def test_markov_network_batch_matches_single_queries():
+    mn = misconception()
+    rows = {"A": [0, 1, -1], "C": [1, -1, 0]}
+    out = mn.query_batch("B", rows)
+    assert np.allclose(out[0], mn.query("B", {"A": 0, "C": 1}).values)
+    assert np.allclose(out[2], mn.query("B", {"C": 0}).values)
