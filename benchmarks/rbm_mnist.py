@@ -1,0 +1,227 @@
+"""RBMs on binarized MNIST (fixed binarization 50k/10k/10k): speed and AIS test NLL.
+
+Stages (each merges its figures into benchmarks/results/rbm.json):
+
+  speed    one CD-1 epoch (784 x 500, batch 100) through dgm's training loop, beside
+           scikit-learn's BernoulliRBM (PCD-1, same sizes) and the arithmetic floor: five
+           50000x784x500-sized products per epoch at the torch.mm rate measured in this run
+  quality  CD-1, CD-3, CD-25 and PCD-1 with 500 hidden units, each trained for a fixed time
+           budget, then AIS (Salakhutdinov & Murray 2008) on the test set; RAISE (reverse
+           annealing, a conservative estimate) on a test subset of the best one
+
+Recipe for every method (a public PCD recipe): SGD, batch 100, lr 0.01 decaying
+exponentially to 0.001 over the planned epochs, momentum 0.9, L2 2e-4 on W. The number of
+epochs is planned from a timing of 20 steps so that the schedule ends near the budget;
+``max_minutes`` stops training at the budget in any case.
+
+Threads: ``--threads 1`` by default (torch); run with ``OMP_NUM_THREADS=1
+OPENBLAS_NUM_THREADS=1`` so that scikit-learn's BLAS gets the same single core.
+
+Usage: python benchmarks/rbm_mnist.py --stages speed quality [--minutes cd1=5 pcd=10 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import update_results  # noqa: E402
+
+from dgm.data import load_dataset  # noqa: E402
+from dgm.models.rbm import RBM, RBMConfig  # noqa: E402
+from dgm.models.rbm_ais import PAPER_BETAS, plot_ais_trace, raise_log_prob  # noqa: E402
+from dgm.train import TrainConfig, Trainer  # noqa: E402
+
+RUNS = Path(__file__).resolve().parent / "runs"
+PAPER = {"cd1": 125.53, "cd3": 105.50, "cd25": 86.34}  # S&M 2008, Table 2 (500 hidden units)
+METHODS = {
+    "cd1": {"cd_k": 1},
+    "cd3": {"cd_k": 3},
+    "cd25": {"cd_k": 25},
+    "pcd": {"pcd": True, "chains": 100},
+}
+
+
+def subset(splits, n_valid: int):
+    """The splits with a smaller validation set (the per-epoch pseudo-likelihood monitor)."""
+    v = splits.valid
+    return replace(splits, valid=replace(v, x=v.x[:n_valid], y=None if v.y is None else
+                                         v.y[:n_valid]))
+
+
+def mm_seconds(a: torch.Tensor, b: torch.Tensor, reps: int) -> float:
+    for _ in range(5):
+        torch.mm(a, b)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def stage_speed(splits, epochs: int = 3) -> dict:
+    x = torch.from_numpy(np.array(splits.train.x))  # (50000, 784)
+    N, D, H, B = x.shape[0], x.shape[1], 500, 100
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(D, H, generator=g) * 0.01
+    v, h = x[:B].contiguous(), torch.bernoulli(torch.full((B, H), 0.5), generator=g)
+    t_vw = mm_seconds(v, W, 300)  # (B, D) @ (D, H): v W, twice per step
+    t_hw = mm_seconds(h, W.T, 300)  # (B, H) @ (H, D): h W^T
+    t_grad = mm_seconds(v.T.contiguous(), h, 300)  # (D, B) @ (B, H): gradient of W, twice
+    steps = N // B
+    floor = steps * (2 * t_vw + t_hw + 2 * t_grad)
+    rate = 2 * B * D * H / t_vw / 1e9
+
+    # dgm: one CD-1 epoch through the library's loop (train time only; valid excluded)
+    run = RUNS / "rbm-speed"
+    shutil.rmtree(run, ignore_errors=True)
+    model = RBM(RBMConfig(hidden=H, cd_k=1), (1, 28, 28)).reset_parameters(0)
+    cfg = TrainConfig(data="mnist", epochs=epochs, batch_size=B, optimizer="sgd", lr=0.05,
+                      picture_every=0, progress=False, seed=0)
+    Trainer(model, cfg, subset(splits, 200), run).fit()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    cum = [r["train_seconds"] for r in rows]
+    dgm_epochs = [cum[0]] + [b - a for a, b in zip(cum, cum[1:])]
+
+    # scikit-learn's BernoulliRBM: PCD-1, same sizes, one epoch per fit
+    from sklearn.neural_network import BernoulliRBM
+
+    xs = splits.train.x.astype(np.float64)
+    sk = []
+    for seed in range(2):
+        rbm = BernoulliRBM(n_components=H, learning_rate=0.05, batch_size=B, n_iter=1,
+                           random_state=seed)
+        t0 = time.perf_counter()
+        rbm.fit(xs)
+        sk.append(time.perf_counter() - t0)
+    dgm_s, sk_s = statistics.median(dgm_epochs), statistics.median(sk)
+    figures = {"cd1_epoch_seconds": dgm_s, "sklearn_pcd1_epoch_seconds": sk_s,
+               "speedup_vs_sklearn": sk_s / dgm_s, "matmul_floor_seconds": floor}
+    details = {**figures, "dgm_epoch_seconds_all": dgm_epochs, "sklearn_epoch_seconds_all": sk,
+               "ratio_to_floor": dgm_s / floor, "mm_gflops": rate,
+               "mm_seconds": {"vW": t_vw, "hWT": t_hw, "vT_g": t_grad},
+               "note": "dgm: median of the loop's per-epoch train seconds (validation and "
+                       "checkpoints excluded); sklearn: median of fit(n_iter=1) wall times; "
+                       "floor: 500 steps x five products at the measured torch.mm times"}
+    print(json.dumps(details, indent=1))
+    update_results("rbm", figures, "speed", details)
+    return details
+
+
+def step_seconds(cfg: RBMConfig, x: torch.Tensor, n: int = 20) -> float:
+    model = RBM(cfg, (1, 28, 28)).reset_parameters(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    for i in range(n):
+        loss = model(x[i * 100 : (i + 1) * 100], gen)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return (time.perf_counter() - t0) / n
+
+
+def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int) -> tuple[dict, RBM]:
+    cfg = RBMConfig(hidden=500, **METHODS[name])
+    x = torch.from_numpy(np.array(splits.train.x))
+    per_epoch = step_seconds(cfg, x) * (x.shape[0] // 100)
+    epochs = max(1, int(minutes * 60 / per_epoch))
+    run = RUNS / f"rbm-{name}"
+    shutil.rmtree(run, ignore_errors=True)
+    model = RBM(cfg, (1, 28, 28)).reset_parameters(0)
+    tcfg = TrainConfig(data="mnist", epochs=epochs, batch_size=100, optimizer="sgd", lr=0.01,
+                       momentum=0.9, weight_decay=2e-4, schedule="exp",
+                       lr_decay=math.log(10) / max(1, epochs - 1), max_minutes=minutes,
+                       picture_every=0, progress=False, seed=0)
+    t0 = time.perf_counter()
+    summary = Trainer(model, tcfg, subset(splits, 500), run).fit()
+    wall = time.perf_counter() - t0
+    model.eval()
+    test = torch.from_numpy(np.array(splits.test.x))
+    res = model.ais(betas, runs, seed=0)
+    with torch.no_grad():
+        f_test = torch.cat([model.free_energy(b).double() for b in test.split(1000)])
+        f_train = torch.cat([model.free_energy(b).double() for b in x[:10000].split(1000)])
+    nll = f_test + res.log_z
+    out = {"method": name, "config": cfg.to_dict(), "train": tcfg.to_dict(),
+           "epochs_planned": epochs, "epochs_done": summary["epochs"],
+           "train_seconds": summary["train_seconds"], "wall_seconds_with_validation": wall,
+           "ais": res.as_dict(), "test_nll_nats": float(nll.mean()),
+           "test_nll_stderr": float(nll.std() / math.sqrt(len(nll))),
+           "test_nll_3sd_interval": [float(f_test.mean() + res.log_z_lo3),
+                                     float(f_test.mean() + res.log_z_hi3)],
+           "train10k_nll_nats": float((f_train + res.log_z).mean()),
+           "paper_nll_nats": PAPER.get(name)}
+    plot_ais_trace(res, run / "ais_trace.png")
+    model.pictures(run)
+    from dgm.plots import plot_curves, save_grid
+
+    plot_curves(run)
+    save_grid(run / "samples.png", model.sample(64, seed=0, steps=1000), (1, 28, 28), ncol=8)
+    print(json.dumps(out, indent=1), flush=True)
+    return out, model
+
+
+def stage_quality(splits, minutes: dict[str, float], betas: int, runs: int) -> dict:
+    results, models = {}, {}
+    for name, mins in minutes.items():
+        if mins <= 0:
+            continue
+        results[name], models[name] = train_and_eval(name, mins, splits, betas, runs)
+        best = min(results, key=lambda k: results[k]["test_nll_nats"])
+        figures = {"best_test_nll_nats": results[best]["test_nll_nats"],
+                   "best_method": best, "best_train_seconds": results[best]["train_seconds"]}
+        update_results("rbm", figures, "quality", {"runs": results, "ais_betas": betas,
+                                                   "ais_runs": runs, **figures})
+    # RAISE (conservative) on 100 test examples for the best model, beside AIS on the same ones
+    model = models[best]
+    xs = torch.from_numpy(np.array(splits.test.x[:100]))
+    t0 = time.perf_counter()
+    lp = raise_log_prob(model.W, model.b, model.c, model.base_rate_bias(), xs, betas=1000,
+                        runs=5, seed=0)
+    with torch.no_grad():
+        ais_nll = model.free_energy(xs).double() + results[best]["ais"]["log_z"]
+    check = {"method": best, "examples": 100, "raise_betas": 1000, "raise_runs": 5,
+             "raise_nll_nats": float(-lp.mean()), "ais_nll_same_examples": float(ais_nll.mean()),
+             "seconds": time.perf_counter() - t0,
+             "note": "RAISE underestimates log p on average (conservative); AIS-based NLL "
+                     "tends to be optimistic. The truth is expected between the two."}
+    print(json.dumps(check, indent=1))
+    update_results("rbm", {}, "quality", {"runs": results, "ais_betas": betas, "ais_runs": runs,
+                                          "raise_check": check, **figures})
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--stages", nargs="+", default=["speed", "quality"])
+    p.add_argument("--minutes", nargs="*", default=["cd1=5", "cd3=4", "cd25=5", "pcd=10"])
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch (and BLAS) threads; 1 is fastest on a shared 2-core machine")
+    p.add_argument("--ais-betas", type=int, default=PAPER_BETAS)
+    p.add_argument("--ais-runs", type=int, default=100)
+    p.add_argument("--data-dir")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    splits = load_dataset("mnist", data_dir=a.data_dir)
+    if "speed" in a.stages:
+        stage_speed(splits)
+    if "quality" in a.stages:
+        minutes = {k: float(v) for k, v in (s.split("=") for s in a.minutes)}
+        stage_quality(splits, minutes, a.ais_betas, a.ais_runs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,539 @@
+r"""Restricted Boltzmann machine (the seed's "Restricted Boltzmann Machine").
+
+A Markov network over visible ``v in {0,1}^D`` and hidden ``h in {0,1}^H`` with edges only
+between the layers:
+
+    E(v, h) = -v^T W h - b^T v - c^T h,        P(v, h) = exp(-E(v, h)) / Z.
+
+Summing out ``h`` gives the free energy ``F(v) = -b^T v - sum_j softplus(c_j + v^T W_:j)``,
+``P(v) = exp(-F(v)) / Z``, and the conditionals factorize:
+
+    p(h_j = 1 | v) = sigmoid(sum_i w_ij v_i + c_j),
+    p(v_i = 1 | h) = sigmoid(sum_j w_ij h_j + b_i).
+
+The log-likelihood gradient is ``E_data[sigmoid(W^T v + c) v^T] - E_model[...]`` (and
+``v``, ``sigmoid(W^T v + c)`` for ``b``, ``c``). Training replaces the model expectation by
+Gibbs samples: the seed's Algorithm 1 (CD-k, the chain started at the training example),
+persistent CD (``pcd``: chains kept across updates, a registered buffer, so checkpoints carry
+them) or Algorithm 0 (``random_start``: a random start, ``cd_k`` burn-in steps, then
+``samples`` samples averaged). The loss is the surrogate ``mean F(v_data) - mean F(v_model)``
+with ``v_model`` held fixed: its gradient is exactly the (negated) CD estimate.
+
+>>> import torch
+>>> rbm = RBM(RBMConfig(hidden=4), (1, 3, 3)).reset_parameters(0)
+>>> x = torch.bernoulli(torch.full((5, 9), 0.5), generator=torch.Generator().manual_seed(0))
+>>> sorted(rbm(x, torch.Generator().manual_seed(0)))
+['free_energy', 'loss', 'recon_error']
+>>> rbm.log_prob(x).shape, bool((rbm.log_prob(x) < 0).all())
+(torch.Size([5]), True)
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dgm.models.base import GenerativeModel, ModelConfig, check_positive
+from dgm.models.rbm_ais import (
+    EXACT_MAX_UNITS,
+    PAPER_BETAS,
+    ais_log_partition,
+    base_rate_bias,
+    log_partition_exact,
+)
+
+
+@dataclass
+class RBMConfig(ModelConfig):
+    """Hyperparameters of a Bernoulli-Bernoulli RBM and of its Gibbs negative phase."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"hidden": 16, "chains": 16},
+        "cd1": {"hidden": 500, "cd_k": 1},
+        "cd3": {"hidden": 500, "cd_k": 3},
+        "cd25": {"hidden": 500, "cd_k": 25},
+        "pcd": {"hidden": 500, "pcd": True, "chains": 100},
+    }
+
+    hidden: int = 500  # H, the number of hidden units
+    cd_k: int = 1  # Gibbs steps per update (k of Algorithm 1; burn-in of Algorithm 0)
+    pcd: bool = False  # persistent chains (Tieleman 2008) instead of starting at the data
+    random_start: bool = False  # Algorithm 0: chains from a random v each update
+    samples: int = 1  # r: model samples averaged after the k steps (Algorithm 0)
+    chains: int = 100  # number of persistent chains (pcd)
+    init_std: float = 0.01  # W ~ N(0, init_std^2); biases start at 0
+    sparsity_target: float = 0.0  # target mean activation p of each hidden unit (0 = off)
+    sparsity_cost: float = 0.0  # weight of sum_j (q_j - p)^2, q_j the batch-mean activation
+
+    def validate(self) -> None:
+        check_positive("hidden", self.hidden)
+        check_positive("cd_k", self.cd_k)
+        check_positive("samples", self.samples)
+        check_positive("chains", self.chains)
+        check_positive("init_std", self.init_std, allow_zero=True)
+        check_positive("sparsity_cost", self.sparsity_cost, allow_zero=True)
+        if not 0 <= self.sparsity_target < 1:
+            raise ValueError(f"sparsity_target must be in [0, 1), got {self.sparsity_target!r}")
+        if self.pcd and self.random_start:
+            raise ValueError("pcd and random_start are exclusive: pick one way to start chains")
+
+
+# -- the seed's equations, as small functions (v: (B, D), h: (B, H)) --------------------------
+
+
+def energy(v: torch.Tensor, h: torch.Tensor, W: torch.Tensor, b: torch.Tensor,
+           c: torch.Tensor) -> torch.Tensor:
+    """E(v, h) = -v^T W h - b^T v - c^T h, (B,)."""
+    return -((v @ W) * h).sum(-1) - v @ b - h @ c
+
+
+def free_energy(v: torch.Tensor, W: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """F(v) = -log sum_h exp(-E(v, h)) = -b^T v - sum_j softplus(c_j + v^T W_:j), (B,)."""
+    return -(v @ b) - F.softplus(v @ W + c).sum(-1)
+
+
+def p_h_given_v(v: torch.Tensor, W: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """p(h_j = 1 | v) = sigmoid(sum_i w_ij v_i + c_j), (B, H)."""
+    return torch.sigmoid(v @ W + c)
+
+
+def p_v_given_h(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """p(v_i = 1 | h) = sigmoid(sum_j w_ij h_j + b_i), (B, D)."""
+    return torch.sigmoid(h @ W.T + b)
+
+
+def pseudo_nll(v: torch.Tensor, W: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+               max_elems: int = 2**22) -> torch.Tensor:
+    """Negative log pseudo-likelihood over all sites, (B,):
+    ``-sum_i log p(v_i | v_-i) = sum_i softplus(F(v) - F(v with bit i flipped))``.
+
+    Deterministic (every site, no random bit); cost ``B * D * H``, in chunks of sites.
+    """
+    a = v @ W + c  # (B, H)
+    sp = F.softplus(a).sum(-1)  # (B,)
+    s = 1 - 2 * v  # (B, D): +1 where a flip turns 0 -> 1
+    D = v.shape[1]
+    step = max(1, max_elems // max(1, v.shape[0] * W.shape[1]))
+    out = torch.zeros(v.shape[0], dtype=a.dtype, device=v.device)
+    for i in range(0, D, step):
+        si = s[:, i : i + step]  # (B, S)
+        a_flip = a[:, None, :] + si[:, :, None] * W[i : i + step][None]  # (B, S, H)
+        # F(v) - F(v_flip) = b_i s_i + sum_j softplus(a_flip_j) - softplus(a_j)
+        gap = si * b[i : i + step] + F.softplus(a_flip).sum(-1) - sp[:, None]  # (B, S)
+        out += F.softplus(gap).sum(-1)
+    return out
+
+
+class RBM(GenerativeModel):
+    """Restricted Boltzmann machine (Bernoulli visible and hidden units), CD-k / PCD."""
+
+    name = "rbm"
+    Config = RBMConfig
+    data_kinds = ("binary",)
+    eval_options = {
+        "ais": (bool, False, "estimate log Z by AIS even when the exact sum is feasible"),
+        "ais_betas": (int, PAPER_BETAS, "AIS inverse temperatures (the paper's proportions)"),
+        "ais_runs": (int, 100, "parallel AIS runs"),
+    }
+
+    def __init__(self, config: RBMConfig, input_shape: tuple[int, ...]):
+        super().__init__(config, input_shape)
+        D, H = self.n_inputs, config.hidden
+        self.W = nn.Parameter(torch.zeros(D, H))  # (D, H)
+        self.b = nn.Parameter(torch.zeros(D))  # visible biases
+        self.c = nn.Parameter(torch.zeros(H))  # hidden biases
+        self.register_buffer("chains", torch.zeros(config.chains if config.pcd else 0, D))
+        # running mean of the training data (for the AIS base-rate model), and its count
+        self.register_buffer("data_mean", torch.zeros(D, dtype=torch.float64))
+        self.register_buffer("data_count", torch.zeros((), dtype=torch.float64))
+
+    @classmethod
+    def from_parameters(cls, W: Any, b: Any, c: Any, dtype=torch.float32, **config: Any) -> RBM:
+        """An RBM with the given ``W`` (D, H), ``b`` (D,), ``c`` (H,); input shape (D,).
+
+        >>> RBM.from_parameters([[1.0, -1.0]], [0.5], [0.0, 0.0]).W.shape
+        torch.Size([1, 2])
+        """
+        W = torch.as_tensor(W, dtype=dtype)
+        model = cls(cls.Config(hidden=W.shape[1], **config), (W.shape[0],)).to(dtype)
+        with torch.no_grad():
+            model.W.copy_(W)
+            model.b.copy_(torch.as_tensor(b, dtype=dtype))
+            model.c.copy_(torch.as_tensor(c, dtype=dtype))
+        return model
+
+    def check_input(self, x: Any) -> torch.Tensor:
+        """As the base class, then in the parameters' dtype (float64 RBMs for exact tests)."""
+        return super().check_input(x).to(self.W.dtype)
+
+    def _reset_own(self, generator: torch.Generator) -> None:
+        self.W.copy_(torch.randn(self.W.shape, generator=generator) * self.config.init_std)
+        self.b.zero_()
+        self.c.zero_()
+        if self.chains.numel():
+            half = torch.full(self.chains.shape, 0.5)
+            self.chains.copy_(torch.bernoulli(half, generator=generator))
+        self.data_mean.zero_()
+        self.data_count.zero_()
+
+    def configure_optimizers(self, make) -> dict[str, torch.optim.Optimizer]:
+        """Weight decay (L2) on ``W`` only, as is usual for RBMs; biases are not decayed."""
+        return {"main": make([{"params": [self.W]},
+                              {"params": [self.b, self.c], "weight_decay": 0.0}])}
+
+    # -- the model's pieces (overridden by the Gaussian-Bernoulli RBM) -------------------------
+    def free_energy(self, v: torch.Tensor) -> torch.Tensor:
+        return free_energy(v, self.W, self.b, self.c)
+
+    def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
+        """Pre-activation of the hidden units, ``v^T W + c``, (B, H)."""
+        return v @ self.W + self.c
+
+    def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
+        """E[v | h] = p(v = 1 | h), (B, D)."""
+        return p_v_given_h(h, self.W, self.b)
+
+    def sample_visible(self, mean: torch.Tensor, generator) -> torch.Tensor:
+        return torch.bernoulli(mean, generator=generator)
+
+    def random_visible(self, n: int, generator) -> torch.Tensor:
+        """A random start for chains: v ~ Bernoulli(1/2)."""
+        return torch.bernoulli(torch.full((n, self.n_inputs), 0.5, device=self.device,
+                                          dtype=self.W.dtype), generator=generator)
+
+    # -- abstraction and Gibbs sampling ---------------------------------------------------------
+    def transform(self, x: Any) -> torch.Tensor:
+        """P(H = 1 | V = x), (B, H): the RBM's features of ``x``."""
+        with torch.no_grad():
+            return torch.sigmoid(self.hidden_input(self.check_input(x)))
+
+    @torch.no_grad()
+    def gibbs_step(self, v: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One block-Gibbs sweep ``h ~ p(h | v)``, ``v' ~ p(v | h)``; returns (v', E[v' | h])."""
+        h = torch.bernoulli(torch.sigmoid(self.hidden_input(v)), generator=generator)  # (B, H)
+        mean = self.visible_mean(h)  # (B, D)
+        return self.sample_visible(mean, generator), mean
+
+    @torch.no_grad()
+    def _negative_phase(self, v: torch.Tensor, a: torch.Tensor,
+                        generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Model samples ``(r * n, D)`` and, when the chain starts at the data, E[v | h(v)]."""
+        c = self.config
+        recon = None
+        if c.pcd:
+            x = self.chains
+        elif c.random_start:
+            x = self.random_visible(v.shape[0], generator)
+        else:  # Algorithm 1: start at the training example; its h uses the data's a
+            h = torch.bernoulli(torch.sigmoid(a), generator=generator)
+            recon = self.visible_mean(h)
+            x = self.sample_visible(recon, generator)
+        done = 0 if recon is None else 1  # Gibbs sweeps made so far
+        out = [x] if done >= c.cd_k else []
+        while done < c.cd_k + c.samples - 1:  # k burn-in sweeps, then r samples
+            x = self.gibbs_step(x, generator)[0]
+            done += 1
+            if done >= c.cd_k:
+                out.append(x)
+        if c.pcd and self.training:
+            self.chains.copy_(x)
+        return torch.cat(out), recon
+
+    # -- the loss -----------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        v = self.check_input(x)  # (B, D)
+        a = self.hidden_input(v)  # (B, H)
+        f_data = self.free_energy_from(v, a)  # (B,)
+        v_model, recon = self._negative_phase(v, a.detach(), generator)
+        f_model = self.free_energy(v_model)  # (r * n,)
+        terms = {"loss": f_data.mean() - f_model.mean(), "free_energy": f_data.detach().mean()}
+        if recon is None:
+            with torch.no_grad():
+                h = torch.bernoulli(torch.sigmoid(a.detach()), generator=generator)
+                recon = self.visible_mean(h)
+        terms["recon_error"] = ((v - recon) ** 2).sum(-1).mean()
+        if self.config.sparsity_cost > 0:
+            q = torch.sigmoid(a).mean(0)  # (H,)
+            penalty = ((q - self.config.sparsity_target) ** 2).sum()
+            terms["sparsity"] = penalty.detach()
+            terms["loss"] = terms["loss"] + self.config.sparsity_cost * penalty
+        if self.training:
+            self._track_data(v)
+        return terms
+
+    def free_energy_from(self, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """F(v) given the hidden pre-activation ``a = v^T W + c`` (saves one product)."""
+        return -(v @ self.b) - F.softplus(a).sum(-1)
+
+    @torch.no_grad()
+    def _track_data(self, v: torch.Tensor) -> None:
+        n = float(self.data_count) + v.shape[0]
+        self.data_mean += (v.double().sum(0) - v.shape[0] * self.data_mean) / n
+        self.data_count += v.shape[0]
+
+    @torch.no_grad()
+    def validation_terms(self, x, generator=None) -> dict[str, torch.Tensor]:
+        """Per example: ``loss`` = pseudo-likelihood NLL over all sites (deterministic),
+        ``free_energy`` (compare with ``train_free_energy``: the gap signals overfitting),
+        ``recon_error`` (mean field), and ``nll`` when the exact log Z is cheap."""
+        v = self.check_input(x)
+        out = {"loss": pseudo_nll(v, self.W, self.b, self.c), "free_energy": self.free_energy(v),
+               "recon_error": ((v - self.reconstruct(v)) ** 2).sum(-1)}
+        if min(self.n_inputs, self.config.hidden) <= 16:
+            out["nll"] = out["free_energy"] + float(self.log_partition())
+        return out
+
+    # -- likelihood -----------------------------------------------------------------------------
+    @property
+    def exact_feasible(self) -> bool:
+        return min(self.n_inputs, self.config.hidden) <= EXACT_MAX_UNITS
+
+    def log_partition(self) -> torch.Tensor:
+        """Exact log Z (0-dim, float64, differentiable) by enumerating the smaller layer."""
+        return log_partition_exact(self.W, self.b, self.c)
+
+    def base_rate_bias(self) -> torch.Tensor:
+        """Visible biases of the AIS base model: logit of the smoothed marginals of the
+        training data seen (falls back to ``b`` before any training data was seen)."""
+        if float(self.data_count) == 0:
+            return self.b.detach().double()
+        return base_rate_bias(self.data_mean)
+
+    def ais(self, betas: Any = PAPER_BETAS, runs: int = 100, seed: Any = None):
+        """AIS estimate of log Z (:class:`dgm.models.rbm_ais.AISResult`)."""
+        return ais_log_partition(self.W, self.b, self.c, self.base_rate_bias(), betas, runs,
+                                 self._generator(seed))
+
+    @torch.no_grad()
+    def log_prob(self, x: Any, seed: Any = None, ais: bool = False, ais_betas: int = PAPER_BETAS,
+                 ais_runs: int = 100) -> torch.Tensor:
+        """log P(v) = -F(v) - log Z per example (nats); exact log Z when feasible, else AIS."""
+        v = self.check_input(x)
+        log_z = (self.ais(ais_betas, ais_runs, seed).log_z if ais or not self.exact_feasible
+                 else float(self.log_partition()))
+        return -self.free_energy(v).double() - log_z
+
+    @torch.no_grad()
+    def nll(self, x: Any, ais: bool = False, ais_betas: int = PAPER_BETAS, ais_runs: int = 100,
+            seed: Any = 0) -> dict[str, torch.Tensor]:
+        """Per-example ``nll_nats`` for ``dgm eval`` (exact log Z when feasible and ``ais`` is
+        off, else AIS) and ``log_z`` (repeated per example). With AIS: ``log_z_ais_sd`` (the
+        standard error of log Z-hat), ``nll_lo3_nats`` / ``nll_hi3_nats`` (from log Z-hat -+ 3
+        sd), and ``nll_exact_nats`` when the exact value is also feasible."""
+        v = self.check_input(x)
+        f = torch.cat([self.free_energy(vb).double() for vb in v.split(1000)])  # (N,)
+        out: dict[str, torch.Tensor] = {}
+        exact = float(self.log_partition()) if self.exact_feasible else None
+        if ais or exact is None:
+            res = self.ais(ais_betas, ais_runs, seed)
+            print(f"rbm: AIS log Z = {res.log_z:.4f} +- {res.log_z_stderr:.4f} "
+                  f"(3 sd: [{res.log_z_lo3:.4f}, {res.log_z_hi3:.4f}]); AIS tends to "
+                  "UNDERESTIMATE log Z, which flatters the NLL"
+                  + (f"; exact log Z = {exact:.4f}" if exact is not None else ""), file=sys.stderr)
+            full = torch.full_like
+            out = {"nll_nats": f + res.log_z, "log_z": full(f, res.log_z),
+                   "log_z_ais_sd": full(f, res.log_z_stderr),
+                   "nll_lo3_nats": f + res.log_z_lo3, "nll_hi3_nats": f + res.log_z_hi3}
+            if exact is not None:
+                out["nll_exact_nats"] = f + exact
+        else:
+            out = {"nll_nats": f + exact, "log_z": torch.full_like(f, exact)}
+        return out
+
+    # -- generation -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, seed: Any = None, steps: int = 1000, mean: bool = True,
+               start: torch.Tensor | None = None) -> torch.Tensor:
+        """``steps`` block-Gibbs sweeps from the persistent chains (``pcd``; cycled when
+        ``n > chains``), from ``start``, or from a random v; returns E[v | h] of the last sweep
+        (``mean=True``) or the binary sample. The chains themselves are not changed."""
+        gen = self._generator(seed)
+        if start is not None:
+            v = self.check_input(start)
+        elif self.chains.numel():
+            v = self.chains[torch.arange(n, device=self.device) % self.chains.shape[0]].clone()
+        else:
+            v = self.random_visible(n, gen)
+        m = v
+        for _ in range(steps):
+            v, m = self.gibbs_step(v, gen)
+        return m if mean else v
+
+    @torch.no_grad()
+    def reconstruct(self, x: Any) -> torch.Tensor:
+        """Mean-field reconstruction E[v | h = p(h | x)]."""
+        return self.visible_mean(torch.sigmoid(self.hidden_input(self.check_input(x))))
+
+    # -- a Markov network for cross-checks -------------------------------------------------------
+    def to_markov_network(self, max_units: int = 20):
+        """The RBM as a :class:`dgm.pgm.MarkovNetwork`: pairwise factors ``exp(w_ij v_i h_j)``
+        and unary ``exp(b_i v_i)``, ``exp(c_j h_j)``, variables ``v0..`` and ``h0..``."""
+        from dgm.pgm import Factor, MarkovNetwork
+
+        D, H = self.W.shape
+        if min(D, H) > max_units:
+            raise ValueError(f"to_markov_network: treewidth {min(D, H)} > max_units={max_units}")
+        W, b, c = (t.detach().double().cpu().numpy() for t in (self.W, self.b, self.c))
+        e = math.exp
+        fs = [Factor([f"v{i}"], [2], [1.0, e(b[i])]) for i in range(D)]
+        fs += [Factor([f"h{j}"], [2], [1.0, e(c[j])]) for j in range(H)]
+        fs += [Factor([f"v{i}", f"h{j}"], [2, 2], [[1.0, 1.0], [1.0, e(W[i, j])]])
+               for i in range(D) for j in range(H)]
+        return MarkovNetwork(fs, name="rbm")
+
+    # -- pictures -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def pictures(self, run_dir: str | Path, seed: int = 0) -> list[Path]:
+        """Filters (columns of W as images, each scaled to [0, 1]) and persistent chains."""
+        from dgm.plots import save_grid
+
+        run_dir = Path(run_dir)
+        k = min(100, self.config.hidden)
+        w = self.W[:, :k].T.detach().cpu()  # (k, D)
+        lo, hi = w.min(1, keepdim=True).values, w.max(1, keepdim=True).values
+        out = [save_grid(run_dir / "filters.png", (w - lo) / (hi - lo + 1e-12), self.input_shape)]
+        if self.chains.numel():
+            out.append(save_grid(run_dir / "chains.png", self.chains[:64].cpu(), self.input_shape))
+        return out
+
+
+# -- Gaussian-Bernoulli RBM (beyond the seed) ------------------------------------------------------
+
+
+@dataclass
+class GRBMConfig(RBMConfig):
+    """A Gaussian-Bernoulli RBM: real visible units with unit or learned per-pixel variance."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"hidden": 16, "chains": 16},
+        "learned-sigma": {"hidden": 200, "learn_sigma": True},
+    }
+
+    learn_sigma: bool = False  # learn log sigma_i (else sigma = 1: standardize the data)
+
+
+class GRBM(RBM):
+    r"""Gaussian-Bernoulli RBM for real-valued data (Hinton & Salakhutdinov 2006; Cho et al. 2011).
+
+        E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - sum_ij (v_i / sigma_i) w_ij h_j - c^T h
+
+    p(h_j = 1 | v) = sigmoid(c_j + sum_i w_ij v_i / sigma_i),
+    p(v | h) = N(b + sigma * W h, diag sigma^2), and
+    F(v) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - sum_j softplus(c_j + sum_i w_ij v_i / sigma_i).
+    Summing over h after integrating v: ``Z = (2 pi)^(D/2) prod_i sigma_i sum_h exp(c^T h +
+    sum_i (b_i (Wh)_i / sigma_i + (Wh)_i^2 / 2))``, exact for up to ~25 hidden units.
+    ``log_prob`` is a log *density* (nats); AIS is not implemented for this model.
+
+    >>> import torch
+    >>> g = GRBM(GRBMConfig(hidden=3), (2,)).reset_parameters(0)
+    >>> g.log_prob(torch.zeros(4, 2)).shape
+    torch.Size([4])
+    """
+
+    name = "grbm"
+    Config = GRBMConfig
+    data_kinds = ("real", "unit", "pm1")
+    eval_options: ClassVar[dict] = {}
+
+    def __init__(self, config: GRBMConfig, input_shape: tuple[int, ...]):
+        super().__init__(config, input_shape)
+        if config.learn_sigma:
+            self.log_sigma = nn.Parameter(torch.zeros(self.n_inputs))
+        else:
+            self.register_buffer("log_sigma", torch.zeros(self.n_inputs))
+
+    def _reset_own(self, generator: torch.Generator) -> None:
+        super()._reset_own(generator)
+        self.log_sigma.data.zero_()
+        if self.chains.numel():
+            self.chains.copy_(torch.randn(self.chains.shape, generator=generator))
+
+    def configure_optimizers(self, make) -> dict[str, torch.optim.Optimizer]:
+        rest = [self.b, self.c] + ([self.log_sigma] if self.config.learn_sigma else [])
+        return {"main": make([{"params": [self.W]}, {"params": rest, "weight_decay": 0.0}])}
+
+    @property
+    def sigma(self) -> torch.Tensor:
+        return torch.exp(self.log_sigma)
+
+    def free_energy(self, v: torch.Tensor) -> torch.Tensor:
+        return self.free_energy_from(v, self.hidden_input(v))
+
+    def free_energy_from(self, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return (((v - self.b) / self.sigma) ** 2).sum(-1) / 2 - F.softplus(a).sum(-1)
+
+    def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
+        return (v / self.sigma) @ self.W + self.c
+
+    def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
+        return self.b + self.sigma * (h @ self.W.T)
+
+    def sample_visible(self, mean: torch.Tensor, generator) -> torch.Tensor:
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + self.sigma.detach() * noise
+
+    def random_visible(self, n: int, generator) -> torch.Tensor:
+        """A random start: v ~ N(b, sigma^2)."""
+        z = torch.randn((n, self.n_inputs), generator=generator, device=self.device,
+                        dtype=self.W.dtype)
+        return (self.b + self.sigma * z).detach()
+
+    @property
+    def exact_feasible(self) -> bool:
+        return self.config.hidden <= EXACT_MAX_UNITS
+
+    def log_partition(self, chunk: int = 2**14) -> torch.Tensor:
+        """Exact log Z (0-dim, float64) by enumerating the hidden layer in chunks."""
+        from dgm.models.rbm_ais import binary_states
+
+        H = self.config.hidden
+        if H > EXACT_MAX_UNITS:
+            raise ValueError(f"exact log Z enumerates 2^{H} hidden states; feasible up to "
+                             f"{EXACT_MAX_UNITS}")
+        W, b, c, ls = (t.double() for t in (self.W, self.b, self.c, self.log_sigma))
+        parts = []
+        for s in range(0, 2**H, chunk):
+            h = binary_states(H, s, min(s + chunk, 2**H), torch.float64, W.device)  # (k, H)
+            a = h @ W.T  # (k, D)
+            parts.append(torch.logsumexp(h @ c + (b / ls.exp() * a + a * a / 2).sum(-1), 0))
+        D = self.n_inputs
+        return torch.logsumexp(torch.stack(parts), 0) + D / 2 * math.log(2 * math.pi) + ls.sum()
+
+    def validation_terms(self, x, generator=None) -> dict[str, torch.Tensor]:
+        """Per example: ``loss`` = exact NLL (nats, a density) when H <= 16, else the
+        mean-field reconstruction error; ``free_energy`` and ``recon_error``."""
+        with torch.no_grad():
+            v = self.check_input(x)
+            out = {"free_energy": self.free_energy(v),
+                   "recon_error": ((v - self.reconstruct(v)) ** 2).sum(-1)}
+            out["loss"] = (out["free_energy"].double() + self.log_partition()
+                           if self.config.hidden <= 16 else out["recon_error"])
+            return out
+
+    def ais(self, *args, **kwargs):
+        raise NotImplementedError("AIS is implemented for the Bernoulli-Bernoulli RBM only")
+
+    @torch.no_grad()
+    def nll(self, x: Any, seed: Any = 0) -> dict[str, torch.Tensor]:
+        """Exact per-example ``nll_nats`` (a negative log density) and ``log_z``."""
+        if not self.exact_feasible:
+            raise ValueError(f"grbm: exact NLL needs <= {EXACT_MAX_UNITS} hidden units "
+                             "(AIS is not implemented for the Gaussian-Bernoulli RBM)")
+        v = self.check_input(x)
+        log_z = float(self.log_partition())
+        f = torch.cat([self.free_energy(vb).double() for vb in v.split(1000)])
+        return {"nll_nats": f + log_z, "log_z": torch.full_like(f, log_z)}
+
+    def to_markov_network(self, max_units: int = 20):
+        raise NotImplementedError("a Gaussian-Bernoulli RBM has continuous visible units")
+
+    @torch.no_grad()
+    def pictures(self, run_dir: str | Path, seed: int = 0) -> list[Path]:
+        return super().pictures(run_dir, seed)[:1]  # the filters; real-valued chains vary

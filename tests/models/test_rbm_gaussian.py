@@ -1,0 +1,92 @@
+"""The Gaussian-Bernoulli RBM checked against brute force (enumeration of h, quadrature over v)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dgm.models.rbm import GRBM, GRBMConfig
+from dgm.models.rbm_ais import binary_states
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def grbm(D: int, H: int, seed: int = 0) -> GRBM:
+    g = torch.Generator().manual_seed(seed)
+    m = GRBM(GRBMConfig(hidden=H, learn_sigma=True), (D,)).double()
+    with torch.no_grad():
+        m.W.copy_(torch.randn(D, H, generator=g, dtype=torch.float64))
+        m.b.copy_(torch.randn(D, generator=g, dtype=torch.float64))
+        m.c.copy_(torch.randn(H, generator=g, dtype=torch.float64) * 0.5)
+        m.log_sigma.copy_(torch.randn(D, generator=g, dtype=torch.float64) * 0.3)
+    return m
+
+
+def energy(m: GRBM, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """E(v, h) = sum_i (v_i - b_i)^2 / (2 s_i^2) - sum_ij (v_i / s_i) w_ij h_j - c^T h."""
+    s = m.sigma
+    return (((v - m.b) / s) ** 2).sum(-1) / 2 - (((v / s) @ m.W) * h).sum(-1) - h @ m.c
+
+
+def test_conditionals_and_free_energy_by_enumerating_h():
+    m = grbm(3, 4)
+    v = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    Hs = binary_states(4, 0, 16)
+    with torch.no_grad():
+        neg_e = torch.stack([-energy(m, v, h.expand(5, -1)) for h in Hs], 1)  # (5, 16)
+        post = torch.softmax(neg_e, 1)
+        torch.testing.assert_close(torch.sigmoid(m.hidden_input(v)), post @ Hs)
+        torch.testing.assert_close(m.free_energy(v), -torch.logsumexp(neg_e, 1))
+
+
+def test_visible_conditional_is_the_gaussian_of_the_energy():
+    m = grbm(3, 4)
+    h = torch.tensor([[1.0, 0, 1, 1]], dtype=torch.float64)
+    mean = m.visible_mean(h).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(energy(m, mean, h).sum(), mean)
+    torch.testing.assert_close(grad, torch.zeros_like(grad))  # the mode of exp(-E(., h))
+    hess = torch.autograd.functional.hessian(lambda x: energy(m, x[None], h).sum(), mean[0])
+    torch.testing.assert_close(hess, torch.diag(1 / m.sigma.detach() ** 2))  # precision
+
+
+@pytest.mark.parametrize("D", [1, 2])
+def test_exact_log_partition_by_quadrature(D):
+    m = grbm(D, 3, seed=D)
+    grid = torch.linspace(-25, 25, 1501 if D == 1 else 801, dtype=torch.float64)
+    step = float(grid[1] - grid[0])
+    pts = grid[:, None] if D == 1 else torch.cartesian_prod(grid, grid)
+    with torch.no_grad():
+        quad = float(torch.logsumexp(-m.free_energy(pts), 0)) + D * np.log(step)
+        assert float(m.log_partition()) == pytest.approx(quad, abs=1e-6)
+        # and so the density integrates to one
+        lp = m.log_prob(pts)
+    assert float(torch.logsumexp(lp, 0)) + D * np.log(step) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("learn_sigma,lr", [(False, 0.01), (True, 0.003)])
+def test_cd_training_raises_the_exact_likelihood_of_real_data(learn_sigma, lr):
+    """Two clusters in 3-D; learned variances need a smaller step (a known GRBM instability)."""
+    g = torch.Generator().manual_seed(0)
+    centers = torch.tensor([[2.0, -1.0, 0.5], [-1.5, 1.0, -0.5]])
+    x = centers[torch.randint(0, 2, (2000,), generator=g)] + 0.3 * torch.randn(2000, 3, generator=g)
+    m = GRBM(GRBMConfig(hidden=4, learn_sigma=learn_sigma, cd_k=5), (3,)).reset_parameters(0)
+    before = float(m.nll(x)["nll_nats"].mean())
+    opt = torch.optim.SGD(m.parameters(), lr=lr, momentum=0.9)
+    for _ in range(10):
+        for xb in x.split(50):
+            loss = m(xb, g)["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    after = float(m.nll(x)["nll_nats"].mean())
+    assert after < before - 1.0, (before, after)
+    assert torch.isfinite(m.sample(10, seed=0, steps=50)).all()
+    with pytest.raises(NotImplementedError):
+        m.to_markov_network()

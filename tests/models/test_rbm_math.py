@@ -1,0 +1,295 @@
+"""The RBM's math checked by enumeration on tiny RBMs (seed: "Restricted Boltzmann Machine")."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dgm.data import load_dataset, tiny_exact_distribution
+from dgm.data.exact import TINY_RBM_B, TINY_RBM_C, TINY_RBM_W, tiny_rbm_log_partition
+from dgm.models.rbm import RBM, RBMConfig, energy, free_energy, pseudo_nll
+from dgm.models.rbm_ais import (
+    ais_log_partition,
+    binary_states,
+    log_partition_exact,
+    paper_schedule,
+    raise_log_prob,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one intra-op thread is far faster than two on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny_rbm(**cfg) -> RBM:
+    return RBM.from_parameters(TINY_RBM_W, TINY_RBM_B, TINY_RBM_C, torch.float64, **cfg)
+
+
+def random_rbm(D: int, H: int, scale: float = 1.0, seed: int = 0) -> RBM:
+    g = torch.Generator().manual_seed(seed)
+    return RBM.from_parameters(torch.randn(D, H, generator=g, dtype=torch.float64) * scale,
+                               torch.randn(D, generator=g, dtype=torch.float64) * 0.5,
+                               torch.randn(H, generator=g, dtype=torch.float64) * 0.5,
+                               torch.float64)
+
+
+def joint_table(rbm: RBM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All (v, h) states and the exact joint P(v, h) as a (2^D, 2^H) table, by brute force."""
+    D, H = rbm.W.shape
+    V, Hs = binary_states(D, 0, 2**D), binary_states(H, 0, 2**H)
+    with torch.no_grad():
+        neg_e = -energy(V[:, None, :].expand(-1, len(Hs), -1).reshape(-1, D),
+                        Hs.repeat(len(V), 1), rbm.W, rbm.b, rbm.c).view(len(V), len(Hs))
+    return V, Hs, torch.softmax(neg_e.flatten(), 0).view_as(neg_e)
+
+
+def test_conditionals_equal_brute_force_ratios_of_exp_minus_energy():
+    rbm = tiny_rbm()
+    V, Hs, P = joint_table(rbm)
+    with torch.no_grad():
+        ph = torch.sigmoid(rbm.hidden_input(V))  # (2^D, H)
+        pv = rbm.visible_mean(Hs)  # (2^H, D)
+    brute_ph = (P @ Hs) / P.sum(1, keepdim=True)  # sum_h P(v,h) h_j / P(v)
+    brute_pv = (P.T @ V) / P.sum(0)[:, None]
+    torch.testing.assert_close(ph, brute_ph, rtol=0, atol=1e-12)
+    torch.testing.assert_close(pv, brute_pv, rtol=0, atol=1e-12)
+    # the hidden units are conditionally independent given v: P(h | v) = prod_j p(h_j | v)
+    prod = torch.prod(torch.where(Hs[None].bool(), ph[:, None], 1 - ph[:, None]), -1)
+    torch.testing.assert_close(prod, P / P.sum(1, keepdim=True), rtol=0, atol=1e-12)
+
+
+def test_free_energy_and_exact_log_partition():
+    rbm = tiny_rbm()
+    V, Hs, _ = joint_table(rbm)
+    with torch.no_grad():
+        f = free_energy(V, rbm.W, rbm.b, rbm.c)
+        neg_e = torch.stack([-energy(V, h.expand(len(V), -1), rbm.W, rbm.b, rbm.c) for h in Hs], 1)
+        torch.testing.assert_close(f, -torch.logsumexp(neg_e, 1), rtol=0, atol=1e-12)
+        log_z = float(log_partition_exact(rbm.W, rbm.b, rbm.c))
+    assert log_z == pytest.approx(tiny_rbm_log_partition(), abs=1e-12)
+    assert log_z == pytest.approx(float(torch.logsumexp(neg_e.flatten(), 0)), abs=1e-12)
+    states, probs = tiny_exact_distribution("tiny:rbm")
+    lp = rbm.log_prob(states.astype(np.float32)).numpy()
+    np.testing.assert_allclose(np.exp(lp), probs, rtol=1e-6)
+
+
+@pytest.mark.parametrize("D,H", [(3, 7), (7, 3), (10, 10)])
+def test_exact_log_partition_in_chunks_over_either_layer_and_large_weights(D, H):
+    rbm = random_rbm(D, H, scale=400.0)  # exp(-E) overflows float64 without log space
+    V, Hs = binary_states(D, 0, 2**D), binary_states(H, 0, 2**H)
+    with torch.no_grad():
+        neg_e = torch.stack([-energy(V, h.expand(len(V), -1), rbm.W, rbm.b, rbm.c) for h in Hs])
+        brute = float(torch.logsumexp(neg_e.flatten(), 0))
+        assert math.isfinite(brute) and brute > 700
+        for chunk in (1, 3, 2**14):
+            got = float(log_partition_exact(rbm.W, rbm.b, rbm.c, chunk=chunk))
+            assert got == pytest.approx(brute, rel=1e-12)
+
+
+def test_exact_log_partition_refuses_large_layers():
+    rbm = RBM(RBMConfig(hidden=30), (30,))
+    with pytest.raises(ValueError, match="2\\^30"):
+        rbm.log_partition()
+
+
+def test_exact_gradient_equals_the_seeds_expression():
+    """d/dtheta mean log P(v_d) = E_data[sigmoid(W^T v + c) v] - E_model[...], exactly."""
+    rbm = random_rbm(6, 4, scale=0.8, seed=1)
+    data = torch.bernoulli(torch.full((50, 6), 0.4), generator=torch.Generator().manual_seed(2))
+    data = data.double()
+    nll = free_energy(data, rbm.W, rbm.b, rbm.c).mean() + rbm.log_partition()
+    gW, gb, gc = torch.autograd.grad(-nll, [rbm.W, rbm.b, rbm.c])
+    V = binary_states(6, 0, 64)
+    with torch.no_grad():
+        pv = torch.softmax(-free_energy(V, rbm.W, rbm.b, rbm.c), 0)  # exact P(v), (64,)
+        sd, sm = torch.sigmoid(data @ rbm.W + rbm.c), torch.sigmoid(V @ rbm.W + rbm.c)
+    torch.testing.assert_close(gW, data.T @ sd / len(data) - (V * pv[:, None]).T @ sm)
+    torch.testing.assert_close(gb, data.mean(0) - pv @ V)
+    torch.testing.assert_close(gc, sd.mean(0) - pv @ sm)
+
+
+def test_cd_surrogate_gradient_is_the_cd_estimate():
+    """Algorithm 1: grad of mean F(v) - mean F(v~) = -(sigma(W^T v + c) v^T - (same at v~))."""
+    rbm = random_rbm(6, 4, scale=0.8, seed=3)
+    rbm.config.cd_k = 2
+    g = torch.Generator().manual_seed(0)
+    v = torch.bernoulli(torch.full((8, 6), 0.5, dtype=torch.float64), generator=g)
+    loss = rbm(v, torch.Generator().manual_seed(5))["loss"]
+    gW, gb, gc = torch.autograd.grad(loss, [rbm.W, rbm.b, rbm.c])
+    with torch.no_grad():  # the same chain, replayed from the same seed
+        vt, _ = rbm._negative_phase(v, rbm.hidden_input(v), torch.Generator().manual_seed(5))
+        sd, st = torch.sigmoid(rbm.hidden_input(v)), torch.sigmoid(rbm.hidden_input(vt))
+    torch.testing.assert_close(-gW, (v.T @ sd - vt.T @ st) / 8)
+    torch.testing.assert_close(-gb, (v - vt).mean(0))
+    torch.testing.assert_close(-gc, (sd - st).mean(0))
+
+
+def test_algorithm_0_averages_r_samples_after_k_burn_in():
+    rbm = RBM(RBMConfig(hidden=4, random_start=True, cd_k=3, samples=5), (6,)).reset_parameters(0)
+    v = torch.ones(7, 6)
+    neg, recon = rbm._negative_phase(v, rbm.hidden_input(v), torch.Generator().manual_seed(0))
+    assert neg.shape == (35, 6) and recon is None
+
+
+def block_kernels(rbm: RBM):
+    """Block Gibbs as matrices: joint (v,h) -> (v',h') and its visible marginal v -> v'."""
+    D, H = rbm.W.shape
+    V, Hs = binary_states(D, 0, 2**D), binary_states(H, 0, 2**H)
+    with torch.no_grad():
+        ph, pv = torch.sigmoid(rbm.hidden_input(V)), rbm.visible_mean(Hs)
+    # P(h' | v) (2^D, 2^H) and P(v' | h') (2^H, 2^D), products of the factorized conditionals
+    Ph = torch.prod(torch.where(Hs[None].bool(), ph[:, None], 1 - ph[:, None]), -1)
+    Pv = torch.prod(torch.where(V[None].bool(), pv[:, None], 1 - pv[:, None]), -1)
+    # joint: from (v, h) draw h' ~ P(h'|v), then v' ~ P(v'|h'); the old h is forgotten
+    T = torch.einsum("ak,kb->akb", Ph, Pv)  # (v, h', v')
+    Tj = T.permute(0, 2, 1).reshape(2**D, 1, 2**D * 2**H).expand(-1, 2**H, -1)
+    return Tj.reshape(2**(D + H), 2**(D + H)), Ph @ Pv  # rows: (v, h) = v * 2^H + h
+
+
+def test_block_gibbs_kernel_has_the_joint_as_stationary_and_visible_detailed_balance():
+    rbm = random_rbm(4, 3, scale=1.5, seed=4)
+    Tj, Tv = block_kernels(rbm)
+    _, _, P = joint_table(rbm)
+    pi = P.flatten()
+    torch.testing.assert_close(Tj.sum(1), torch.ones(len(pi), dtype=pi.dtype))
+    torch.testing.assert_close(pi @ Tj, pi, rtol=0, atol=1e-14)  # pi T = pi
+    pv = P.sum(1)
+    flow = pv[:, None] * Tv  # p(v) K(v, v')
+    torch.testing.assert_close(flow, flow.T, rtol=0, atol=1e-14)  # detailed balance in v
+
+
+def test_long_block_gibbs_chains_reach_the_model_distribution():
+    rbm = tiny_rbm()
+    _, Tv = block_kernels(rbm)
+    states, probs = tiny_exact_distribution("tiny:rbm")
+    mu = torch.zeros(256, dtype=torch.float64)
+    mu[0] = 1.0  # the worst start: one state
+    for _ in range(200):
+        mu = mu @ Tv
+    assert 0.5 * float((mu - torch.as_tensor(probs)).abs().sum()) <= 1e-6
+    # the sampler itself: 2^14 chains from a random start, 30 sweeps of burn-in, then 48 draws
+    model = RBM.from_parameters(TINY_RBM_W, TINY_RBM_B, TINY_RBM_C)
+    gen = torch.Generator().manual_seed(0)
+    v = model.random_visible(2**14, gen)
+    counts = torch.zeros(256, dtype=torch.float64)
+    for t in range(30 + 48):
+        v = model.gibbs_step(v, gen)[0]
+        if t >= 30:
+            counts += torch.bincount((v.long() * (1 << torch.arange(7, -1, -1))).sum(1),
+                                     minlength=256)
+    tv = 0.5 * float((counts / counts.sum() - torch.as_tensor(probs)).abs().sum())
+    assert tv <= 0.01, tv
+
+
+def test_markov_network_cross_checks_z_conditionals_and_single_site_gibbs():
+    from dgm.pgm.gibbs import GibbsSampler, gibbs_transition_matrix
+
+    rbm = random_rbm(4, 3, scale=1.0, seed=6)
+    mn = rbm.to_markov_network()
+    assert mn.log_partition_function() == pytest.approx(float(rbm.log_partition()), abs=1e-10)
+    v = {"v0": 1, "v1": 0, "v2": 1, "v3": 1}
+    with torch.no_grad():
+        ph = torch.sigmoid(rbm.hidden_input(torch.tensor([[1.0, 0, 1, 1]], dtype=torch.float64)))
+    for j in range(3):  # variable elimination agrees with p(h_j = 1 | v)
+        assert mn.query(f"h{j}", evidence=v).values[1] == pytest.approx(float(ph[0, j]), abs=1e-12)
+    # the seed's single-site Gibbs kernel (random scan) satisfies detailed balance w.r.t. P
+    states, p, chain = gibbs_transition_matrix(mn, scan="random")
+    T = np.asarray(chain.T)
+    flow = p[:, None] * T
+    np.testing.assert_allclose(flow, flow.T, atol=1e-15)
+    # its stationary distribution is the RBM's joint (same state order: v0.., h0..)
+    _, _, P = joint_table(rbm)
+    order = [mn.variables.index(f"v{i}") for i in range(4)] + \
+            [mn.variables.index(f"h{j}") for j in range(3)]
+    idx = [int("".join(str(s[k]) for k in order), 2) for s in states]
+    np.testing.assert_allclose(p, P.flatten().numpy()[idx], atol=1e-14)
+    # the general sampler's visible marginals match the RBM's exact ones
+    res = GibbsSampler(mn).run(400, chains=64, burn_in=50, seed=0)
+    exact_v = (P.sum(1)[:, None] * binary_states(4, 0, 16)).sum(0).numpy()
+    for i in range(4):
+        assert res.marginal(f"v{i}")[1] == pytest.approx(exact_v[i], abs=0.05)
+
+
+def test_pseudo_likelihood_over_all_sites_by_enumeration():
+    rbm = random_rbm(5, 3, seed=7)
+    V = binary_states(5, 0, 32)
+    with torch.no_grad():
+        logp = -free_energy(V, rbm.W, rbm.b, rbm.c)  # unnormalized log P(v)
+        brute = torch.zeros(32, dtype=torch.float64)
+        for i in range(5):
+            flip = V.clone()
+            flip[:, i] = 1 - flip[:, i]
+            other = -free_energy(flip, rbm.W, rbm.b, rbm.c)
+            brute -= logp - torch.logaddexp(logp, other)
+        for m in (1, 2**22):
+            torch.testing.assert_close(pseudo_nll(V, rbm.W, rbm.b, rbm.c, max_elems=m), brute)
+
+
+def test_ais_and_raise_bracket_the_exact_value_on_a_random_rbm():
+    rbm = random_rbm(20, 10, scale=0.7, seed=8)
+    exact = float(rbm.log_partition())
+    base = torch.zeros(20, dtype=torch.float64)
+    res = ais_log_partition(rbm.W, rbm.b, rbm.c, base, 2000, runs=200, seed=0)
+    assert abs(res.log_z - exact) < 0.05
+    assert abs(res.log_z - exact) < 5 * res.log_z_stderr + 0.01
+    assert res.log_z_lo3 <= res.log_z <= res.log_z_hi3
+    assert res.trace_log_z[0] == pytest.approx(res.log_z_base)
+    x = rbm.sample(10, seed=1, steps=200, mean=False)
+    lp_exact = (-free_energy(x, rbm.W, rbm.b, rbm.c) - exact).detach().numpy()
+    lp_raise = raise_log_prob(rbm.W, rbm.b, rbm.c, base, x, betas=500, runs=20, seed=0).numpy()
+    assert np.mean(lp_raise) <= np.mean(lp_exact) + 0.02  # conservative on average
+    assert np.mean(lp_raise) == pytest.approx(np.mean(lp_exact), abs=0.2)
+
+
+def test_ais_schedule_and_base_model():
+    s = paper_schedule(1450)
+    assert len(s) == 1450 and s[0] == 0 and s[-1] == 1 and np.all(np.diff(s) > 0)
+    assert int((s < 0.5).sum()) == 50 and int((s >= 0.9).sum()) == 1000
+    # a base-rate-only RBM (W = 0) is exactly the base model: every AIS weight is 1
+    rbm = RBM.from_parameters(np.zeros((5, 2)), [0.3, -1, 2, 0, 0.5], [0.0, 0.0])
+    rbm.data_mean.copy_(torch.sigmoid(rbm.b.double()) * 1.1 - 0.05)  # undo the smoothing
+    rbm.data_count.fill_(1e4)
+    res = rbm.ais(betas=100, runs=10, seed=0)
+    assert res.log_z == pytest.approx(float(rbm.log_partition()), abs=1e-5)
+    assert res.log_z_stderr < 1e-6
+
+
+@pytest.fixture(scope="module")
+def mnist20():
+    """A 20-hidden-unit RBM trained briefly with CD-1 on (part of) binarized MNIST."""
+    try:
+        splits = load_dataset("mnist")
+    except FileNotFoundError:
+        pytest.skip("MNIST not available (set DGM_DATA)")
+    x = torch.tensor(splits.train.x[:20000])
+    torch.set_num_threads(1)
+    rbm = RBM(RBMConfig(hidden=20), (784,)).reset_parameters(0)
+    opt = torch.optim.SGD(rbm.parameters(), lr=0.05, momentum=0.5)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        for xb in x.split(100):
+            loss = rbm(xb, gen)["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return rbm.eval(), splits
+
+
+def test_ais_within_a_tenth_of_a_nat_of_exact_log_z_on_a_trained_mnist_rbm(mnist20):
+    rbm, splits = mnist20
+    exact = float(rbm.log_partition())
+    # the paper's schedule (14,500 betas), 100 runs, base rate from the training data seen
+    nll = rbm.nll(splits.test.x[:500], ais=True, seed=0)
+    log_z = float(nll["log_z"][0])
+    assert abs(log_z - exact) < 0.1, (log_z, exact)
+    assert float(nll["log_z_ais_sd"][0]) < 0.1
+    assert float((nll["nll_nats"] - nll["nll_exact_nats"]).abs().max()) < 0.1
+    assert 100 < float(nll["nll_exact_nats"].mean()) < 250
