@@ -1,0 +1,119 @@
+"""NADE and MADE on binarized MNIST (the fixed binarization, 50k/10k/10k), under time budgets.
+
+Published (test NLL, nats): NADE 88.86 (Larochelle & Murray 2011); MADE (Germain et al.
+2015, table 6) one hidden layer 1 mask 88.40, one hidden layer 32-mask ensemble 88.04,
+two hidden layers 32-mask ensemble 86.64. Early stopping on the validation split (the
+loop keeps the best weights); the test split is evaluated once, on those weights.
+
+Stages (each merges its figures into benchmarks/results/autoregressive.json):
+
+  nade            NADE, natural ordering, sigmoid hidden layer of --nade-hidden units
+  made1           MADE, one hidden layer, one fixed mask (natural ordering)
+  made_ensemble   MADE, connectivity-agnostic, 32 training masks, test ensemble of 32
+
+Usage: flock /tmp/dgm-bench.lock python benchmarks/autoregressive_mnist.py \
+           --stages nade made1 made_ensemble --minutes 12 [--data-dir D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import update_results  # noqa: E402
+
+import dgm  # noqa: E402
+from dgm.data import load_dataset  # noqa: E402
+from dgm.models.made import MADE, MADEConfig  # noqa: E402
+from dgm.models.nade import NADE, NADEConfig  # noqa: E402
+from dgm.train import TrainConfig, Trainer  # noqa: E402
+
+RUNS = Path(__file__).resolve().parent / "runs"
+PUBLISHED = {"nade": 88.86, "made1": 88.40, "made_ensemble": 86.64}
+GOALS = {"nade": 88.5, "made1": 88.0, "made_ensemble": 86.5}
+PREFIX = {"nade": "nade", "made1": "made_1mask", "made_ensemble": "made_ensemble"}
+
+
+def build(stage: str, args) -> tuple[torch.nn.Module, dict]:
+    if stage == "nade":
+        cfg = NADEConfig(n_hidden=args.nade_hidden)
+        return NADE(cfg, (1, 28, 28)), {"batch_size": args.nade_batch, "lr": args.lr}
+    if stage == "made1":
+        cfg = MADEConfig(hidden_sizes=tuple(args.made_hidden))
+        return MADE(cfg, (1, 28, 28)), {"batch_size": 100, "lr": args.lr}
+    cfg = MADEConfig(hidden_sizes=tuple(args.ensemble_hidden), direct=args.direct,
+                     connectivity_agnostic=True, train_masks=args.masks)
+    return MADE(cfg, (1, 28, 28)), {"batch_size": 100, "lr": args.lr}
+
+
+def run_stage(stage: str, args, splits) -> None:
+    model, opt = build(stage, args)
+    model.reset_parameters(args.seed)
+    cfg = TrainConfig(data="mnist", data_dir=args.data_dir, epochs=args.max_epochs,
+                      optimizer="adam", patience=args.patience, max_minutes=args.minutes,
+                      seed=args.seed, picture_every=0, progress=False,
+                      max_train=args.max_train, **opt)
+    run_dir = RUNS / f"autoregressive_{stage}"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    summary = Trainer(model, cfg, splits, run_dir).fit()
+    best = dgm.load(run_dir)  # the early-stopping best weights (validation split)
+    masks = args.masks if stage == "made_ensemble" else 1
+    t0 = time.perf_counter()
+    per = best.nll(splits.test.x, masks=masks) if isinstance(best, MADE) else best.nll(
+        splits.test.x)
+    eval_seconds = time.perf_counter() - t0
+    nll = per["nll_nats"].double()
+    stderr = float(nll.std() / nll.numel() ** 0.5)
+    valid = float(best.nll(splits.valid.x)["nll_nats"].mean())
+    best.pictures(run_dir, seed=0)
+    p = PREFIX[stage]
+    figures = {f"{p}_test_nll_nats": float(nll.mean()), f"{p}_test_nll_stderr": stderr,
+               f"{p}_train_seconds": summary["train_seconds"],
+               f"{p}_parameters": sum(q.numel() for q in best.parameters())}
+    if stage == "made_ensemble":
+        figures["made_ensemble_masks"] = masks
+        figures["made_ensemble_test_nll_1mask_nats"] = float(per["nll_1mask_nats"].mean())
+    details = {
+        "model": best.name, "model_config": best.config.to_dict(), "train": cfg.to_dict(),
+        "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
+        "best_valid_loss": summary["best_valid_loss"], "valid_nll_nats": valid,
+        "test_eval_seconds": eval_seconds, "published_test_nll_nats": PUBLISHED[stage],
+        "goal_test_nll_nats": GOALS[stage],
+        "goal_met": bool(float(nll.mean()) <= GOALS[stage]), "run_dir": str(run_dir),
+        **figures,
+    }
+    path = update_results("autoregressive", figures, stage, details)
+    print(stage, figures, f"-> {path}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stages", nargs="*", default=["nade", "made1", "made_ensemble"])
+    ap.add_argument("--minutes", type=float, default=12.0, help="training budget per stage")
+    ap.add_argument("--max-epochs", type=int, default=1000)
+    ap.add_argument("--patience", type=int, default=30)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--nade-hidden", type=int, default=250)
+    ap.add_argument("--nade-batch", type=int, default=25)
+    ap.add_argument("--made-hidden", type=int, nargs="*", default=[500])
+    ap.add_argument("--ensemble-hidden", type=int, nargs="*", default=[500])
+    ap.add_argument("--direct", action="store_true")
+    ap.add_argument("--masks", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-train", type=int, default=0, help="smoke runs: first N examples")
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args()
+    splits = load_dataset("mnist", data_dir=args.data_dir)
+    for stage in args.stages:
+        run_stage(stage, args, splits)
+
+
+if __name__ == "__main__":
+    main()
