@@ -1,0 +1,56 @@
+r"""Improved precision and recall with k-nearest-neighbour manifolds (Kynkaanniemi et al. 2019).
+
+The manifold of a feature set :math:`\Phi` is the union of balls around each of its points
+with radius the distance to that point's k-th nearest neighbour in :math:`\Phi` (k = 3):
+
+    f(phi, Phi) = 1 if ||phi - phi'|| <= ||phi' - NN_k(phi', Phi)|| for some phi' in Phi.
+
+precision = mean_{g in samples} f(g, reals): the share of samples on the real manifold;
+recall    = mean_{r in reals} f(r, samples): the share of real points the samples cover.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> r = rng.normal(size=(500, 2))
+>>> pr = precision_recall(r, rng.normal(size=(500, 2)))
+>>> pr["precision"] > 0.9, pr["recall"] > 0.9
+(True, True)
+>>> pr = precision_recall(r, 0.05 * rng.normal(size=(500, 2)))  # collapsed samples
+>>> pr["precision"] > 0.9, pr["recall"] < 0.3
+(True, True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _pairwise(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048):
+    """Yield (start, distances (chunk, len(b))) row blocks of the Euclidean distances."""
+    for s in range(0, a.shape[0], chunk):
+        yield s, torch.cdist(a[s : s + chunk], b)
+
+
+def knn_radii(feats: torch.Tensor, k: int = 3) -> torch.Tensor:
+    """Distance of each point to its k-th nearest neighbour in the set (itself excluded)."""
+    out = torch.empty(feats.shape[0], dtype=feats.dtype)
+    for s, d in _pairwise(feats, feats):
+        out[s : s + d.shape[0]] = d.kthvalue(k + 1, dim=1).values  # +1: the point itself
+    return out
+
+
+def coverage(query: torch.Tensor, support: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """For each query point: 1 if inside some support ball, else 0."""
+    out = torch.empty(query.shape[0], dtype=torch.bool)
+    for s, d in _pairwise(query, support):
+        out[s : s + d.shape[0]] = (d <= radii[None, :]).any(1)
+    return out
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
+    """k-NN precision and recall of ``fake`` features against ``real`` features (N, d)."""
+    r = torch.as_tensor(np.asarray(real, dtype=np.float64))
+    f = torch.as_tensor(np.asarray(fake, dtype=np.float64))
+    precision = coverage(f, r, knn_radii(r, k)).double().mean().item()
+    recall = coverage(r, f, knn_radii(f, k)).double().mean().item()
+    return {"precision": precision, "recall": recall, "k": k}

@@ -1,0 +1,126 @@
+"""What ``dgm eval RUN --samples N`` reports: sample-quality metrics for any model that samples.
+
+* toy 2-D runs (``ring8``, ``grid25``): :func:`dgm.eval.toy_metrics` on ``n_samples`` samples
+  (the papers use 2,500), beside the same metrics of as many true points (the floor);
+* MNIST-shaped image runs (1, 28, 28): the classifier metrics of :func:`image_metrics`
+  against the real ``mnist:gray`` training images, beside the floor (real test images
+  scored the same way).
+
+Samples are mapped to data space [0, 1] first (:func:`to_unit`): a model whose
+``data_range`` is "pm1" (GAN, DCGAN) gives values in [-1, 1].
+
+>>> import numpy as np
+>>> to_unit(np.array([-1.0, 0.0, 1.0]), "pm1").tolist()
+[0.0, 0.5, 1.0]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dgm.eval.classifier import FeatureClassifier
+from dgm.eval.fid import class_histogram, feature_stats, frechet_distance
+from dgm.eval.precision_recall import precision_recall
+from dgm.eval.toy_modes import toy_metrics
+
+
+def to_unit(x: Any, data_range: str) -> np.ndarray:
+    """Samples in data space -> [0, 1] (pm1: (x + 1) / 2), clipped; float32."""
+    x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
+    if data_range == "pm1":
+        x = (x + 1.0) / 2.0
+    return np.clip(x, 0.0, 1.0)
+
+
+def model_samples(model, n: int, seed: int = 0, batch: int = 1000) -> np.ndarray:
+    """(n, D) samples in [0, 1] for images / data space for toy data, drawn in batches."""
+    from dgm._rng import derive_seed
+
+    out = [model.sample(min(batch, n - s), seed=derive_seed(seed, "samples", s)).cpu().numpy()
+           for s in range(0, n, batch)]
+    x = np.concatenate(out).reshape(n, -1)
+    if len(model.input_shape) == 3:
+        x = to_unit(x, getattr(model, "data_range", "unit"))
+    return x
+
+
+class RealReference:
+    """Classifier features of real images, computed once per (classifier, images)."""
+
+    def __init__(self, clf: FeatureClassifier, train: np.ndarray, test: np.ndarray | None = None,
+                 n: int = 10_000):
+        self.clf = clf
+        self.train_feats, _ = clf.embed(train[:n])
+        self.stats = feature_stats(self.train_feats)
+        self.test = test[:n] if test is not None else None
+
+
+def image_metrics(clf: FeatureClassifier, samples: np.ndarray, ref: RealReference,
+                  n_pr: int = 5000) -> dict[str, Any]:
+    """FD in classifier space, class histogram and k-NN precision/recall (k = 3)."""
+    feats, pred = clf.embed(samples)
+    out = {"fid": frechet_distance(*ref.stats, *feature_stats(feats)),
+           **class_histogram(pred, clf.config["n_classes"])}
+    m = min(n_pr, len(feats), len(ref.train_feats))
+    out.update(precision_recall(ref.train_feats[:m], feats[:m]))
+    return out
+
+
+def image_floor(clf: FeatureClassifier, ref: RealReference) -> dict[str, Any]:
+    """The metrics of real test images against the training images: the best reachable."""
+    if ref.test is None:
+        return {}
+    return image_metrics(clf, ref.test, ref)
+
+
+def _file_hash(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def sample_metrics_for_run(model, splits, n_samples: int = 10_000, seed: int = 0,
+                           data_dir: str | os.PathLike | None = None,
+                           classifier: FeatureClassifier | None = None) -> dict[str, Any]:
+    """Sample-quality metrics of a loaded model (``dgm.load``) trained on ``splits``.
+
+    Toy data: modes / high-quality share / reverse KL (``floor_*``: true points). MNIST
+    images: ``fid``, ``min_class_share``, ``kl_to_uniform``, ``precision``, ``recall``
+    (``floor_*``: real test images), with the classifier's test accuracy and file hash.
+    """
+    if not hasattr(model, "sample"):
+        raise ValueError(f"model {model.name!r} cannot generate samples")
+    t0 = time.perf_counter()
+    name = splits.train.name
+    out: dict[str, Any] = {"model": model.name, "data": name, "n_samples": int(n_samples),
+                           "seed": seed}
+    x = model_samples(model, n_samples, seed)
+    if tuple(model.input_shape) == (2,) and name in ("ring8", "grid25"):
+        from dgm.eval.toy_modes import toy_floor
+
+        out.update(toy_metrics(name, x))
+        floor = toy_floor(name, n_samples, seed)
+        out.update({f"floor_{k}": v for k, v in floor.items() if k != "counts"})
+    elif tuple(model.input_shape) == (1, 28, 28):
+        from dgm.data import load_dataset
+        from dgm.eval.classifier import find_classifier, load_mnist_classifier
+
+        info: dict[str, Any] = {}
+        if classifier is None:
+            classifier, info = load_mnist_classifier(data_dir)
+            out["classifier_sha256"] = _file_hash(find_classifier(data_dir))
+        out["classifier_test_accuracy"] = info.get("test_accuracy")
+        gray = load_dataset("mnist:gray", data_dir=data_dir)
+        ref = RealReference(classifier, gray.train.x, gray.test.x, n=n_samples)
+        out.update(image_metrics(classifier, x, ref))
+        out.update({f"floor_{k}": v for k, v in image_floor(classifier, ref).items()
+                    if k != "class_shares"})
+    else:
+        raise ValueError(f"no sample metrics for data {name!r} of shape {model.input_shape}; "
+                         "they exist for ring8, grid25 and 28x28 MNIST")
+    out["seconds"] = time.perf_counter() - t0
+    return out

@@ -1,0 +1,136 @@
+"""GAN and DCGAN through the generic loop and the CLI: checkpoints, resume, NaN, pictures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import dgm
+from dgm.cli import main
+from dgm.data import load_dataset
+from dgm.models.dcgan import DCGAN, DCGANConfig
+from dgm.models.gan import GAN, GANConfig
+from dgm.train import TrainConfig, Trainer
+from dgm.train.loop import NonFiniteLoss
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_cli_train_sample_and_sample_metrics_on_ring8(tmp_path):
+    run = tmp_path / "run"
+    rc = main(["train", "gan", "--data", "ring8", "--preset", "toy", "--epochs", "2",
+               "--max-train", "2000", "--batch-size", "100", "--out", str(run),
+               "--no-progress", "--seed", "0"])
+    assert rc == 0
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    for k in ("train_d_loss", "train_g_loss", "train_d_real", "train_d_fake",
+              "train_d_collapsed", "valid_mmd2", "valid_loss"):
+        assert np.isfinite(rows[-1][k]), k
+    assert (run / "samples.png").is_file() and (run / "curves.png").is_file()
+    assert main(["sample", str(run), "-n", "50", "-o", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (50, 2)
+
+    from dgm.eval.samples import sample_metrics_for_run
+
+    m = sample_metrics_for_run(dgm.load(run), load_dataset("ring8"), n_samples=500, seed=0)
+    assert 0 <= m["modes"] <= 8 and 0 <= m["high_quality"] <= 1
+    assert m["floor_modes"] == 8 and m["floor_high_quality"] > 0.95
+
+    from dgm.eval.pictures import plot_gan_curves
+
+    assert plot_gan_curves(run).is_file()
+
+
+def _digits_cfg(**kw):
+    base = dict(data="digits:pm1", epochs=2, batch_size=32, max_train=128, picture_every=1,
+                progress=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_dcgan_checkpoint_holds_both_players_and_resume_is_exact(tmp_path):
+    splits = load_dataset("digits:pm1")
+
+    def fresh():
+        return DCGAN(DCGANConfig.from_dict(DCGANConfig.presets["tiny"]), (1, 8, 8)
+                     ).reset_parameters(0)
+
+    a = fresh()
+    Trainer(a, _digits_cfg(), splits, tmp_path / "a").fit()
+    b = fresh()
+    from dgm.train import TrainingInterrupted
+
+    with pytest.raises(TrainingInterrupted):
+        Trainer(b, _digits_cfg(), splits, tmp_path / "b", stop_after_steps=5).fit()
+    b = fresh()
+    Trainer(b, _digits_cfg(), splits, tmp_path / "b", resume=True).fit()
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    from dgm.train.checkpoint import read_checkpoint
+
+    _, header = read_checkpoint(tmp_path / "a" / "checkpoint.safetensors")
+    assert set(header["optimizers"]) == {"generator", "discriminator"}
+    assert (tmp_path / "a" / "samples" / "epoch_0002.png").is_file()
+    s = dgm.load(tmp_path / "a").sample(4, seed=0)
+    assert s.shape == (4, 64) and s.min() >= -1 and s.max() <= 1
+
+
+def test_nan_is_detected_and_the_last_good_checkpoint_kept(tmp_path):
+    splits = load_dataset("ring8")
+    cfg = TrainConfig(data="ring8", epochs=3, batch_size=100, max_train=500, picture_every=0,
+                      progress=False)
+    model = GAN(GANConfig.from_dict(GANConfig.presets["toy"]), (2,)).reset_parameters(0)
+    calls = {"n": 0}
+    d_forward = model.D.forward
+
+    def poisoned(x):  # from the second epoch on, the discriminator returns NaN
+        calls["n"] += 1
+        out = d_forward(x)
+        return out * float("nan") if calls["n"] > 30 else out
+
+    model.D.forward = poisoned
+    with pytest.raises(NonFiniteLoss, match="last good checkpoint"):
+        Trainer(model, cfg, splits, tmp_path / "run").fit()
+    good = dgm.load(tmp_path / "run")
+    assert all(torch.isfinite(p).all() for p in good.parameters())
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 1
+
+
+@pytest.mark.parametrize("side,shape", [(28, (1, 28, 28)), (32, (3, 32, 32)), (64, (3, 64, 64))])
+def test_dcgan_follows_the_guidelines(side, shape):
+    m = DCGAN(DCGANConfig(latent=16, width=8), shape).reset_parameters(0)
+    assert m.sample(2, seed=0).shape == (2, int(np.prod(shape)))
+    assert m.logits(torch.zeros(3, int(np.prod(shape)))).shape == (3,)
+    for net in (m.G, m.D):
+        banned = (nn.MaxPool2d, nn.AvgPool2d, nn.Linear)
+        assert not any(isinstance(x, banned) for x in net.modules())
+    g = list(m.G)
+    assert isinstance(g[-2], nn.Tanh) and isinstance(g[-3], nn.ConvTranspose2d)  # no BN at output
+    assert all(isinstance(x, nn.ReLU) for x in m.G if isinstance(x, (nn.ReLU, nn.LeakyReLU)))
+    assert isinstance(m.D[1], nn.Conv2d) and isinstance(m.D[2], nn.LeakyReLU)  # no BN at input
+    assert all(x.negative_slope == 0.2 for x in m.D if isinstance(x, nn.LeakyReLU))
+    assert not any(isinstance(x, nn.ReLU) for x in m.D)
+    assert sum(isinstance(x, nn.BatchNorm2d) for x in m.G.modules()) >= 1
+    strides = [x.stride for x in m.D if isinstance(x, nn.Conv2d)]
+    assert strides[:-1] == [(2, 2)] * (len(strides) - 1)
+    opts = m.configure_optimizers(lambda p, **kw: torch.optim.Adam(p, **kw))
+    for o in opts.values():
+        assert o.defaults["lr"] == 2e-4 and o.defaults["betas"] == (0.5, 0.999)
+
+
+def test_dcgan_rejects_non_square_or_odd_images():
+    with pytest.raises(ValueError, match="square"):
+        DCGAN(DCGANConfig(), (1, 28, 30))
+    with pytest.raises(ValueError, match="side"):
+        DCGAN(DCGANConfig(), (1, 7, 7))
