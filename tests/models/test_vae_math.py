@@ -123,6 +123,7 @@ def test_posterior_gives_mean_variance_and_samples():
     model = VAE(VAEConfig(latent=3, hidden=(8,)), (1, 8, 8)).reset_parameters(0)
     x = torch.zeros(4, 64)
     q = model.posterior(x, n_samples=20_000, seed=0)
-    assert q["mu"].shape == (4, 3) and q["sigma2"].shape == (4, 3) and q["z"].shape == (20_000, 4, 3)
+    assert q["mu"].shape == (4, 3) and q["sigma2"].shape == (4, 3)
+    assert q["z"].shape == (20_000, 4, 3)
     assert torch.allclose(q["z"].mean(0), q["mu"], atol=0.03)
     assert torch.allclose(q["z"].var(0), q["sigma2"], rtol=0.05)

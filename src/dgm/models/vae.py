@@ -143,7 +143,7 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def posterior(self, x: Any, n_samples: int = 1, seed: Any = None) -> dict[str, torch.Tensor]:
-        """Q(z | x): ``mu`` (B, k), the diagonal of ``Sigma`` (B, k), and ``z`` samples (n, B, k)."""
+        """Q(z | x): ``mu`` (B, k), ``sigma2`` = diag Sigma (B, k), ``z`` samples (n, B, k)."""
         mu, logvar = self.encode(self.check_input(x))
         eps = torch.randn((n_samples, *mu.shape), generator=self._generator(seed),
                           device=mu.device)

@@ -52,8 +52,8 @@ def lr_factor(schedule: str, epoch: int, epochs: int, decay: float = 0.0) -> flo
     ``iwae`` is Burda et al.'s recipe compressed to ``epochs``: stage i = 0..7 lasts a
     share 3^i / 3280 of the run at lr * 10^(-i/7) (3280 epochs reproduce the paper).
 
-    >>> [round(lr_factor("iwae", e, 3280), 3) for e in (0, 1, 3, 12, 3279)]
-    [1.0, 0.72, 0.518, 0.268, 0.1]
+    >>> [round(lr_factor("iwae", e, 3280), 3) for e in (0, 1, 3, 4, 12, 13, 3279)]
+    [1.0, 0.72, 0.72, 0.518, 0.518, 0.373, 0.1]
     """
     if schedule == "constant":
         return 1.0
