@@ -157,8 +157,11 @@ def main() -> None:
     ap.add_argument("--schedule", default="exp", choices=["exp", "iwae"],
                     help="exp: 1e-3 -> 1e-4 over the budget; iwae: the paper's 3^i stages, "
                          "compressed (right for the full 3,280 epochs, too slow a start for less)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0: torch's default, one per core)")
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for stage in args.stages:
         print(f"== {stage}", flush=True)
         if stage == "throughput":

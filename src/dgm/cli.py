@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dgm.data.cli import add_data_subparser, run_data
+from dgm.pgm.cli import add_pgm_subparser, run_pgm
 from dgm.registry import MODEL_NAMES
 
 
@@ -158,6 +160,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if ds is None:
         print(f"dgm eval: this data set has no {args.split!r} split", file=sys.stderr)
         return 2
+    if args.samples:
+        from dgm.eval.samples import sample_metrics_for_run
+
+        out = sample_metrics_for_run(model, splits, n_samples=args.samples, seed=args.seed,
+                                     data_dir=args.data_dir or rec["train"]["data_dir"])
+        out["run_dir"] = str(args.run_dir)
+        _print_record(out, args.json)
+        return 0
     x = ds.x[: args.max_examples] if args.max_examples else ds.x
     if not hasattr(model, "nll"):
         print(f"dgm eval: model {model.name!r} has no likelihood", file=sys.stderr)
@@ -172,12 +182,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         out[k.replace("_nats", "") + "_stderr" if k != "nll_nats" else "nll_stderr"] = float(
             v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
     out["seconds"] = time.perf_counter() - t0
-    if args.json:
+    _print_record(out, args.json)
+    return 0
+
+
+def _print_record(out: dict[str, Any], as_json: bool) -> None:
+    if as_json:
         print(json.dumps(out))
     else:
         for k, v in out.items():
-            print(f"{k:>20}: {v}")
-    return 0
+            print(f"{k:>24}: {v}")
+
+
+def cmd_classifier(args: argparse.Namespace) -> int:
+    from dgm.eval.classifier import main as classifier_main
+
+    argv = ["--epochs", str(args.epochs), "--seed", str(args.seed), "--threads", str(args.threads)]
+    argv += ["--data-dir", args.data_dir] if args.data_dir else []
+    argv += ["--out", args.out] if args.out else []
+    return classifier_main(argv)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -227,12 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sample)
 
-    e = sub.add_parser("eval", help="negative log-likelihood on a split")
+    e = sub.add_parser("eval", help="negative log-likelihood on a split, or sample quality")
     e.add_argument("run_dir")
     e.add_argument("--split", default="test", choices=("train", "valid", "test"))
     e.add_argument("--json", action="store_true")
     e.add_argument("--data-dir", dest="data_dir")
     e.add_argument("--max-examples", type=int, default=0)
+    e.add_argument("--samples", type=int, default=0, metavar="N",
+                   help="instead of the likelihood: sample-quality metrics of N samples (toy "
+                   "modes for ring8/grid25; Frechet distance, class histogram, precision and "
+                   "recall for MNIST) beside the real-data floor")
+    e.add_argument("--seed", type=int, default=0, help="seed of the samples (with --samples)")
     seen: set[str] = set()
     for name in MODEL_NAMES:
         for opt, (typ, default, hlp) in model_class(name).eval_options.items():
@@ -247,18 +275,17 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("run_dir")
     i.set_defaults(func=cmd_info)
 
-    try:
-        from dgm.data.cli import add_data_subparser, run_data
+    c = sub.add_parser("classifier", help="train and cache the MNIST feature classifier "
+                       "that the sample-quality metrics use")
+    c.add_argument("--data-dir", dest="data_dir")
+    c.add_argument("--out", help="file to write (default: <data dir>/cache, then ~/.cache/dgm)")
+    c.add_argument("--epochs", type=int, default=4)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--threads", type=int, default=1)
+    c.set_defaults(func=cmd_classifier)
 
-        add_data_subparser(sub).set_defaults(func=run_data)
-    except ImportError:
-        pass
-    try:
-        from dgm.pgm.cli import add_pgm_subparser, run_pgm
-
-        add_pgm_subparser(sub).set_defaults(func=run_pgm)
-    except ImportError:
-        pass
+    add_data_subparser(sub).set_defaults(func=run_data)
+    add_pgm_subparser(sub).set_defaults(func=run_pgm)
     return p
 
 

@@ -51,9 +51,11 @@ def bn_data() -> torch.Tensor:
 
 
 # -- the O(nd) recursion ---------------------------------------------------------------
+@pytest.mark.parametrize("block", [32, 4])  # 4: several blocks and a partial last one
 @pytest.mark.parametrize("kind", ["natural", "random", "agnostic"])
-def test_nade_fast_equals_naive(kind):
+def test_nade_fast_equals_naive(kind, block):
     model = nade_variants(11)[kind].double()
+    model.BLOCK = block
     x = torch.bernoulli(torch.full((9, 11), 0.4, dtype=torch.float64),
                         generator=torch.Generator().manual_seed(0))
     orders = model.orderings(N_ENS if kind == "agnostic" else 1)

@@ -26,7 +26,7 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-def test_cli_train_sample_and_sample_metrics_on_ring8(tmp_path):
+def test_cli_train_sample_and_sample_metrics_on_ring8(tmp_path, capsys):
     run = tmp_path / "run"
     rc = main(["train", "gan", "--data", "ring8", "--preset", "toy", "--epochs", "2",
                "--max-train", "2000", "--batch-size", "100", "--out", str(run),
@@ -46,6 +46,10 @@ def test_cli_train_sample_and_sample_metrics_on_ring8(tmp_path):
     m = sample_metrics_for_run(dgm.load(run), load_dataset("ring8"), n_samples=500, seed=0)
     assert 0 <= m["modes"] <= 8 and 0 <= m["high_quality"] <= 1
     assert m["floor_modes"] == 8 and m["floor_high_quality"] > 0.95
+    capsys.readouterr()
+    assert main(["eval", str(run), "--samples", "500", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["modes"] == m["modes"] and cli["reverse_kl"] == pytest.approx(m["reverse_kl"], nan_ok=True)
 
     from dgm.eval.pictures import plot_gan_curves
 

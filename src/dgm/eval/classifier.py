@@ -190,8 +190,8 @@ def train_classifier(data_dir: str | os.PathLike | None = None, out: str | Path 
             "valid_accuracy": clf.accuracy(splits.valid.x, splits.valid.y),
             "test_accuracy": clf.accuracy(splits.test.x, splits.test.y),
             "data": "mnist:gray (50k train)"}
-    if out is None:
-        for p in candidate_paths(data_dir):
+    if out is None:  # the per-user cache first: a shared data folder is better left read-only
+        for p in reversed(candidate_paths(data_dir)):
             try:
                 p.parent.mkdir(parents=True, exist_ok=True)
                 if os.access(p.parent, os.W_OK):

@@ -88,6 +88,7 @@ class NADE(GenerativeModel):
     name = "nade"
     Config = NADEConfig
     data_kinds = ("binary",)
+    BLOCK = 32  # positions per block of the recursion (speed only; the result is the same)
     eval_options = {"orderings": (int, 1, "NADE: orderings in the test-time ensemble "
                                          "(order-agnostic NADE)")}
 
@@ -143,13 +144,32 @@ class NADE(GenerativeModel):
         Wo = F.embedding(order, self.W.t())  # (n, d) or (B, n, d): W_{., o_k} at position k
         Vo = F.embedding(order, self.V)  # (n, d) or (B, n, d)
         co = F.embedding(order, self.c[:, None])[..., 0]  # (n,) or (B, n)
-        # a_k = b + sum_{j<k} W_{., o_j} x_{o_j}: the recursion, as an exclusive cumulative
-        # sum; shifting x and W by one position first makes it a plain cumsum
-        xs = F.pad(xo, (1, -1))  # (B, n): x_{o_{k-1}}, 0 at k = 1
-        Ws = F.pad(Wo, (0, 0, 1, -1))  # (.., n, d): W_{., o_{k-1}}
-        a = torch.cumsum(xs.unsqueeze(-1) * Ws, 1) + self.b  # (B, n, d)
-        h = self.act(a)  # (B, n, d): h_k
-        lo = (h * Vo).sum(-1) + co  # (B, n): V_{o_k} h_k + c_{o_k}
+        # a_k = b + sum_{j<k} W_{., o_j} x_{o_j}, the seed's recursion
+        # a_{k+1} = a_k + W_{., o_k} x_{o_k}
+        if Wo.dim() == 3:  # an ordering per example: W is gathered per example anyway, so
+            # the recursion is an exclusive cumulative sum over (B, n, d) (shift x and W by one)
+            xs = F.pad(xo, (1, -1))  # (B, n): x_{o_{k-1}}, 0 at k = 1
+            Ws = F.pad(Wo, (0, 0, 1, -1))  # (B, n, d): W_{., o_{k-1}}
+            h = self.act(torch.cumsum(xs.unsqueeze(-1) * Ws, 1) + self.b)  # (B, n, d): h_k
+            return xo, (h * Vo).sum(-1) + co  # (B, n): V_{o_k} h_k + c_{o_k}
+        # one ordering for the batch: BLOCK positions at a time; inside a block the partial
+        # sums are one strictly-lower-triangular matrix product (cache-sized), the running
+        # activation ``run`` carries the sum across blocks, and each block's h_k and logits
+        # are done before the next: O(n d) work without a (B, n, d) tensor in memory
+        B, n, d = xo.shape[0], self.n_inputs, self.config.n_hidden
+        s = min(self.BLOCK, n)
+        tri = torch.tril(torch.ones(s, s, dtype=xo.dtype, device=xo.device), -1)  # (s, s)
+        run = self.b.expand(B, d)  # (B, d): a at the first position of the block
+        logits = []
+        for k0 in range(0, n, s):
+            xb, Wb = xo[:, k0:k0 + s], Wo[k0:k0 + s]  # (B, sb), (sb, d)
+            sb = xb.shape[1]
+            lower = xb[:, None, :] * tri[:sb, :sb]  # (B, sb, sb): x_{o_j} for j < i
+            inner = (lower.reshape(B * sb, sb) @ Wb).view(B, sb, d)  # (B, sb, d)
+            h = self.act(inner + run[:, None, :])  # (B, sb, d): h_k of the block
+            logits.append((h * Vo[k0:k0 + s]).sum(-1))  # (B, sb): V_{o_k} h_k
+            run = run + xb @ Wb  # (B, d)
+        lo = torch.cat(logits, 1) + co  # (B, n): V_{o_k} h_k + c_{o_k}
         return xo, lo
 
     def ordered_logits_naive(self, x: torch.Tensor,
