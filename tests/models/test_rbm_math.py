@@ -293,3 +293,22 @@ def test_ais_within_a_tenth_of_a_nat_of_exact_log_z_on_a_trained_mnist_rbm(mnist
     assert float(nll["log_z_ais_sd"][0]) < 0.1
     assert float((nll["nll_nats"] - nll["nll_exact_nats"]).abs().max()) < 0.1
     assert 100 < float(nll["nll_exact_nats"].mean()) < 250
+
+
+@pytest.mark.parametrize("options", [{"cd_k": 1}, {"cd_k": 3}, {"pcd": True, "chains": 7},
+                                     {"random_start": True, "cd_k": 2, "samples": 3}])
+def test_closed_form_update_equals_autograd_of_the_surrogate_loss(options):
+    """The seed's CD update written out (training_step's fast path) is the gradient of the
+    surrogate loss mean F(v_data) - mean F(v_model), the same random numbers used by both."""
+    rbm = RBM(RBMConfig(hidden=6, **options), (10,)).reset_parameters(3).double()
+    x = torch.bernoulli(torch.full((9, 10), 0.4, dtype=torch.float64),
+                        generator=torch.Generator().manual_seed(1))
+    chains = rbm.chains.clone()
+    terms, grads = rbm.cd_gradients(x, torch.Generator().manual_seed(5))
+    rbm.chains.copy_(chains)
+    auto = rbm(x, torch.Generator().manual_seed(5))
+    auto["loss"].backward()
+    for k in ("loss", "free_energy", "recon_error"):
+        assert float(terms[k]) == pytest.approx(float(auto[k]), abs=1e-12), k
+    for p, g in zip((rbm.W, rbm.b, rbm.c), grads):
+        assert torch.allclose(p.grad, g, rtol=0, atol=1e-12)

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from dgm._rng import as_torch_generator, derive_seed
-from dgm.models._layers import activation
+from dgm.models._layers import activation, bernoulli
 from dgm.models._masked import (
     MaskedLinear,
     autoregressive_pictures,
@@ -247,7 +247,7 @@ class MADE(GenerativeModel):
             for k in range(D):  # n passes, one variable at a time
                 i = order[k]
                 p = torch.sigmoid(self.logits(xm, ms)[:, i])  # (n_m,)
-                xm[:, i], pm[:, i] = torch.bernoulli(p, generator=gen), p
+                xm[:, i], pm[:, i] = bernoulli(p, generator=gen), p
             x[rows], probs[rows], orders[rows] = xm, pm, order
         return x, probs, orders
 

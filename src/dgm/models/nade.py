@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dgm._rng import as_torch_generator, derive_seed
+from dgm.models._layers import bernoulli
 from dgm.models._masked import (
     autoregressive_pictures,
     bernoulli_log_lik,
@@ -261,7 +262,7 @@ class NADE(GenerativeModel):
         for k in range(D):
             i = order[:, k]  # (n,) the variable drawn at step k
             p = torch.sigmoid((self.act(a) * self.V[i]).sum(-1) + self.c[i])  # (n,)
-            xi = torch.bernoulli(p, generator=gen)
+            xi = bernoulli(p, generator=gen)
             x[rows, i], probs[rows, i] = xi, p
             a += Wt[i] * xi[:, None]  # a_{k+1} = a_k + W_{., o_k} x_{o_k}
         return x, probs, order

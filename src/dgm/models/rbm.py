@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dgm.models._layers import bernoulli
 from dgm.models.base import GenerativeModel, ModelConfig, check_positive
 from dgm.models.rbm_ais import (
     EXACT_MAX_UNITS,
@@ -179,7 +180,7 @@ class RBM(GenerativeModel):
         self.c.zero_()
         if self.chains.numel():
             half = torch.full(self.chains.shape, 0.5)
-            self.chains.copy_(torch.bernoulli(half, generator=generator))
+            self.chains.copy_(bernoulli(half, generator=generator))
         self.data_mean.zero_()
         self.data_count.zero_()
 
@@ -201,11 +202,11 @@ class RBM(GenerativeModel):
         return p_v_given_h(h, self.W, self.b)
 
     def sample_visible(self, mean: torch.Tensor, generator) -> torch.Tensor:
-        return torch.bernoulli(mean, generator=generator)
+        return bernoulli(mean, generator=generator)
 
     def random_visible(self, n: int, generator) -> torch.Tensor:
         """A random start for chains: v ~ Bernoulli(1/2)."""
-        return torch.bernoulli(torch.full((n, self.n_inputs), 0.5, device=self.device,
+        return bernoulli(torch.full((n, self.n_inputs), 0.5, device=self.device,
                                           dtype=self.W.dtype), generator=generator)
 
     # -- abstraction and Gibbs sampling ---------------------------------------------------------
@@ -217,7 +218,7 @@ class RBM(GenerativeModel):
     @torch.no_grad()
     def gibbs_step(self, v: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One block-Gibbs sweep ``h ~ p(h | v)``, ``v' ~ p(v | h)``; returns (v', E[v' | h])."""
-        h = torch.bernoulli(torch.sigmoid(self.hidden_input(v)), generator=generator)  # (B, H)
+        h = bernoulli(torch.sigmoid(self.hidden_input(v)), generator=generator)  # (B, H)
         mean = self.visible_mean(h)  # (B, D)
         return self.sample_visible(mean, generator), mean
 
@@ -232,7 +233,7 @@ class RBM(GenerativeModel):
         elif c.random_start:
             x = self.random_visible(v.shape[0], generator)
         else:  # Algorithm 1: start at the training example; its h uses the data's a
-            h = torch.bernoulli(torch.sigmoid(a), generator=generator)
+            h = bernoulli(torch.sigmoid(a), generator=generator)
             recon = self.visible_mean(h)
             x = self.sample_visible(recon, generator)
         done = 0 if recon is None else 1  # Gibbs sweeps made so far
@@ -256,7 +257,7 @@ class RBM(GenerativeModel):
         terms = {"loss": f_data.mean() - f_model.mean(), "free_energy": f_data.detach().mean()}
         if recon is None:
             with torch.no_grad():
-                h = torch.bernoulli(torch.sigmoid(a.detach()), generator=generator)
+                h = bernoulli(torch.sigmoid(a.detach()), generator=generator)
                 recon = self.visible_mean(h)
         terms["recon_error"] = ((v - recon) ** 2).sum(-1).mean()
         if self.config.sparsity_cost > 0:
@@ -266,6 +267,58 @@ class RBM(GenerativeModel):
             terms["loss"] = terms["loss"] + self.config.sparsity_cost * penalty
         if self.training:
             self._track_data(v)
+        return terms
+
+    # -- the seed's update, in closed form ----------------------------------------------------
+    closed_form_update: ClassVar[bool] = True  # False: gradients by autograd (GRBM)
+
+    @torch.no_grad()
+    def cd_gradients(self, x: torch.Tensor, generator: torch.Generator | None = None
+                     ) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, ...]]:
+        """The terms of :meth:`forward` and the gradient of its loss with respect to
+        ``(W, b, c)``, written out as the seed's update instead of by autograd:
+
+            -dL/dW = E_data[v sigmoid(v^T W + c)^T] - E_samples[v sigmoid(v^T W + c)^T]
+
+        (``b``: ``E_data[v] - E_samples[v]``; ``c``: the same with ``sigmoid(v^T W + c)``).
+        The random numbers are drawn in the order :meth:`forward` draws them, so both give
+        the same result for the same generator state. The two W products are one matrix
+        product over the stacked data and samples: no autograd graph, no softplus backward.
+        """
+        v = self.check_input(x)  # (B, D)
+        a = self.hidden_input(v)  # (B, H)
+        v_model, recon = self._negative_phase(v, a, generator)  # (M, D)
+        a_model = self.hidden_input(v_model)  # (M, H)
+        B, M = v.shape[0], v_model.shape[0]
+        f_data = self.free_energy_from(v, a)  # (B,)
+        terms = {"loss": f_data.mean() - self.free_energy_from(v_model, a_model).mean(),
+                 "free_energy": f_data.mean()}
+        if recon is None:
+            recon = self.visible_mean(bernoulli(torch.sigmoid(a), generator=generator))
+        terms["recon_error"] = ((v - recon) ** 2).sum(-1).mean()
+        p_data, p_model = torch.sigmoid(a), torch.sigmoid(a_model)  # (B, H), (M, H)
+        g_W = torch.cat([v_model, v]).t() @ torch.cat([p_model / M, p_data / -B])  # (D, H)
+        g_b = v_model.mean(0) - v.mean(0)  # (D,)
+        g_c = p_model.mean(0) - p_data.mean(0)  # (H,)
+        if self.training:
+            self._track_data(v)
+        return terms, (g_W, g_b, g_c)
+
+    def training_step(self, net, x: torch.Tensor, optimizers: dict, generator,
+                      grad_clip: float = 0.0) -> dict[str, torch.Tensor]:
+        """The closed-form update (:meth:`cd_gradients`) on one process; autograd through
+        :meth:`forward` where gradients must be synchronized (DDP), for the sparsity penalty
+        and for subclasses with parameters of their own."""
+        if net is not self or self.config.sparsity_cost > 0 or not self.closed_form_update:
+            return super().training_step(net, x, optimizers, generator, grad_clip)
+        terms, grads = self.cd_gradients(x, generator)
+        opt = optimizers["main"]
+        opt.zero_grad(set_to_none=True)
+        for p, g in zip((self.W, self.b, self.c), grads):
+            p.grad = g
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
+        opt.step()
         return terms
 
     def free_energy_from(self, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -440,6 +493,7 @@ class GRBM(RBM):
     name = "grbm"
     Config = GRBMConfig
     data_kinds = ("real", "unit", "pm1")
+    closed_form_update: ClassVar[bool] = False  # other energy: gradients by autograd
     eval_options: ClassVar[dict] = {}
 
     def __init__(self, config: GRBMConfig, input_shape: tuple[int, ...]):

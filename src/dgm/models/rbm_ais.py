@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from dgm._rng import as_torch_generator
+from dgm.models._layers import bernoulli
 
 #: the paper's schedule: 500 betas in [0, 0.5), 4,000 in [0.5, 0.9), 10,000 in [0.9, 1]
 PAPER_SEGMENTS = ((0.0, 0.5, 500), (0.5, 0.9, 4000), (0.9, 1.0, 10000))
@@ -164,9 +165,9 @@ def _log_f_marginal(v: torch.Tensor, a: torch.Tensor, beta: float, bA: torch.Ten
 def _transition(v: torch.Tensor, a: torch.Tensor, beta: float, W: torch.Tensor,
                 bA32: torch.Tensor, b32: torch.Tensor, gen) -> torch.Tensor:
     """One block-Gibbs step leaving p_beta invariant: h ~ p_beta(h | v), v ~ p_beta(v | h)."""
-    h = torch.bernoulli(torch.sigmoid(beta * a).float(), generator=gen)  # (R, H)
+    h = bernoulli(torch.sigmoid(beta * a).float(), generator=gen)  # (R, H)
     logits = (1 - beta) * bA32 + beta * (h @ W.T + b32)  # (R, D)
-    return torch.bernoulli(torch.sigmoid(logits), generator=gen)
+    return bernoulli(torch.sigmoid(logits), generator=gen)
 
 
 @torch.no_grad()
@@ -189,7 +190,7 @@ def ais_log_partition(W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_bi
     bd = b32.double()
     H = W.shape[1]
     log_z0 = float(F.softplus(bA).sum()) + H * math.log(2.0)  # Z_0 = Z_A 2^H
-    v = torch.bernoulli(torch.sigmoid(bA).float().expand(runs, -1), generator=gen)  # v_1 ~ p_0
+    v = bernoulli(torch.sigmoid(bA).float().expand(runs, -1), generator=gen)  # v_1 ~ p_0
     log_w = torch.zeros(runs, dtype=torch.float64, device=W.device)
     every = max(1, (len(betas) - 1) // trace_points)
     tb, tz = [0.0], [log_z0]

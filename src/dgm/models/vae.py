@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dgm.models._layers import conv_decoder, conv_encoder, mlp
+from dgm.models._layers import bernoulli, conv_decoder, conv_encoder, mlp
 from dgm.models.base import GenerativeModel, ModelConfig, check_choice, check_positive
 
 LOG_2PI = math.log(2 * math.pi)
@@ -234,7 +234,7 @@ class VAE(GenerativeModel):
         if mean:
             return self.mean(out)
         if self.config.decoder == "bernoulli":
-            return torch.bernoulli(torch.sigmoid(out), generator=gen)
+            return bernoulli(torch.sigmoid(out), generator=gen)
         return out + torch.randn(out.shape, generator=gen, device=out.device)
 
     @torch.no_grad()
