@@ -248,8 +248,8 @@ def main() -> None:
             "pgmpy": pgmpy.__version__,
             "platform": platform.platform(),
             "load_average_at_end": list(os.getloadavg()),
-            "note": "shared 2-core machine; other jobs ran concurrently, so absolute times are "
-            "noisy while ratios against pgmpy (measured in the same run) are comparable",
+            "note": "load_average_at_end tells whether other jobs shared the machine; ratios "
+            "against pgmpy (measured in the same run) stay comparable when absolute times do not",
         },
         "worst_latency_ratio_vs_pgmpy": max(n["latency_ratio"] for n in networks.values()),
         "batched_speedup_vs_pgmpy": batch["speedup"],
