@@ -23,7 +23,8 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _few_threads():
+def _one_thread():
+    """Test tensors are tiny: one intra-op thread is faster than two on a shared CPU."""
     import torch
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(1)

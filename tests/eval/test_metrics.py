@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from dgm.data import grid25_modes, load_dataset, ring8_modes, sample_toy
 from dgm.eval import toy_metrics
@@ -12,14 +11,6 @@ from dgm.eval.classifier import FeatureClassifier, fit, load_classifier_file, sa
 from dgm.eval.fid import class_histogram, feature_stats, frechet_distance
 from dgm.eval.precision_recall import precision_recall
 from dgm.eval.samples import RealReference, image_floor, image_metrics, to_unit
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # -- toy modes ------------------------------------------------------------------------------
@@ -95,10 +86,7 @@ def test_precision_recall_matches_a_naive_implementation():
 def digits_clf():
     d = load_dataset("digits:gray")
     clf = FeatureClassifier(side=8, c1=8, c2=16, hidden=32).reset_parameters(0)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
     fit(clf, d.train.x, d.train.y, epochs=15, batch=64, lr=3e-3, seed=0)
-    torch.set_num_threads(n)
     return clf, d
 
 

@@ -18,14 +18,6 @@ from dgm.train import TrainConfig, Trainer
 from dgm.train.loop import NonFiniteLoss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_cli_train_sample_and_sample_metrics_on_ring8(tmp_path, capsys):
     run = tmp_path / "run"
     rc = main(["train", "gan", "--data", "ring8", "--preset", "toy", "--epochs", "2",

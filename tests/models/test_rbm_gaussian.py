@@ -10,14 +10,6 @@ from dgm.models.rbm import GRBM, GRBMConfig
 from dgm.models.rbm_ais import binary_states
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def grbm(D: int, H: int, seed: int = 0) -> GRBM:
     g = torch.Generator().manual_seed(seed)
     m = GRBM(GRBMConfig(hidden=H, learn_sigma=True), (D,)).double()

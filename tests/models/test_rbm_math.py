@@ -20,15 +20,6 @@ from dgm.models.rbm_ais import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is far faster than two on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_rbm(**cfg) -> RBM:
     return RBM.from_parameters(TINY_RBM_W, TINY_RBM_B, TINY_RBM_C, torch.float64, **cfg)
 
@@ -270,7 +261,6 @@ def mnist20():
     except FileNotFoundError:
         pytest.skip("MNIST not available (set DGM_DATA)")
     x = torch.tensor(splits.train.x[:20000])
-    torch.set_num_threads(1)
     rbm = RBM(RBMConfig(hidden=20), (784,)).reset_parameters(0)
     opt = torch.optim.SGD(rbm.parameters(), lr=0.05, momentum=0.5)
     gen = torch.Generator().manual_seed(0)

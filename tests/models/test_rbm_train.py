@@ -16,14 +16,6 @@ from dgm.train import TrainConfig, Trainer, TrainingInterrupted
 from dgm.train.checkpoint import read_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits")
