@@ -179,8 +179,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                            "n_examples": int(x.shape[0]), **opts}
     for k, v in per_example.items():
         out[k] = float(v.mean())
-        out[k.replace("_nats", "") + "_stderr" if k != "nll_nats" else "nll_stderr"] = float(
-            v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+        if np.ptp(v) == 0:  # one value for the whole split (log Z and its error): no stderr
+            continue
+        err = k.replace("_nats", "") + "_stderr" if k != "nll_nats" else "nll_stderr"
+        out[err] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
     out["seconds"] = time.perf_counter() - t0
     _print_record(out, args.json)
     return 0

@@ -153,6 +153,7 @@ def test_cli_eval_reports_exact_then_ais_nll_and_log_z(cli_run, capsys):
     ais = json.loads(captured.out)
     assert "UNDERESTIMATE" in captured.err
     assert abs(ais["log_z"] - exact["log_z"]) < 0.1
+    assert "log_z_stderr" not in exact and 0 < ais["log_z_stderr"] < 0.1  # AIS's own error
     assert ais["nll_exact_nats"] == pytest.approx(exact["nll_nats"])
     assert ais["nll_lo3_nats"] <= ais["nll_nats"] <= ais["nll_hi3_nats"]
 

@@ -377,9 +377,9 @@ class RBM(GenerativeModel):
     def nll(self, x: Any, ais: bool = False, ais_betas: int = PAPER_BETAS, ais_runs: int = 100,
             seed: Any = 0) -> dict[str, torch.Tensor]:
         """Per-example ``nll_nats`` for ``dgm eval`` (exact log Z when feasible and ``ais`` is
-        off, else AIS) and ``log_z`` (repeated per example). With AIS: ``log_z_ais_sd`` (the
-        standard error of log Z-hat), ``nll_lo3_nats`` / ``nll_hi3_nats`` (from log Z-hat -+ 3
-        sd), and ``nll_exact_nats`` when the exact value is also feasible."""
+        off, else AIS) and ``log_z`` (repeated per example). With AIS: ``log_z_stderr`` (the
+        standard error of log Z-hat over the runs), ``nll_lo3_nats`` / ``nll_hi3_nats`` (from
+        log Z-hat -+ 3 sd), and ``nll_exact_nats`` when the exact value is also feasible."""
         v = self.check_input(x)
         f = torch.cat([self.free_energy(vb).double() for vb in v.split(1000)])  # (N,)
         out: dict[str, torch.Tensor] = {}
@@ -392,7 +392,7 @@ class RBM(GenerativeModel):
                   + (f"; exact log Z = {exact:.4f}" if exact is not None else ""), file=sys.stderr)
             full = torch.full_like
             out = {"nll_nats": f + res.log_z, "log_z": full(f, res.log_z),
-                   "log_z_ais_sd": full(f, res.log_z_stderr),
+                   "log_z_stderr": full(f, res.log_z_stderr),
                    "nll_lo3_nats": f + res.log_z_lo3, "nll_hi3_nats": f + res.log_z_hi3}
             if exact is not None:
                 out["nll_exact_nats"] = f + exact
