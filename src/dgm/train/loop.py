@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dgm import __version__
 from dgm._rng import derive_seed
+from dgm.models._layers import bernoulli
 from dgm.train import distributed as D
 from dgm.train.checkpoint import (
     BEST,
@@ -158,7 +159,7 @@ class Trainer:
                 for step in range(st.step, n_steps):
                     xb = x_train[shard[step * bs : (step + 1) * bs]]  # (B, D)
                     if dynamic:
-                        xb = torch.bernoulli(xb, generator=self.noise)
+                        xb = bernoulli(xb, generator=self.noise)
                     terms = self.model.training_step(self.net, xb, self.optimizers, self.noise,
                                                      cfg.grad_clip)
                     for k, v in terms.items():
