@@ -45,7 +45,7 @@ def build(stage: str, args) -> tuple[torch.nn.Module, dict]:
         cfg = NADEConfig(n_hidden=args.nade_hidden)
         return NADE(cfg, (1, 28, 28)), {"batch_size": args.nade_batch, "lr": args.lr}
     if stage == "made1":
-        cfg = MADEConfig(hidden_sizes=tuple(args.made_hidden))
+        cfg = MADEConfig(hidden_sizes=tuple(args.made_hidden), direct=args.direct)
         return MADE(cfg, (1, 28, 28)), {"batch_size": 100, "lr": args.lr}
     cfg = MADEConfig(hidden_sizes=tuple(args.ensemble_hidden), direct=args.direct,
                      connectivity_agnostic=True, train_masks=args.masks)
@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--nade-batch", type=int, default=25)
     ap.add_argument("--made-hidden", type=int, nargs="*", default=[500])
     ap.add_argument("--ensemble-hidden", type=int, nargs="*", default=[500])
-    ap.add_argument("--direct", action="store_true")
+    ap.add_argument("--direct", action="store_true", help="MADE: direct input-to-output links")
     ap.add_argument("--masks", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train", type=int, default=0, help="smoke runs: first N examples")
