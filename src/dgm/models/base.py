@@ -9,7 +9,9 @@ The training loop (``dgm.train``) knows only this contract:
   validation split; ``"loss"`` drives early stopping.
 * models that generate expose ``sample(n, seed=...)``; models with a
   likelihood expose ``log_prob(x, ...)`` (per example, nats) and
-  ``nll(x, **options)`` for ``dgm eval``.
+  ``nll(x, **options)`` for ``dgm eval``: a dict of per-example tensors, where keys
+  ending in ``_nats`` are per-example figures (reported as a mean with its standard error)
+  and other keys hold one value for the whole split (e.g. ``log_z``, ``log_z_stderr``).
 """
 
 from __future__ import annotations
