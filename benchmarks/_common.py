@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +33,30 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def update_results(name: str, figures: dict[str, Any], stage: str, details: dict[str, Any]) -> Path:
-    """Merge ``figures`` (top level) and ``details`` (``stages[stage]``) into results/name.json."""
+@contextlib.contextmanager
+def locked_results(name: str) -> Iterator[dict[str, Any]]:
+    """Read-modify-write ``results/name.json`` under a file lock (benchmarks running side by
+    side, e.g. several jobs on one GPU, each merge their own figures without losing others')."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data.update(figures)
-    data.setdefault("stages", {})[stage] = {
-        **details, "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    with open(RESULTS / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        yield data
+        tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+
+
+def run_record() -> dict[str, Any]:
+    """The command, machine and time of this run, stored beside every stage's details."""
+    return {"command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "machine": machine(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def update_results(name: str, figures: dict[str, Any], stage: str, details: dict[str, Any]) -> Path:
+    """Merge ``figures`` (top level) and ``details`` (``stages[stage]``) into results/name.json."""
+    with locked_results(name) as data:
+        data.update(figures)
+        data.setdefault("stages", {})[stage] = {**details, **run_record()}
+    return RESULTS / f"{name}.json"

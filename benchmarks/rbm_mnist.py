@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import update_results  # noqa: E402
+from _common import locked_results, run_record, update_results  # noqa: E402
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.models.rbm import RBM, RBMConfig  # noqa: E402
@@ -50,6 +50,7 @@ METHODS = {
     "cd3": {"cd_k": 3},
     "cd25": {"cd_k": 25},
     "pcd": {"pcd": True, "chains": 100},
+    "pcd25": {"pcd": True, "chains": 100, "cd_k": 25},
 }
 
 
@@ -127,23 +128,28 @@ def stage_speed(splits, epochs: int = 3) -> dict:
     return details
 
 
-def step_seconds(cfg: RBMConfig, x: torch.Tensor, n: int = 20) -> float:
-    model = RBM(cfg, (1, 28, 28)).reset_parameters(0)
+def step_seconds(cfg: RBMConfig, x: torch.Tensor, device: torch.device, n: int = 20) -> float:
+    """Seconds per training step (batch 100) on ``device``, after a few warm-up steps."""
+    model = RBM(cfg, (1, 28, 28)).reset_parameters(0).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    gen = torch.Generator().manual_seed(0)
-    t0 = time.perf_counter()
-    for i in range(n):
-        loss = model(x[i * 100 : (i + 1) * 100], gen)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    gen = torch.Generator(device=device).manual_seed(0)
+    xs = x[: (n + 5) * 100].to(device)
+    for i in range(n + 5):
+        if i == 5:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        model.training_step(model, xs[i * 100 : (i + 1) * 100], {"main": opt}, gen)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return (time.perf_counter() - t0) / n
 
 
-def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int) -> tuple[dict, RBM]:
+def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
+                   device: torch.device) -> tuple[dict, RBM]:
     cfg = RBMConfig(hidden=500, **METHODS[name])
     x = torch.from_numpy(np.array(splits.train.x))
-    per_epoch = step_seconds(cfg, x) * (x.shape[0] // 100)
+    per_epoch = step_seconds(cfg, x, device) * (x.shape[0] // 100)
     epochs = max(1, int(minutes * 60 / per_epoch))
     run = RUNS / f"rbm-{name}"
     shutil.rmtree(run, ignore_errors=True)
@@ -151,12 +157,13 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int) -> 
     tcfg = TrainConfig(data="mnist", epochs=epochs, batch_size=100, optimizer="sgd", lr=0.01,
                        momentum=0.9, weight_decay=2e-4, schedule="exp",
                        lr_decay=math.log(10) / max(1, epochs - 1), max_minutes=minutes,
-                       picture_every=0, progress=False, seed=0)
+                       picture_every=0, progress=False, seed=0, device=device.type)
     t0 = time.perf_counter()
     summary = Trainer(model, tcfg, subset(splits, 500), run).fit()
     wall = time.perf_counter() - t0
     model.eval()
-    test = torch.from_numpy(np.array(splits.test.x))
+    test = torch.from_numpy(np.array(splits.test.x)).to(device)
+    x = x.to(device)
     res = model.ais(betas, runs, seed=0)
     with torch.no_grad():
         f_test = torch.cat([model.free_energy(b).double() for b in test.split(1000)])
@@ -170,44 +177,61 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int) -> 
            "test_nll_3sd_interval": [float(f_test.mean() + res.log_z_lo3),
                                      float(f_test.mean() + res.log_z_hi3)],
            "train10k_nll_nats": float((f_train + res.log_z).mean()),
-           "paper_nll_nats": PAPER.get(name)}
-    plot_ais_trace(res, run / "ais_trace.png")
-    model.pictures(run)
-    from dgm.plots import plot_curves, save_grid
+           "paper_nll_nats": PAPER.get(name), "device": str(device), **run_record()}
+    try:  # pictures must never lose a measured result
+        from dgm.plots import plot_curves, save_grid
 
-    plot_curves(run)
-    save_grid(run / "samples.png", model.sample(64, seed=0, steps=1000), (1, 28, 28), ncol=8)
+        plot_ais_trace(res, run / "ais_trace.png")
+        model.pictures(run)
+        plot_curves(run)
+        save_grid(run / "samples.png", model.sample(64, seed=0, steps=1000), (1, 28, 28),
+                  ncol=8)
+    except Exception as err:
+        print(f"warning: pictures failed: {err!r}", file=sys.stderr)
     print(json.dumps(out, indent=1), flush=True)
     return out, model
 
 
-def stage_quality(splits, minutes: dict[str, float], betas: int, runs: int) -> dict:
-    results, models = {}, {}
-    for name, mins in minutes.items():
-        if mins <= 0:
-            continue
-        results[name], models[name] = train_and_eval(name, mins, splits, betas, runs)
-        best = min(results, key=lambda k: results[k]["test_nll_nats"])
-        figures = {"best_test_nll_nats": results[best]["test_nll_nats"],
-                   "best_method": best, "best_train_seconds": results[best]["train_seconds"]}
-        update_results("rbm", figures, "quality", {"runs": results, "ais_betas": betas,
-                                                   "ais_runs": runs, **figures})
-    # RAISE (conservative) on 100 test examples for the best model, beside AIS on the same ones
-    model = models[best]
-    xs = torch.from_numpy(np.array(splits.test.x[:100]))
+def raise_check(model: RBM, splits, log_z: float) -> dict:
+    """RAISE (reverse annealing: conservative) on 100 test examples, beside AIS on the same."""
+    xs = torch.from_numpy(np.array(splits.test.x[:100])).to(model.W.device)
     t0 = time.perf_counter()
     lp = raise_log_prob(model.W, model.b, model.c, model.base_rate_bias(), xs, betas=1000,
                         runs=5, seed=0)
     with torch.no_grad():
-        ais_nll = model.free_energy(xs).double() + results[best]["ais"]["log_z"]
-    check = {"method": best, "examples": 100, "raise_betas": 1000, "raise_runs": 5,
-             "raise_nll_nats": float(-lp.mean()), "ais_nll_same_examples": float(ais_nll.mean()),
-             "seconds": time.perf_counter() - t0,
-             "note": "RAISE underestimates log p on average (conservative); AIS-based NLL "
-                     "tends to be optimistic. The truth is expected between the two."}
-    print(json.dumps(check, indent=1))
-    update_results("rbm", {}, "quality", {"runs": results, "ais_betas": betas, "ais_runs": runs,
-                                          "raise_check": check, **figures})
+        ais_nll = model.free_energy(xs).double() + log_z
+    return {"examples": 100, "raise_betas": 1000, "raise_runs": 5,
+            "raise_nll_nats": float(-lp.mean()), "ais_nll_same_examples": float(ais_nll.mean()),
+            "seconds": time.perf_counter() - t0,
+            "note": "RAISE underestimates log p on average (conservative); AIS-based NLL "
+                    "tends to be optimistic. The truth is expected between the two."}
+
+
+def stage_quality(splits, minutes: dict[str, float], betas: int, runs: int,
+                  device: torch.device) -> dict:
+    """Train and evaluate each method; each run is merged into ``stages.quality.runs`` under
+    its method's name (``_cuda`` appended on a GPU), beside earlier runs of other methods
+    or devices, and the best of all runs is the top-level figure."""
+    results = {}
+    for name, mins in minutes.items():
+        if mins <= 0:
+            continue
+        out, model = train_and_eval(name, mins, splits, betas, runs, device)
+        out["raise_check"] = raise_check(model, splits, out["ais"]["log_z"])
+        print(json.dumps(out["raise_check"], indent=1), flush=True)
+        key = name if device.type == "cpu" else f"{name}_{device.type}"
+        results[key] = out
+        with locked_results("rbm") as data:
+            quality = data.setdefault("stages", {}).setdefault("quality", {})
+            quality.setdefault("runs", {})[key] = out
+            everything = quality["runs"]
+            best = min(everything, key=lambda k: everything[k]["test_nll_nats"])
+            figures = {"best_test_nll_nats": everything[best]["test_nll_nats"],
+                       "best_method": best,
+                       "best_train_seconds": everything[best]["train_seconds"]}
+            quality.pop("raise_check", None)  # now inside each run
+            quality.update({"ais_betas": betas, "ais_runs": runs, **figures})
+            data.update(figures)
     return results
 
 
@@ -219,6 +243,7 @@ def main() -> None:
                    help="torch (and BLAS) threads; 1 is fastest on a shared 2-core machine")
     p.add_argument("--ais-betas", type=int, default=PAPER_BETAS)
     p.add_argument("--ais-runs", type=int, default=100)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--data-dir")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -227,7 +252,7 @@ def main() -> None:
         stage_speed(splits)
     if "quality" in a.stages:
         minutes = {k: float(v) for k, v in (s.split("=") for s in a.minutes)}
-        stage_quality(splits, minutes, a.ais_betas, a.ais_runs)
+        stage_quality(splits, minutes, a.ais_betas, a.ais_runs, torch.device(a.device))
 
 
 if __name__ == "__main__":

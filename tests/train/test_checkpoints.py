@@ -87,3 +87,22 @@ def test_early_stopping_stops_and_keeps_the_best_weights(splits, tmp_path):
     best = min(r["valid_loss"] for r in rows)
     assert summary["best_valid_loss"] == best
     assert len(rows) - summary["best_epoch"] == 3
+
+
+def test_sparse_checkpoints_still_hold_the_best_weights_and_the_last_state(splits, tmp_path):
+    """``checkpoint_minutes``: no checkpoint until the interval passes, but the final epoch
+    always writes one, and the best weights written then are the best epoch's."""
+    cfg = TrainConfig(**{**CFG, "epochs": 4, "checkpoint_minutes": 60.0})
+    model = _model(splits.train.shape)
+    trainer = Trainer(model, cfg, splits, tmp_path)
+    trainer.fit()
+    _, header = read_checkpoint(tmp_path / "checkpoint.safetensors")
+    assert header["state"]["loop"]["epoch"] == 4
+    tensors, best = read_checkpoint(tmp_path / "best.safetensors")
+    assert best["state"]["epoch"] == trainer.state.best_epoch >= 1
+    every = tmp_path / "every"
+    ref = _model(splits.train.shape)
+    Trainer(ref, TrainConfig(**{**CFG, "epochs": 4}), splits, every).fit()
+    ref_best, _ = read_checkpoint(every / "best.safetensors")
+    for k, v in ref_best.items():  # the same weights as a run that saved every epoch
+        assert torch.equal(v, tensors[k]), k

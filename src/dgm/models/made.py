@@ -136,22 +136,27 @@ class MADE(GenerativeModel):
     def masks(self, m: int) -> tuple[list[torch.Tensor], torch.Tensor]:
         """``(masks, order)`` of mask index ``m``: one 0/1 matrix per layer (+ the direct one)."""
         c, n = self.config, self.n_inputs
+        # the degrees are drawn on the CPU (the same masks on every device); the (large)
+        # 0/1 matrices are built where the weights live
+        dev = self.order.device if hasattr(self, "order") else torch.device("cpu")
         order = self.ordering(m)
         d0 = torch.empty(n, dtype=torch.long)
         d0[order] = torch.arange(1, n + 1)  # m^0: the input degrees
         gen = as_torch_generator(derive_seed(c.mask_seed, "made-degrees",
                                              m if c.connectivity_agnostic else 0))
-        out, prev = [], d0
+        degrees = [d0]
         for h in c.hidden_sizes:
-            low = min(int(prev.min()), n - 1)
-            deg = torch.randint(low, n, (h,), generator=gen)  # m^l in low..n-1
+            low = min(int(degrees[-1].min()), n - 1)
+            degrees.append(torch.randint(low, n, (h,), generator=gen))  # m^l in low..n-1
+        d0, *hidden = (d.to(dev) for d in degrees)
+        out, prev = [], d0
+        for deg in hidden:
             out.append((deg[:, None] >= prev[None, :]).float())  # (h, h_prev)
             prev = deg
         out.append((d0[:, None] > prev[None, :]).float())  # (n, h_L): strictly greater
         if self.direct is not None:
             out.append((d0[:, None] > d0[None, :]).float())  # (n, n)
-        dev = self.order.device if hasattr(self, "order") else "cpu"
-        return [M.to(dev) for M in out], order.to(dev)
+        return out, order.to(dev)
 
     @torch.no_grad()
     def set_mask(self, m: int) -> None:

@@ -28,6 +28,7 @@ class TrainConfig(ModelConfig):
     grad_clip: float = 0.0  # max gradient norm, 0 = off
     patience: int = 0  # early stopping after this many epochs without a better valid loss; 0 = off
     max_minutes: float = 0.0  # stop at the end of the epoch that passes this much training time
+    checkpoint_minutes: float = 0.0  # epoch-end checkpoints at most this often (0 = every epoch)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     max_train: int = 0  # use only the first N training examples (0 = all)
@@ -44,6 +45,7 @@ class TrainConfig(ModelConfig):
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         check_positive("patience", self.patience, allow_zero=True)
         check_positive("max_train", self.max_train, allow_zero=True)
+        check_positive("checkpoint_minutes", self.checkpoint_minutes, allow_zero=True)
 
 
 def lr_factor(schedule: str, epoch: int, epochs: int, decay: float = 0.0) -> float:

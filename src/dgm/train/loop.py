@@ -78,6 +78,16 @@ def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimiz
     return torch.optim.Adagrad(params, **{**kw, **overrides})
 
 
+class _Weights:
+    """A saved copy of a model's weights, in the form ``save_checkpoint`` takes."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]):
+        self.tensors = tensors
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.tensors
+
+
 class Trainer:
     """Train ``model`` on ``splits`` (a ``dgm.data.DataSplits``) into ``run_dir``."""
 
@@ -98,6 +108,8 @@ class Trainer:
         self.noise.manual_seed(derive_seed(cfg.seed, "noise", self.info.rank))
         self.state = LoopState()
         self._interrupt = False
+        self._best_pending: dict[str, torch.Tensor] | None = None  # best weights not yet on disk
+        self._last_save = time.perf_counter()
 
     # -- data ------------------------------------------------------------------------
     def _tensor(self, ds) -> torch.Tensor:
@@ -220,8 +232,9 @@ class Trainer:
             score = valid["loss"]
             if score < st.best:
                 st.best, st.best_epoch, st.bad_epochs = score, st.epoch + 1, 0
-                if info.is_main:
-                    save_checkpoint(self.run_dir / BEST, self.model, state={"epoch": st.epoch + 1})
+                if info.is_main:  # written with the next checkpoint, so the two agree
+                    self._best_pending = {k: v.detach().clone()
+                                          for k, v in self.model.state_dict().items()}
             else:
                 st.bad_epochs += 1
                 if cfg.patience and st.bad_epochs >= cfg.patience:
@@ -242,7 +255,9 @@ class Trainer:
             if cfg.picture_every and (st.epoch % cfg.picture_every == 0 or st.done
                                       or st.epoch == cfg.epochs):
                 self._pictures(x_valid)
-        self._save(ckpt)
+        due = time.perf_counter() - self._last_save >= 60 * cfg.checkpoint_minutes
+        if due or st.done or st.epoch >= cfg.epochs:
+            self._save(ckpt)
 
     @torch.no_grad()
     def validate(self, x: torch.Tensor) -> dict[str, float]:
@@ -268,7 +283,13 @@ class Trainer:
         return torch.tensor(state, dtype=torch.uint8)
 
     def _save(self, path: Path) -> None:
+        """The checkpoint (and the best weights found since the last one), atomically."""
         st = self.state
+        self._last_save = time.perf_counter()
+        if self._best_pending is not None and self.info.is_main:
+            save_checkpoint(self.run_dir / BEST, _Weights(self._best_pending),
+                            state={"epoch": st.best_epoch})
+            self._best_pending = None
         loop = {k: getattr(st, k) for k in LoopState.__dataclass_fields__}
         extra: dict[str, Any] = {"loop": loop}
         if self.info.active:  # gather each rank's noise state so rank 0 can save all of them
