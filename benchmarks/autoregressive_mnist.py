@@ -65,6 +65,7 @@ def run_stage(stage: str, args, splits) -> None:
     model.reset_parameters(args.seed)
     cfg = TrainConfig(data="mnist", data_dir=args.data_dir, epochs=args.max_epochs,
                       patience=args.patience, max_minutes=args.minutes, device=args.device,
+                      checkpoint_minutes=args.checkpoint_minutes,
                       seed=args.seed, picture_every=0, progress=False,
                       max_train=args.max_train, **opt)
     run_dir = RUNS / f"autoregressive_{stage}"
@@ -122,6 +123,7 @@ def main() -> None:
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--made-batch", type=int, default=100)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--checkpoint-minutes", type=float, default=0.0)
     ap.add_argument("--tf32", action="store_true", help="CUDA: TF32 products in training")
     ap.add_argument("--nade-hidden", type=int, default=250)
     ap.add_argument("--nade-batch", type=int, default=25)

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The benchmark jobs that want a GPU, side by side on one CUDA device (under MPS when the
+# machine allows it), each under a wall-clock budget. Logs and a tarball of the runs' metrics
+# go to $OUT; the merged results files are copied there too.
+#
+#   OUT=/tmp/gpu MINUTES=6 DGM_DATA=/path/to/data bash benchmarks/gpu_session.sh
+set -u
+OUT=${OUT:-benchmarks/runs/gpu}
+MINUTES=${MINUTES:-6}            # training budget of each job
+RBM_MINUTES=${RBM_MINUTES:-5.5}
+LIMIT=${LIMIT:-540}              # hard wall-clock limit of each job, seconds
+PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda}
+EXTRA_AR=${EXTRA_AR:-}           # e.g. a smoke test on a CPU: DEVICE=cpu EXTRA_AR="--max-train 200
+EXTRA_RBM=${EXTRA_RBM:-}         #   --ensemble-hidden 32 32 ..." EXTRA_RBM="--ais-betas 100"
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+nvidia-smi -L 2>/dev/null
+if [ "$DEVICE" = cuda ] && nvidia-cuda-mps-control -d 2>/dev/null; then
+  if $PY -c "import torch; torch.zeros(1, device='cuda')" 2>/dev/null; then echo "MPS on"
+  else echo quit | nvidia-cuda-mps-control; echo "MPS refused; time-slicing"; fi
+fi
+$PY -c "import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
+
+run() {  # name, command...
+  local name=$1; shift
+  (timeout "$LIMIT" "$@" >"$OUT/$name.log" 2>&1; echo "exit $? after ${SECONDS}s" >>"$OUT/$name.log") &
+}
+AR="$PY benchmarks/autoregressive_mnist.py --device $DEVICE --tf32 --minutes $MINUTES \
+    --checkpoint-minutes 2"
+run made_ensemble $AR --stages made_ensemble --ensemble-hidden 8000 8000 --direct --masks 32 \
+    --lr 3e-4 $EXTRA_AR
+run made1 $AR --stages made1 --made-hidden 2000 --direct --lr 5e-4 $EXTRA_AR
+run nade $AR --stages nade --nade-hidden 500 --nade-batch 100 $EXTRA_AR
+RBM="$PY benchmarks/rbm_mnist.py --stages quality --device $DEVICE $EXTRA_RBM"
+run rbm_cd25 $RBM --minutes cd25=$RBM_MINUTES
+run rbm_pcd25 $RBM --minutes pcd25=$RBM_MINUTES
+wait
+[ "$DEVICE" = cuda ] && (echo quit | nvidia-cuda-mps-control 2>/dev/null)
+cp benchmarks/results/autoregressive.json benchmarks/results/rbm.json "$OUT"/
+tar czf "$OUT/runs.tgz" benchmarks/runs/*/metrics.jsonl benchmarks/runs/*/summary.json \
+    benchmarks/runs/*/config.json 2>/dev/null
+tail -n 3 "$OUT"/*.log
