@@ -8,7 +8,7 @@ set -u
 OUT=${OUT:-benchmarks/runs/gpu}
 MINUTES=${MINUTES:-6}            # training budget of each job
 RBM_MINUTES=${RBM_MINUTES:-5.5}
-LIMIT=${LIMIT:-540}              # hard wall-clock limit of each job, seconds
+LIMIT=${LIMIT:-550}              # hard wall-clock limit of each job, seconds
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 EXTRA_AR=${EXTRA_AR:-}           # e.g. a smoke test on a CPU: DEVICE=cpu EXTRA_AR="--max-train 200
@@ -30,7 +30,7 @@ AR="$PY benchmarks/autoregressive_mnist.py --device $DEVICE --tf32 --minutes $MI
     --checkpoint-minutes 2"
 run made_ensemble $AR --stages made_ensemble --ensemble-hidden 8000 8000 --direct --masks 32 \
     --lr 3e-4 $EXTRA_AR
-run made1 $AR --stages made1 --made-hidden 2000 --direct --lr 5e-4 $EXTRA_AR
+run made1 $AR --stages made1 --made-hidden 8000 --direct --lr 5e-4 $EXTRA_AR
 run nade $AR --stages nade --nade-hidden 500 --nade-batch 100 $EXTRA_AR
 RBM="$PY benchmarks/rbm_mnist.py --stages quality --device $DEVICE $EXTRA_RBM"
 run rbm_cd25 $RBM --minutes cd25=$RBM_MINUTES
