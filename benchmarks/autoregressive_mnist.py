@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import update_results  # noqa: E402
+from _common import locked_results, run_record  # noqa: E402
 
 import dgm  # noqa: E402
 from dgm.data import load_dataset  # noqa: E402
@@ -41,7 +41,8 @@ PREFIX = {"nade": "nade", "made1": "made_1mask", "made_ensemble": "made_ensemble
 
 
 def build(stage: str, args) -> tuple[torch.nn.Module, dict]:
-    opt = {"optimizer": args.optimizer, "lr": args.lr, "weight_decay": args.weight_decay}
+    opt = {"optimizer": args.optimizer, "lr": args.lr, "weight_decay": args.weight_decay,
+           "schedule": "exp" if args.lr_decay else "constant", "lr_decay": args.lr_decay}
     if stage == "nade":
         cfg = NADEConfig(n_hidden=args.nade_hidden)
         return NADE(cfg, (1, 28, 28)), {"batch_size": args.nade_batch, **opt}
@@ -68,7 +69,8 @@ def run_stage(stage: str, args, splits) -> None:
                       checkpoint_minutes=args.checkpoint_minutes,
                       seed=args.seed, picture_every=0, progress=False,
                       max_train=args.max_train, **opt)
-    run_dir = RUNS / f"autoregressive_{stage}"
+    key = stage + args.tag  # the stage's name in the results file (variants: --tag)
+    run_dir = RUNS / f"autoregressive_{key}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
     set_tf32(args.tf32)
@@ -104,8 +106,17 @@ def run_stage(stage: str, args, splits) -> None:
         "goal_met": bool(float(nll.mean()) <= GOALS[stage]), "run_dir": str(run_dir),
         **figures,
     }
-    path = update_results("autoregressive", figures, stage, details)
-    print(stage, figures, f"-> {path}", flush=True)
+    with locked_results("autoregressive") as data:
+        # several variants of a stage (--tag) may run; the top-level figures are those of
+        # the variant with the best validation NLL (selection on validation, never on test)
+        stages = data.setdefault("stages", {})
+        stages[key] = {**details, **run_record()}
+        chosen = data.setdefault("selected", {}).get(stage, stage)
+        held = stages.get(chosen, {}).get("valid_nll_nats", float("inf"))
+        if chosen == key or valid <= held:
+            data["selected"][stage] = key
+            data.update(figures)
+    print(key, figures, flush=True)
     try:
         best.pictures(run_dir, seed=0)
     except Exception as err:  # pictures must never lose a measured result
@@ -121,6 +132,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--optimizer", default="adam", choices=["adam", "adagrad", "sgd"])
     ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--lr-decay", type=float, default=0.0,
+                    help="exponential schedule: lr * exp(-lr_decay * epoch) (0: constant)")
+    ap.add_argument("--tag", default="", help="variant suffix of the stage's results key")
     ap.add_argument("--made-batch", type=int, default=100)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--checkpoint-minutes", type=float, default=0.0)

@@ -28,13 +28,27 @@ run() {  # name, command...
 }
 AR="$PY benchmarks/autoregressive_mnist.py --device $DEVICE --tf32 --minutes $MINUTES \
     --checkpoint-minutes 2"
-run made_ensemble $AR --stages made_ensemble --ensemble-hidden 8000 8000 --direct --masks 32 \
-    --lr 3e-4 $EXTRA_AR
-run made1 $AR --stages made1 --made-hidden 8000 --direct --lr 5e-4 $EXTRA_AR
-run nade $AR --stages nade --nade-hidden 500 --nade-batch 100 $EXTRA_AR
 RBM="$PY benchmarks/rbm_mnist.py --stages quality --device $DEVICE $EXTRA_RBM"
-run rbm_cd25 $RBM --minutes cd25=$RBM_MINUTES
-run rbm_pcd25 $RBM --minutes pcd25=$RBM_MINUTES
+case ${SET:-first} in
+first)  # the paper-sized models at once, constant learning rates
+  run made_ensemble $AR --stages made_ensemble --ensemble-hidden 8000 8000 --direct --masks 32 \
+      --lr 3e-4 $EXTRA_AR
+  run made1 $AR --stages made1 --made-hidden 8000 --direct --lr 5e-4 $EXTRA_AR
+  run nade $AR --stages nade --nade-hidden 500 --nade-batch 100 $EXTRA_AR
+  run rbm_cd25 $RBM --minutes cd25=$RBM_MINUTES
+  run rbm_pcd25 $RBM --minutes pcd25=$RBM_MINUTES
+  ;;
+decay)  # the first set overfits within 15-40 epochs: decaying rates, weight decay
+  run nade_decay $AR --stages nade --nade-hidden 500 --nade-batch 100 --lr-decay 0.0576 \
+      --tag _decay $EXTRA_AR
+  run nade_h1000 $AR --stages nade --nade-hidden 1000 --nade-batch 100 --lr-decay 0.0576 \
+      --tag _h1000_decay $EXTRA_AR
+  run made1_slow $AR --stages made1 --made-hidden 8000 --direct --lr 1e-4 --lr-decay 0.05 \
+      --tag _slow $EXTRA_AR
+  run made1_wd $AR --stages made1 --made-hidden 8000 --direct --lr 5e-4 --weight-decay 1e-4 \
+      --tag _wd $EXTRA_AR
+  ;;
+esac
 wait
 [ "$DEVICE" = cuda ] && (echo quit | nvidia-cuda-mps-control 2>/dev/null)
 cp benchmarks/results/autoregressive.json benchmarks/results/rbm.json "$OUT"/
