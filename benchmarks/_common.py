@@ -54,9 +54,26 @@ def run_record() -> dict[str, Any]:
             "machine": machine(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def update_results(name: str, figures: dict[str, Any], stage: str, details: dict[str, Any]) -> Path:
+def device_label(device: Any = "cpu") -> str:
+    """Where a figure was measured, for the results table: the GPU's name or the CPU's cores."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    return f"{os.cpu_count()}-core CPU"
+
+
+def set_figures(data: dict[str, Any], figures: dict[str, Any], device: Any = "cpu") -> None:
+    """Put ``figures`` at the top level of a results object, noting where each was measured."""
+    data.update(figures)
+    where = data.setdefault("figure_device", {})
+    where.update({k: device_label(device) for k in figures})
+
+
+def update_results(name: str, figures: dict[str, Any], stage: str, details: dict[str, Any],
+                   device: Any = "cpu") -> Path:
     """Merge ``figures`` (top level) and ``details`` (``stages[stage]``) into results/name.json."""
     with locked_results(name) as data:
-        data.update(figures)
+        set_figures(data, figures, device)
         data.setdefault("stages", {})[stage] = {**details, **run_record()}
     return RESULTS / f"{name}.json"

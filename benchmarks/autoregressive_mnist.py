@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import locked_results, run_record  # noqa: E402
+from _common import locked_results, run_record, set_figures  # noqa: E402
 
 import dgm  # noqa: E402
 from dgm.data import load_dataset  # noqa: E402
@@ -115,7 +115,7 @@ def run_stage(stage: str, args, splits) -> None:
         held = stages.get(chosen, {}).get("valid_nll_nats", float("inf"))
         if chosen == key or valid <= held:
             data["selected"][stage] = key
-            data.update(figures)
+            set_figures(data, figures, best.device)
     print(key, figures, flush=True)
     try:
         best.pictures(run_dir, seed=0)

@@ -42,13 +42,16 @@ GOALS = {
 
 
 def table() -> str:
-    lines = ["| benchmark | figure | value | goal (published) |", "| --- | --- | --- | --- |"]
+    lines = ["| benchmark | figure | value | goal (published) | measured on |",
+             "| --- | --- | --- | --- | --- |"]
     for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
         data = json.loads(path.read_text())
+        where = data.get("figure_device", {})
         for key, val in data.items():
             scalar = isinstance(val, (int, float, str)) and not isinstance(val, bool)
             if scalar and key != "command":
-                lines.append(f"| {path.stem} | `{key}` | {fmt(val)} | {GOALS.get(key, '')} |")
+                lines.append(f"| {path.stem} | `{key}` | {fmt(val)} | {GOALS.get(key, '')} "
+                             f"| {where.get(key, '')} |")
     return "\n".join(lines)
 
 

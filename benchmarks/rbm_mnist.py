@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import locked_results, run_record, update_results  # noqa: E402
+from _common import locked_results, run_record, set_figures, update_results  # noqa: E402
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.models.rbm import RBM, RBMConfig  # noqa: E402
@@ -231,7 +231,7 @@ def stage_quality(splits, minutes: dict[str, float], betas: int, runs: int,
                        "best_train_seconds": everything[best]["train_seconds"]}
             quality.pop("raise_check", None)  # now inside each run
             quality.update({"ais_betas": betas, "ais_runs": runs, **figures})
-            data.update(figures)
+            set_figures(data, figures, everything[best].get("device", "cpu"))
     return results
 
 
