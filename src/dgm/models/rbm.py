@@ -107,7 +107,7 @@ def p_h_given_v(v: torch.Tensor, W: torch.Tensor, c: torch.Tensor) -> torch.Tens
 
 def p_v_given_h(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """p(v_i = 1 | h) = sigmoid(sum_j w_ij h_j + b_i), (B, D)."""
-    return torch.sigmoid(h @ W.T + b)
+    return torch.sigmoid(torch.addmm(b, h, W.T))  # the bias added inside the product
 
 
 def pseudo_nll(v: torch.Tensor, W: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
@@ -195,7 +195,7 @@ class RBM(GenerativeModel):
 
     def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
         """Pre-activation of the hidden units, ``v^T W + c``, (B, H)."""
-        return v @ self.W + self.c
+        return torch.addmm(self.c, v, self.W)  # (B, H)
 
     def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
         """E[v | h] = p(v = 1 | h), (B, D)."""
@@ -223,17 +223,18 @@ class RBM(GenerativeModel):
         return self.sample_visible(mean, generator), mean
 
     @torch.no_grad()
-    def _negative_phase(self, v: torch.Tensor, a: torch.Tensor,
+    def _negative_phase(self, v: torch.Tensor, p_h: torch.Tensor,
                         generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Model samples ``(r * n, D)`` and, when the chain starts at the data, E[v | h(v)]."""
+        """Model samples ``(r * n, D)`` and, when the chain starts at the data, E[v | h(v)]
+        (``p_h`` = p(h = 1 | v), (B, H))."""
         c = self.config
         recon = None
         if c.pcd:
             x = self.chains
         elif c.random_start:
             x = self.random_visible(v.shape[0], generator)
-        else:  # Algorithm 1: start at the training example; its h uses the data's a
-            h = bernoulli(torch.sigmoid(a), generator=generator)
+        else:  # Algorithm 1: start at the training example; its h uses the data's p(h | v)
+            h = bernoulli(p_h, generator=generator)
             recon = self.visible_mean(h)
             x = self.sample_visible(recon, generator)
         done = 0 if recon is None else 1  # Gibbs sweeps made so far
@@ -252,7 +253,7 @@ class RBM(GenerativeModel):
         v = self.check_input(x)  # (B, D)
         a = self.hidden_input(v)  # (B, H)
         f_data = self.free_energy_from(v, a)  # (B,)
-        v_model, recon = self._negative_phase(v, a.detach(), generator)
+        v_model, recon = self._negative_phase(v, torch.sigmoid(a.detach()), generator)
         f_model = self.free_energy(v_model)  # (r * n,)
         terms = {"loss": f_data.mean() - f_model.mean(), "free_energy": f_data.detach().mean()}
         if recon is None:
@@ -287,16 +288,17 @@ class RBM(GenerativeModel):
         """
         v = self.check_input(x)  # (B, D)
         a = self.hidden_input(v)  # (B, H)
-        v_model, recon = self._negative_phase(v, a, generator)  # (M, D)
+        p_data = torch.sigmoid(a)  # (B, H)
+        v_model, recon = self._negative_phase(v, p_data, generator)  # (M, D)
         a_model = self.hidden_input(v_model)  # (M, H)
         B, M = v.shape[0], v_model.shape[0]
         f_data = self.free_energy_from(v, a)  # (B,)
         terms = {"loss": f_data.mean() - self.free_energy_from(v_model, a_model).mean(),
                  "free_energy": f_data.mean()}
         if recon is None:
-            recon = self.visible_mean(bernoulli(torch.sigmoid(a), generator=generator))
+            recon = self.visible_mean(bernoulli(p_data, generator=generator))
         terms["recon_error"] = ((v - recon) ** 2).sum(-1).mean()
-        p_data, p_model = torch.sigmoid(a), torch.sigmoid(a_model)  # (B, H), (M, H)
+        p_model = torch.sigmoid(a_model)  # (M, H)
         g_W = torch.cat([v_model, v]).t() @ torch.cat([p_model / M, p_data / -B])  # (D, H)
         g_b = v_model.mean(0) - v.mean(0)  # (D,)
         g_c = p_model.mean(0) - p_data.mean(0)  # (H,)
@@ -328,7 +330,7 @@ class RBM(GenerativeModel):
     @torch.no_grad()
     def _track_data(self, v: torch.Tensor) -> None:
         n = float(self.data_count) + v.shape[0]
-        self.data_mean += (v.double().sum(0) - v.shape[0] * self.data_mean) / n
+        self.data_mean += (v.sum(0, dtype=torch.float64) - v.shape[0] * self.data_mean) / n
         self.data_count += v.shape[0]
 
     @torch.no_grad()
