@@ -12,6 +12,7 @@ Usage: python benchmarks/gan_toy.py [--data ring8 grid25] [--seeds 10] [--minute
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -40,12 +41,13 @@ MODEL = {"ring8": dict(latent=2, g_hidden=(128, 128, 128), d_hidden=(128, 128), 
                         output="linear", pack=4, lr_g=2e-4, lr_d=2e-4)}
 
 
-def run_one(data: str, seed: int, minutes: float, batch: int, pictures: bool) -> dict:
+def run_one(data: str, seed: int, a, pictures: bool) -> dict:
     splits = load_dataset(data)
-    cfg = GANConfig.from_dict(MODEL[data])
+    cfg = GANConfig.from_dict({**MODEL[data], **a.model})
     model = GAN(cfg, (2,)).reset_parameters(seed)
-    tcfg = TrainConfig(data=data, epochs=1000, batch_size=batch, max_minutes=minutes, seed=seed,
-                       picture_every=5 if pictures else 0, progress=False)
+    tcfg = TrainConfig(data=data, epochs=a.epochs or 100_000, batch_size=a.batch,
+                       max_minutes=a.minutes, seed=seed, schedule=a.schedule,
+                       picture_every=25 if pictures else 0, progress=False)
     run_dir = RUNS / f"gan-{data}-seed{seed}"
     if run_dir.exists():
         import shutil
@@ -59,8 +61,6 @@ def run_one(data: str, seed: int, minutes: float, batch: int, pictures: bool) ->
         from dgm.eval.pictures import plot_gan_curves
 
         plot_gan_curves(run_dir)
-    import json
-
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     return {"seed": seed, **m, "epochs": summary["epochs"],
             "train_seconds": summary["train_seconds"], "wall_seconds": time.perf_counter() - t0,
@@ -76,12 +76,18 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=1.0, help="training budget per run")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=0,
+                   help="planned epochs (the schedule's length); 0: until --minutes")
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override the model's settings, e.g. lr_g=1e-3 lr_d=1e-3 pack=4")
     a = p.parse_args()
+    a.model = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
     torch.set_num_threads(a.threads)
     for data in a.data:
         runs = []
         for seed in range(a.seeds):
-            r = run_one(data, seed, a.minutes, a.batch, pictures=seed == 0)
+            r = run_one(data, seed, a, pictures=seed == 0)
             print(f"{data} seed {seed}: modes {r['modes']}, hq {r['high_quality']:.3f}, "
                   f"rkl {r['reverse_kl']:.4f}, {r['epochs']} epochs", flush=True)
             runs.append(r)
@@ -92,7 +98,8 @@ def main() -> int:
                    f"{pre}_reverse_kl": med["reverse_kl"]}
         details = {"runs": runs, "median": med, "n_seeds": a.seeds,
                    "minutes_per_run": a.minutes, "batch_size": a.batch, "threads": a.threads,
-                   "model": MODEL[data], "objective": "nonsaturating", "k_steps": 1,
+                   "model": {**MODEL[data], **a.model}, "epochs_planned": a.epochs,
+                   "schedule": a.schedule, "objective": "nonsaturating", "k_steps": 1,
                    "samples_per_eval": N_EVAL, "evaluated": "final generator",
                    "floor_true_samples": {k: v for k, v in toy_floor(data).items()
                                           if k != "counts"},
