@@ -189,6 +189,8 @@ class GenerativeModel(nn.Module):
                 f"({self.n_inputs} values), got a tensor of shape {tuple(x.shape)}"
             )
         x = x.reshape(x.shape[0], self.n_inputs).to(self.device, torch.float32)
-        if not torch.isfinite(x).all():
+        # one reduction first: a sum is finite whenever every value is (unless it overflows,
+        # when the elementwise check below decides)
+        if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
             raise ValueError(f"{self.name}: input contains NaN or inf")
         return x
