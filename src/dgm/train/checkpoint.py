@@ -80,13 +80,15 @@ def _join_optimizer(name: str, tensors: dict, meta: dict) -> dict:
 
 def save_checkpoint(
     path: Path,
-    model: torch.nn.Module,
+    model: torch.nn.Module | dict[str, torch.Tensor],
     optimizers: dict[str, torch.optim.Optimizer] | None = None,
     generators: dict[str, torch.Generator] | None = None,
     state: dict[str, Any] | None = None,
 ) -> None:
-    """Write model, optimizers, generator states and a JSON ``state`` atomically to ``path``."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    """Write model (a module or a copy of its ``state_dict``), optimizers, generator states
+    and a JSON ``state`` atomically to ``path``."""
+    weights = model if isinstance(model, dict) else model.state_dict()
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in weights.items()}
     optim_meta = {}
     for name, opt in (optimizers or {}).items():
         t, m = _split_optimizer(name, opt)

@@ -78,16 +78,6 @@ def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimiz
     return torch.optim.Adagrad(params, **{**kw, **overrides})
 
 
-class _Weights:
-    """A saved copy of a model's weights, in the form ``save_checkpoint`` takes."""
-
-    def __init__(self, tensors: dict[str, torch.Tensor]):
-        self.tensors = tensors
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.tensors
-
-
 class Trainer:
     """Train ``model`` on ``splits`` (a ``dgm.data.DataSplits``) into ``run_dir``."""
 
@@ -287,7 +277,7 @@ class Trainer:
         st = self.state
         self._last_save = time.perf_counter()
         if self._best_pending is not None and self.info.is_main:
-            save_checkpoint(self.run_dir / BEST, _Weights(self._best_pending),
+            save_checkpoint(self.run_dir / BEST, self._best_pending,
                             state={"epoch": st.best_epoch})
             self._best_pending = None
         loop = {k: getattr(st, k) for k in LoopState.__dataclass_fields__}
