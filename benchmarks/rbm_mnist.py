@@ -229,7 +229,6 @@ def stage_quality(splits, minutes: dict[str, float], betas: int, runs: int,
             figures = {"best_test_nll_nats": everything[best]["test_nll_nats"],
                        "best_method": best,
                        "best_train_seconds": everything[best]["train_seconds"]}
-            quality.pop("raise_check", None)  # now inside each run
             quality.update({"ais_betas": betas, "ais_runs": runs, **figures})
             set_figures(data, figures, everything[best].get("device", "cpu"))
     return results
