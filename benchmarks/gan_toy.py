@@ -82,7 +82,16 @@ def main() -> int:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override the model's settings, e.g. lr_g=1e-3 lr_d=1e-3 pack=4")
     a = p.parse_args()
-    a.model = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
+    a.model = {}
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        try:
+            a.model[key] = json.loads(value) if sep else None
+        except json.JSONDecodeError:
+            sep = ""
+        if not sep or key not in GANConfig.__dataclass_fields__:
+            p.error(f"--set {item!r}: expected KEY=VALUE with KEY a GANConfig field and VALUE "
+                    "in JSON (e.g. lr_g=1e-3, g_hidden=[400,400])")
     torch.set_num_threads(a.threads)
     for data in a.data:
         runs = []
