@@ -27,19 +27,28 @@ def _model(shape):
 CFG = dict(epochs=3, batch_size=64, max_train=640, picture_every=0, progress=False, seed=5)
 
 
-def test_interrupted_and_resumed_run_equals_uninterrupted_run_bitwise(splits, tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_interrupted_and_resumed_run_equals_uninterrupted_run_bitwise(splits, tmp_path, ema):
+    cfg = TrainConfig(**CFG, ema=ema)
     ref = _model(splits.train.shape)
-    Trainer(ref, TrainConfig(**CFG), splits, tmp_path / "ref").fit()
+    Trainer(ref, cfg, splits, tmp_path / "ref").fit()
 
     cut = _model(splits.train.shape)
     with pytest.raises(TrainingInterrupted):  # stop in the middle of epoch 2
-        Trainer(cut, TrainConfig(**CFG), splits, tmp_path / "cut", stop_after_steps=13).fit()
+        Trainer(cut, cfg, splits, tmp_path / "cut", stop_after_steps=13).fit()
     assert dgm.load(tmp_path / "cut") is not None  # a run can be loaded mid-way
     fresh = _model(splits.train.shape)
-    Trainer(fresh, TrainConfig(**CFG), splits, tmp_path / "cut", resume=True).fit()
+    Trainer(fresh, cfg, splits, tmp_path / "cut", resume=True).fit()
 
     for (k, a), (_, b) in zip(ref.state_dict().items(), fresh.state_dict().items()):
         assert torch.equal(a, b), k
+    for name in ("checkpoint.safetensors", "best.safetensors"):  # the averages too
+        want, _ = read_checkpoint(tmp_path / "ref" / name)
+        got, _ = read_checkpoint(tmp_path / "cut" / name)
+        assert sorted(want) == sorted(got)
+        for k in want:
+            if not k.startswith("rng."):
+                assert torch.equal(want[k], got[k]), (name, k)
     lines = [json.loads(x) for x in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
     lines2 = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     drop = ("train_seconds", "train_examples_per_s")

@@ -246,7 +246,7 @@ class RBM(GenerativeModel):
                 out.append(x)
         if c.pcd and self.training:
             self.chains.copy_(x)
-        return torch.cat(out), recon
+        return (out[0] if len(out) == 1 else torch.cat(out)), recon
 
     # -- the loss -----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
@@ -283,8 +283,8 @@ class RBM(GenerativeModel):
 
         (``b``: ``E_data[v] - E_samples[v]``; ``c``: the same with ``sigmoid(v^T W + c)``).
         The random numbers are drawn in the order :meth:`forward` draws them, so both give
-        the same result for the same generator state. The two W products are one matrix
-        product over the stacked data and samples: no autograd graph, no softplus backward.
+        the same result for the same generator state. The two W products accumulate into one
+        (D, H) result: no autograd graph, no softplus backward, no stacked copies.
         """
         v = self.check_input(x)  # (B, D)
         a = self.hidden_input(v)  # (B, H)
@@ -299,7 +299,8 @@ class RBM(GenerativeModel):
             recon = self.visible_mean(bernoulli(p_data, generator=generator))
         terms["recon_error"] = ((v - recon) ** 2).sum(-1).mean()
         p_model = torch.sigmoid(a_model)  # (M, H)
-        g_W = torch.cat([v_model, v]).t() @ torch.cat([p_model / M, p_data / -B])  # (D, H)
+        g_W = torch.mm(v_model.t(), p_model).addmm_(v.t(), p_data, beta=1.0 / M,
+                                                     alpha=-1.0 / B)  # (D, H)
         g_b = v_model.mean(0) - v.mean(0)  # (D,)
         g_c = p_model.mean(0) - p_data.mean(0)  # (H,)
         if self.training:
@@ -315,9 +316,8 @@ class RBM(GenerativeModel):
             return super().training_step(net, x, optimizers, generator, grad_clip)
         terms, grads = self.cd_gradients(x, generator)
         opt = optimizers["main"]
-        opt.zero_grad(set_to_none=True)
         for p, g in zip((self.W, self.b, self.c), grads):
-            p.grad = g
+            p.grad = g  # every gradient is replaced: no zero_grad needed
         if grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
         opt.step()
@@ -330,7 +330,9 @@ class RBM(GenerativeModel):
     @torch.no_grad()
     def _track_data(self, v: torch.Tensor) -> None:
         n = float(self.data_count) + v.shape[0]
-        self.data_mean += (v.sum(0, dtype=torch.float64) - v.shape[0] * self.data_mean) / n
+        # the column sums in the data's dtype (exact for binary batches below 2^24 rows),
+        # accumulated into the float64 mean
+        self.data_mean += (v.sum(0).double() - v.shape[0] * self.data_mean) / n
         self.data_count += v.shape[0]
 
     @torch.no_grad()

@@ -1,9 +1,10 @@
 """Checkpoints without pickle: one safetensors file holding tensors + a JSON header.
 
-A checkpoint stores the model's parameters and buffers (``model.*``), the
-optimizers' tensor state (``optim.<name>.<param>.<key>``), the random
-generators' states (``rng.*``) and everything else (epoch, step, early-stopping
-state, optimizer hyperparameters) as JSON in the safetensors metadata. It is
+A checkpoint stores the model's parameters and buffers (``model.*``), their
+moving average when the run keeps one (``average.*``), the optimizers' tensor
+state (``optim.<name>.<param>.<key>``), the random generators' states
+(``rng.*``) and everything else (epoch, step, early-stopping state, optimizer
+hyperparameters) as JSON in the safetensors metadata. It is
 written atomically: a temporary file in the same folder, fsync, then rename, so
 a crash while saving never leaves a half-written checkpoint behind.
 
@@ -26,6 +27,7 @@ MAGIC = "dgm-checkpoint-v1"
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
 CONFIG = "config.json"
+AVERAGE = "average."
 
 
 class CheckpointError(RuntimeError):
@@ -84,11 +86,14 @@ def save_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer] | None = None,
     generators: dict[str, torch.Generator] | None = None,
     state: dict[str, Any] | None = None,
+    averaged: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write model (a module or a copy of its ``state_dict``), optimizers, generator states
-    and a JSON ``state`` atomically to ``path``."""
+    """Write model (a module or a copy of its ``state_dict``), the averaged weights,
+    optimizers, generator states and a JSON ``state`` atomically to ``path``."""
     weights = model if isinstance(model, dict) else model.state_dict()
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in weights.items()}
+    for k, v in (averaged or {}).items():
+        tensors[f"{AVERAGE}{k}"] = v.detach().cpu().contiguous()
     optim_meta = {}
     for name, opt in (optimizers or {}).items():
         t, m = _split_optimizer(name, opt)
@@ -137,8 +142,9 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     return tensors, header
 
 
-def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+def model_state(tensors: dict[str, torch.Tensor], prefix: str = "model.") -> dict:
+    """The model's weights (``prefix="model."``) or their average (``AVERAGE``)."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def load_checkpoint(
@@ -146,11 +152,17 @@ def load_checkpoint(
     model: torch.nn.Module,
     optimizers: dict[str, torch.optim.Optimizer] | None = None,
     generators: dict[str, torch.Generator] | None = None,
+    averaged: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
     """Restore what :func:`save_checkpoint` wrote; returns the JSON ``state``."""
     tensors, header = read_checkpoint(path)
+    avg = model_state(tensors, AVERAGE)
+    if averaged is not None and not avg:
+        raise CheckpointError(f"{path} holds no averaged weights (the run had no --ema)")
     try:
         model.load_state_dict(model_state(tensors))
+        if averaged is not None:
+            averaged.load_state_dict(avg)
     except RuntimeError as err:
         raise CheckpointError(f"{path} does not fit this model: {err}") from err
     for name, opt in (optimizers or {}).items():
@@ -169,7 +181,8 @@ def load_model(run_dir: str | os.PathLike, map_location: str = "cpu", which: str
     """Rebuild the model of a run directory from its ``config.json`` and weights.
 
     ``which="best"`` takes the early-stopping best weights when present, else the
-    last checkpoint.
+    last checkpoint: its averaged weights when the run kept an average (``ema``),
+    else its trained weights. ``which="last"`` skips the best weights.
     """
     from dgm.registry import build_model
 
@@ -186,8 +199,9 @@ def load_model(run_dir: str | os.PathLike, map_location: str = "cpu", which: str
     use_best = which == "best" and (run_dir / BEST).is_file()
     path = run_dir / (BEST if use_best else CHECKPOINT)
     tensors, _ = read_checkpoint(path)
+    weights = model_state(tensors, AVERAGE) or model_state(tensors)
     try:
-        model.load_state_dict(model_state(tensors))
+        model.load_state_dict(weights)
     except RuntimeError as err:
         raise CheckpointError(f"{path} does not fit the model in {cfg_path}: {err}") from err
     model.data_spec = cfg.get("data", {}).get("spec")

@@ -26,6 +26,7 @@ class TrainConfig(ModelConfig):
     schedule: str = "constant"  # constant | iwae | cosine | exp
     lr_decay: float = 0.0  # for "exp": lr * exp(-lr_decay * epoch)
     grad_clip: float = 0.0  # max gradient norm, 0 = off
+    ema: float = 0.0  # decay of an exponential moving average of the weights (Polyak), 0 = off
     patience: int = 0  # early stopping after this many epochs without a better valid loss; 0 = off
     max_minutes: float = 0.0  # stop at the end of the epoch that passes this much training time
     checkpoint_minutes: float = 0.0  # epoch-end checkpoints at most this often (0 = every epoch)
@@ -46,6 +47,8 @@ class TrainConfig(ModelConfig):
         check_positive("patience", self.patience, allow_zero=True)
         check_positive("max_train", self.max_train, allow_zero=True)
         check_positive("checkpoint_minutes", self.checkpoint_minutes, allow_zero=True)
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1) (a decay per step; 0 = off), got {self.ema}")
 
 
 def lr_factor(schedule: str, epoch: int, epochs: int, decay: float = 0.0) -> float:

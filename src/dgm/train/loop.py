@@ -30,6 +30,7 @@ from dgm import __version__
 from dgm._rng import derive_seed
 from dgm.models._layers import bernoulli
 from dgm.train import distributed as D
+from dgm.train.average import WeightAverage
 from dgm.train.checkpoint import (
     BEST,
     CHECKPOINT,
@@ -96,6 +97,7 @@ class Trainer:
                 g.setdefault("base_lr", g["lr"])
         self.noise = torch.Generator(device=self.info.device)
         self.noise.manual_seed(derive_seed(cfg.seed, "noise", self.info.rank))
+        self.average = WeightAverage(self.model, cfg.ema) if cfg.ema else None
         self.state = LoopState()
         self._interrupt = False
         self._best_pending: dict[str, torch.Tensor] | None = None  # best weights not yet on disk
@@ -129,7 +131,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         ckpt = self.run_dir / CHECKPOINT
         if self.resume:
-            saved = load_checkpoint(ckpt, self.model, self.optimizers, {"noise": self.noise})
+            saved = load_checkpoint(ckpt, self.model, self.optimizers, {"noise": self.noise},
+                                    averaged=self.average.model if self.average else None)
             self.state = st = LoopState(**saved["loop"])
             if info.active:  # each rank restores its own noise stream
                 self.noise.set_state(self._rank_noise_state(saved))
@@ -164,6 +167,8 @@ class Trainer:
                         xb = bernoulli(xb, generator=self.noise)
                     terms = self.model.training_step(self.net, xb, self.optimizers, self.noise,
                                                      cfg.grad_clip)
+                    if self.average is not None:
+                        self.average.update(st.epoch * n_steps + step)
                     for k, v in terms.items():
                         term = v.detach() * xb.shape[0]
                         sums[k] = sums[k] + term if k in sums else term
@@ -224,7 +229,7 @@ class Trainer:
                 st.best, st.best_epoch, st.bad_epochs = score, st.epoch + 1, 0
                 if info.is_main:  # written with the next checkpoint, so the two agree
                     self._best_pending = {k: v.detach().clone()
-                                          for k, v in self.model.state_dict().items()}
+                                          for k, v in self._eval_model().state_dict().items()}
             else:
                 st.bad_epochs += 1
                 if cfg.patience and st.bad_epochs >= cfg.patience:
@@ -249,17 +254,22 @@ class Trainer:
         if due or st.done or st.epoch >= cfg.epochs:
             self._save(ckpt)
 
+    def _eval_model(self) -> torch.nn.Module:
+        """What validation, the best weights and the pictures use: the average, if any."""
+        return self.average.synced() if self.average is not None else self.model
+
     @torch.no_grad()
     def validate(self, x: torch.Tensor) -> dict[str, float]:
         """Mean validation terms over the split (sharded over ranks, fixed noise)."""
-        self.model.eval()
+        model = self._eval_model()
+        model.eval()
         info = self.info
         gen = torch.Generator(device=info.device).manual_seed(
             derive_seed(self.cfg.seed, "valid", info.rank))
         mine = x[info.rank :: info.world]
         sums: dict[str, torch.Tensor] = {}
         for xb in mine.split(self.cfg.eval_batch):
-            for k, v in self.model.validation_terms(xb, gen).items():
+            for k, v in model.validation_terms(xb, gen).items():
                 sums[k] = sums.get(k, 0) + v.sum()
         keys = sorted(sums)
         tot = D.all_reduce_sum(torch.stack([sums[k] for k in keys]), info)
@@ -289,13 +299,14 @@ class Trainer:
             extra["noise_states"] = {str(r): s.cpu().tolist() for r, s in enumerate(states)}
         if self.info.is_main:
             save_checkpoint(path, self.model, self.optimizers, {"noise": self.noise},
-                            state=extra)
+                            state=extra,
+                            averaged=self.average.state_dict() if self.average else None)
 
     def _pictures(self, x_valid) -> None:
         from dgm import plots
 
         try:
-            plots.run_pictures(self.model, self.run_dir, x_valid, epoch=self.state.epoch,
+            plots.run_pictures(self._eval_model(), self.run_dir, x_valid, epoch=self.state.epoch,
                                seed=self.cfg.seed)
         except Exception as err:  # a picture must never lose a training run
             print(f"warning: pictures failed: {err!r}", file=sys.stderr)
@@ -307,6 +318,7 @@ class Trainer:
                    "rank_parameter_spread": spread, "world_size": self.info.world}
         if self.info.is_main:
             atomic_write_json(self.run_dir / "summary.json", summary)
+        self.net = self.model  # drop the DDP wrapper (and its gloo work) before the group goes
         D.teardown(self.info)
         return summary
 
