@@ -47,16 +47,17 @@ def run_one(data: str, seed: int, a, pictures: bool) -> dict:
     model = GAN(cfg, (2,)).reset_parameters(seed)
     tcfg = TrainConfig(data=data, epochs=a.epochs or 100_000, batch_size=a.batch,
                        max_minutes=a.minutes, seed=seed, schedule=a.schedule,
-                       picture_every=25 if pictures else 0, progress=False)
+                       picture_every=25 if pictures else 0, progress=False, ema=a.ema)
     run_dir = RUNS / f"gan-{data}-seed{seed}"
     if run_dir.exists():
         import shutil
 
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
-    summary = Trainer(model, tcfg, splits, run_dir).fit()
-    model.eval()
-    m = toy_metrics(data, model.sample(N_EVAL, seed=10_000 + seed))  # the final generator
+    trainer = Trainer(model, tcfg, splits, run_dir)
+    summary = trainer.fit()
+    judged = trainer.average.synced() if trainer.average is not None else model.eval()
+    m = toy_metrics(data, judged.sample(N_EVAL, seed=10_000 + seed))  # the final generator
     if pictures:
         from dgm.eval.pictures import plot_gan_curves
 
@@ -79,6 +80,10 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=0,
                    help="planned epochs (the schedule's length); 0: until --minutes")
     p.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="decay of a moving average of the weights; the averaged generator is "
+                        "the one judged (0: the last trained one)")
+    p.add_argument("--dry-run", action="store_true", help="print, do not write the results")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override the model's settings, e.g. lr_g=1e-3 lr_d=1e-3 pack=4")
     a = p.parse_args()
@@ -109,14 +114,17 @@ def main() -> int:
                    "minutes_per_run": a.minutes, "batch_size": a.batch, "threads": a.threads,
                    "model": {**MODEL[data], **a.model}, "epochs_planned": a.epochs,
                    "schedule": a.schedule, "objective": "nonsaturating", "k_steps": 1,
-                   "samples_per_eval": N_EVAL, "evaluated": "final generator",
+                   "samples_per_eval": N_EVAL,
+                   "evaluated": (f"moving average of the generator's weights (decay {a.ema})"
+                                 if a.ema else "final generator"),
                    "floor_true_samples": {k: v for k, v in toy_floor(data).items()
                                           if k != "counts"},
                    "published_best": PUBLISHED[data], "goal": GOALS[data],
                    "goal_met": bool(med["modes"] >= GOALS[data]["modes"]
                                     and med["high_quality"] >= GOALS[data]["high_quality"]
                                     and med["reverse_kl"] <= GOALS[data]["reverse_kl"])}
-        update_results("gan", figures, data, details)
+        if not a.dry_run:
+            update_results("gan", figures, data, details)
         print(data, med, flush=True)
     return 0
 
