@@ -59,8 +59,10 @@ def epoch_seconds(k: int, x: torch.Tensor, batch: int, n_steps: int = 150,
     return (time.perf_counter() - t0) / (n_steps * batch) * x.shape[0]
 
 
-def train_and_eval(stage: str, spec: str, k: int, minutes: float, batch: int, eval_k: int,
-                   data_dir, seed: int, schedule: str, ema: float = 0.0) -> dict:
+def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batch: int,
+                   eval_k: int, data_dir, seed: int, schedule: str, ema: float = 0.0) -> dict:
+    """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate."""
+    base = stage.replace("quick", "vae")  # the quick profile is protocol 1's VAE
     splits = load_dataset(spec, data_dir=data_dir)
     x = torch.tensor(splits.train.x[:20000])
     per_epoch = epoch_seconds(k, x, batch) * len(splits.train) / x.shape[0]
@@ -71,7 +73,7 @@ def train_and_eval(stage: str, spec: str, k: int, minutes: float, batch: int, ev
                       patience=0, max_minutes=minutes, seed=seed, picture_every=0,
                       progress=False, ema=ema)
     model = paper_model(k).reset_parameters(seed)
-    run_dir = RUNS / stage
+    run_dir = RUNS / key
     if run_dir.exists():
         import shutil
 
@@ -103,8 +105,8 @@ def train_and_eval(stage: str, spec: str, k: int, minutes: float, batch: int, ev
                    "train_k": k, "time_budget_minutes": minutes, "seed": seed,
                    "weight_average": (f"EMA of the weights, decay {ema} per step" if ema
                                       else "none")},
-        "published_nats": PUBLISHED.get(stage.replace("quick", "vae")),
-        "goal_nats": GOALS.get(stage.replace("quick", "vae")),
+        "published_nats": PUBLISHED.get(base),
+        "goal_nats": GOALS.get(base),
     }
 
 
@@ -183,7 +185,7 @@ def main() -> None:
             k = 50 if stage.endswith("iwae50") else 1
             minutes = args.quick_minutes if stage == "quick" else args.minutes
             key = stage + args.tag
-            res = train_and_eval(key, spec, k, minutes, args.batch, args.eval_k,
+            res = train_and_eval(stage, key, spec, k, minutes, args.batch, args.eval_k,
                                  args.data_dir, args.seed, args.schedule, args.ema)
             name = "quick_profile" if stage == "quick" else stage
             figures = {f"{name}_test_nll_nats": res["test_nll_nats"],
