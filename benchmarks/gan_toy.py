@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import update_results  # noqa: E402
+from _common import locked_results, run_record, set_figures  # noqa: E402
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.eval.toy_modes import N_EVAL, toy_floor, toy_metrics  # noqa: E402
@@ -83,6 +83,9 @@ def main() -> int:
     p.add_argument("--ema", type=float, default=0.0,
                    help="decay of a moving average of the weights; the averaged generator is "
                         "the one judged (0: the last trained one)")
+    p.add_argument("--seed-list", type=int, nargs="*", default=None,
+                   help="run these seeds (default 0 .. --seeds - 1); runs of the same recipe "
+                        "from other processes or sessions are merged by seed")
     p.add_argument("--dry-run", action="store_true", help="print, do not write the results")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override the model's settings, e.g. lr_g=1e-3 lr_d=1e-3 pack=4")
@@ -100,33 +103,47 @@ def main() -> int:
     torch.set_num_threads(a.threads)
     for data in a.data:
         runs = []
-        for seed in range(a.seeds):
+        seeds = a.seed_list if a.seed_list is not None else range(a.seeds)
+        for seed in seeds:
             r = run_one(data, seed, a, pictures=seed == 0)
             print(f"{data} seed {seed}: modes {r['modes']}, hq {r['high_quality']:.3f}, "
                   f"rkl {r['reverse_kl']:.4f}, {r['epochs']} epochs", flush=True)
-            runs.append(r)
-        pre = PREFIX[data]
-        med = {k: float(np.median([r[k] for r in runs]))
-               for k in ("modes", "high_quality", "reverse_kl")}
-        figures = {f"{pre}_modes": med["modes"], f"{pre}_high_quality": med["high_quality"],
-                   f"{pre}_reverse_kl": med["reverse_kl"]}
-        details = {"runs": runs, "median": med, "n_seeds": a.seeds,
-                   "minutes_per_run": a.minutes, "batch_size": a.batch, "threads": a.threads,
-                   "model": {**MODEL[data], **a.model}, "epochs_planned": a.epochs,
-                   "schedule": a.schedule, "objective": "nonsaturating", "k_steps": 1,
-                   "samples_per_eval": N_EVAL,
-                   "evaluated": (f"moving average of the generator's weights (decay {a.ema})"
-                                 if a.ema else "final generator"),
-                   "floor_true_samples": {k: v for k, v in toy_floor(data).items()
-                                          if k != "counts"},
-                   "published_best": PUBLISHED[data], "goal": GOALS[data],
-                   "goal_met": bool(med["modes"] >= GOALS[data]["modes"]
-                                    and med["high_quality"] >= GOALS[data]["high_quality"]
-                                    and med["reverse_kl"] <= GOALS[data]["reverse_kl"])}
-        if not a.dry_run:
-            update_results("gan", figures, data, details)
-        print(data, med, flush=True)
+            runs.append({**r, "command": run_record()["command"]})
+        recipe = json.loads(json.dumps(  # as it reads back from the results file
+            {"model": {**MODEL[data], **a.model}, "minutes_per_run": a.minutes,
+             "batch_size": a.batch, "epochs_planned": a.epochs, "schedule": a.schedule,
+             "ema": a.ema, "objective": "nonsaturating", "k_steps": 1}))
+        if a.dry_run:
+            print(data, summarize(data, runs, recipe, a)["median"], flush=True)
+            continue
+        with locked_results("gan") as res:
+            held = res.setdefault("stages", {}).get(data, {})
+            if held.get("recipe") == recipe:  # the same recipe: merge the seeds
+                merged = {r["seed"]: r for r in held["runs"]}
+                merged.update({r["seed"]: r for r in runs})
+                runs = [merged[k] for k in sorted(merged)]
+            details = summarize(data, runs, recipe, a)
+            res["stages"][data] = {**details, **run_record()}
+            pre = PREFIX[data]
+            set_figures(res, {f"{pre}_{k}": v for k, v in details["median"].items()})
+        print(data, details["median"], f"over {len(runs)} seeds", flush=True)
     return 0
+
+
+def summarize(data: str, runs: list[dict], recipe: dict, a) -> dict:
+    """Medians over the seeds, the recipe, the floor and the goal."""
+    med = {k: float(np.median([r[k] for r in runs]))
+           for k in ("modes", "high_quality", "reverse_kl")}
+    return {"runs": runs, "median": med, "n_seeds": len(runs), "recipe": recipe,
+            **{k: v for k, v in recipe.items() if k != "ema"}, "threads": a.threads,
+            "samples_per_eval": N_EVAL,
+            "evaluated": (f"moving average of the generator's weights (decay {a.ema})"
+                          if a.ema else "final generator"),
+            "floor_true_samples": {k: v for k, v in toy_floor(data).items() if k != "counts"},
+            "published_best": PUBLISHED[data], "goal": GOALS[data],
+            "goal_met": bool(med["modes"] >= GOALS[data]["modes"]
+                             and med["high_quality"] >= GOALS[data]["high_quality"]
+                             and med["reverse_kl"] <= GOALS[data]["reverse_kl"])}
 
 
 if __name__ == "__main__":
