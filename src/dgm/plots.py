@@ -141,8 +141,10 @@ def run_pictures(model, run_dir: str | Path, x_valid, epoch: int, seed: int = 0)
             save_grid(run_dir / "samples.png", s, shape, ncol=8)
         elif shape == (2,):
             real = x_valid.cpu().numpy()[:2000] if x_valid is not None else None
-            scatter_2d(run_dir / "samples.png", model.sample(2000, seed=seed).cpu().numpy(),
-                       real, title=f"epoch {epoch}")
+            pts = model.sample(2000, seed=seed).cpu().numpy()
+            (run_dir / "samples").mkdir(exist_ok=True)
+            for path in (run_dir / "samples" / f"epoch_{epoch:04d}.png", run_dir / "samples.png"):
+                scatter_2d(path, pts, real, title=f"epoch {epoch}")
     if hasattr(model, "reconstruct") and x_valid is not None and len(shape) == 3:
         xv = x_valid[:32]
         rec = model.reconstruct(xv).cpu().numpy()

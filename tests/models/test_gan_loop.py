@@ -30,6 +30,7 @@ def test_cli_train_sample_and_sample_metrics_on_ring8(tmp_path, capsys):
               "train_d_collapsed", "valid_mmd2", "valid_loss"):
         assert np.isfinite(rows[-1][k]), k
     assert (run / "samples.png").is_file() and (run / "curves.png").is_file()
+    assert (run / "samples" / "epoch_0002.png").is_file()  # the scatter of every epoch is kept
     assert main(["sample", str(run), "-n", "50", "-o", str(tmp_path / "s.npy")]) == 0
     assert np.load(tmp_path / "s.npy").shape == (50, 2)
 
