@@ -101,15 +101,20 @@ def stage_speed(splits, epochs: int = 3) -> dict:
 
     # in float64 (what it computes in for uint8 or float64 input) and in float32 (which it
     # keeps when given); the figure is the faster of the two: the peer at its best
+    # its BLAS gets the threads torch has (an oversubscribed BLAS on a busy core is several
+    # times slower, which would flatter dgm)
+    from threadpoolctl import threadpool_limits
+
     sk: dict[str, list[float]] = {"float64": [], "float32": []}
-    for dtype in sk:
-        xs = splits.train.x.astype(dtype)
-        for seed in range(2):
-            rbm = BernoulliRBM(n_components=H, learning_rate=0.05, batch_size=B, n_iter=1,
-                               random_state=seed)
-            t0 = time.perf_counter()
-            rbm.fit(xs)
-            sk[dtype].append(time.perf_counter() - t0)
+    with threadpool_limits(limits=torch.get_num_threads()):
+        for dtype in sk:
+            xs = splits.train.x.astype(dtype)
+            for seed in range(2):
+                rbm = BernoulliRBM(n_components=H, learning_rate=0.05, batch_size=B, n_iter=1,
+                                   random_state=seed)
+                t0 = time.perf_counter()
+                rbm.fit(xs)
+                sk[dtype].append(time.perf_counter() - t0)
     sk_med = {k: statistics.median(v) for k, v in sk.items()}
     dgm_s, sk_s = statistics.median(dgm_epochs), min(sk_med.values())
     figures = {"cd1_epoch_seconds": dgm_s, "sklearn_pcd1_epoch_seconds": sk_s,
@@ -119,9 +124,10 @@ def stage_speed(splits, epochs: int = 3) -> dict:
                "speedup_vs_sklearn_by_dtype": {k: v / dgm_s for k, v in sk_med.items()},
                "ratio_to_floor": dgm_s / floor, "mm_gflops": rate,
                "mm_seconds": {"vW": t_vw, "hWT": t_hw, "vT_g": t_grad},
+               "threads": torch.get_num_threads(),
                "note": "dgm: median of the loop's per-epoch train seconds (validation and "
                        "checkpoints excluded); sklearn: median of fit(n_iter=1) wall times, "
-                       "the faster dtype; "
+                       "the faster dtype, its BLAS limited to torch's thread count; "
                        "floor: 500 steps x five products at the measured torch.mm times"}
     print(json.dumps(details, indent=1))
     update_results("rbm", figures, "speed", details)
