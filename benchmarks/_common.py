@@ -77,3 +77,22 @@ def update_results(name: str, figures: dict[str, Any], stage: str, details: dict
         set_figures(data, figures, device)
         data.setdefault("stages", {})[stage] = {**details, **run_record()}
     return RESULTS / f"{name}.json"
+
+
+def select_variant(name: str, stage: str, key: str, details: dict[str, Any],
+                   figures: dict[str, Any], score: str, device: Any = "cpu") -> bool:
+    """Record variant ``key`` of ``stage`` under ``stages[key]`` of results/name.json; the
+    top-level figures are those of the variant with the lowest ``details[score]`` (a
+    validation figure: selection on validation, never on test). A variant without a score
+    (inf, e.g. no validation split) replaces the held one. Returns whether ``key`` is chosen."""
+    with locked_results(name) as data:
+        stages = data.setdefault("stages", {})
+        stages[key] = {**details, **run_record()}
+        chosen = data.setdefault("selected", {}).get(stage, stage)
+        mine = details[score]
+        held = stages.get(chosen, {}).get(score, float("inf"))
+        if chosen == key or mine <= held or mine == float("inf"):
+            data["selected"][stage] = key
+            set_figures(data, figures, device)
+            return True
+    return False

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import locked_results, run_record, set_figures  # noqa: E402
+from _common import select_variant  # noqa: E402
 
 import dgm  # noqa: E402
 from dgm.data import load_dataset  # noqa: E402
@@ -106,16 +106,9 @@ def run_stage(stage: str, args, splits) -> None:
         "goal_met": bool(float(nll.mean()) <= GOALS[stage]), "run_dir": str(run_dir),
         **figures,
     }
-    with locked_results("autoregressive") as data:
-        # several variants of a stage (--tag) may run; the top-level figures are those of
-        # the variant with the best validation NLL (selection on validation, never on test)
-        stages = data.setdefault("stages", {})
-        stages[key] = {**details, **run_record()}
-        chosen = data.setdefault("selected", {}).get(stage, stage)
-        held = stages.get(chosen, {}).get("valid_nll_nats", float("inf"))
-        if chosen == key or valid <= held:
-            data["selected"][stage] = key
-            set_figures(data, figures, best.device)
+    # several variants of a stage (--tag) may run; the top-level figures are those of the
+    # variant with the best validation NLL
+    select_variant("autoregressive", stage, key, details, figures, "valid_nll_nats", best.device)
     print(key, figures, flush=True)
     try:
         best.pictures(run_dir, seed=0)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import locked_results, run_record, set_figures, update_results  # noqa: E402
+from _common import select_variant, update_results  # noqa: E402
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.models.vae import VAE, VAEConfig  # noqa: E402
@@ -191,26 +191,13 @@ def main() -> None:
             figures = {f"{name}_test_nll_nats": res["test_nll_nats"],
                        f"{name}_train_seconds" if stage != "quick" else "quick_profile_seconds":
                        res["train_seconds"]}
-            select(key, stage, figures, res)
+            # variants (--tag) of a stage are kept side by side; the top-level figures are
+            # those of the best validation loss (protocol 2 has none: the latest run)
+            select_variant("vae_mnist", stage, key, res, figures, "best_valid_loss")
             print(f"{key}: {figures}", flush=True)
             continue
         path = update_results("vae_mnist", figures, stage, res)
         print(f"{stage}: {figures} -> {path}", flush=True)
-
-
-def select(key: str, stage: str, figures: dict, res: dict) -> None:
-    """Record variant ``key`` of ``stage``; the top-level figures are those of the variant
-    with the best validation loss (selection on validation, never on test; without a
-    validation split, as in protocol 2, the latest run)."""
-    with locked_results("vae_mnist") as data:
-        stages = data.setdefault("stages", {})
-        stages[key] = {**res, **run_record()}
-        chosen = data.setdefault("selected", {}).get(stage, stage)
-        held = stages.get(chosen, {}).get("best_valid_loss", float("inf"))
-        mine = res["best_valid_loss"]
-        if chosen == key or mine <= held or mine == float("inf"):
-            data["selected"][stage] = key
-            set_figures(data, figures)
 
 
 if __name__ == "__main__":
