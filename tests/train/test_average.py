@@ -12,7 +12,7 @@ from dgm.data import load_dataset
 from dgm.models.vae import VAE, VAEConfig
 from dgm.train import CheckpointError, TrainConfig, Trainer
 from dgm.train.average import WeightAverage
-from dgm.train.checkpoint import load_checkpoint, read_checkpoint
+from dgm.train.checkpoint import AVERAGE, load_checkpoint, model_state, read_checkpoint
 
 
 def test_average_follows_the_recurrence_with_warm_up():
@@ -53,8 +53,7 @@ def test_validation_best_weights_and_load_use_the_average(splits, tmp_path):
     trainer = Trainer(model, cfg, splits, tmp_path)
     trainer.fit()
     tensors, _ = read_checkpoint(tmp_path / "checkpoint.safetensors")
-    raw = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    avg = {k[8:]: v for k, v in tensors.items() if k.startswith("average.")}
+    raw, avg = model_state(tensors), model_state(tensors, AVERAGE)
     assert raw.keys() == avg.keys()
     assert any(not torch.equal(raw[k], avg[k]) for k in raw)  # the average is not the weights
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]

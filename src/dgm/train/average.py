@@ -50,6 +50,3 @@ class WeightAverage:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.synced().state_dict()
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.model.load_state_dict(state)
