@@ -9,7 +9,8 @@
    ``benchmarks/runs/quick`` run of vae_mnist.py: decoder means) and for real test images
    (the floor).
 
-Usage: python benchmarks/gan_mnist.py [--minutes 12] [--data-dir D] [--vae-run RUN]
+Usage: python benchmarks/gan_mnist.py [--minutes 12] [--threads 1] [--pack 1] [--ema 0]
+       [--data-dir D] [--vae-run RUN]
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pack", type=int, default=1,
+                   help="PacGAN: the discriminator judges this many images stacked as channels")
     p.add_argument("--ema", type=float, default=0.0,
                    help="decay of a moving average of the weights; when set, the averaged "
                         "generator (batch-norm statistics re-estimated for it) is the one "
@@ -56,7 +59,7 @@ def main() -> int:
     clf, clf_info = load_mnist_classifier(a.data_dir)
 
     splits = load_dataset("mnist:pm1", data_dir=a.data_dir)
-    cfg = DCGANConfig.from_dict(DCGANConfig.presets["mnist-cpu"])
+    cfg = DCGANConfig.from_dict({**DCGANConfig.presets["mnist-cpu"], "pack": a.pack})
     model = DCGAN(cfg, (1, 28, 28)).reset_parameters(a.seed)
     tcfg = TrainConfig(data="mnist:pm1", data_dir=a.data_dir, epochs=1000, batch_size=a.batch,
                        max_minutes=a.minutes, seed=a.seed, picture_every=1, progress=False,

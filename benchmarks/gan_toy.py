@@ -132,10 +132,10 @@ def main() -> int:
 
 def summarize(data: str, runs: list[dict], recipe: dict, a) -> dict:
     """Medians over the seeds, the recipe, the floor and the goal."""
-    med = {k: float(np.median([r[k] for r in runs]))
+    med = {k: median_nan_worst([r[k] for r in runs])
            for k in ("modes", "high_quality", "reverse_kl")}
     return {"runs": runs, "median": med, "n_seeds": len(runs), "recipe": recipe,
-            **{k: v for k, v in recipe.items() if k != "ema"}, "threads": a.threads,
+            "threads": a.threads,
             "samples_per_eval": N_EVAL,
             "evaluated": (f"moving average of the generator's weights (decay {a.ema})"
                           if a.ema else "final generator"),
@@ -143,7 +143,20 @@ def summarize(data: str, runs: list[dict], recipe: dict, a) -> dict:
             "published_best": PUBLISHED[data], "goal": GOALS[data],
             "goal_met": bool(med["modes"] >= GOALS[data]["modes"]
                              and med["high_quality"] >= GOALS[data]["high_quality"]
+                             and med["reverse_kl"] is not None
                              and med["reverse_kl"] <= GOALS[data]["reverse_kl"])}
+
+
+def median_nan_worst(values: list[float]) -> float | None:
+    """The median over seeds, a NaN (a run with no high-quality sample, whose reverse KL is
+    undefined) ranked worst; None when the median itself falls on such a run.
+
+    >>> median_nan_worst([0.1, float("nan"), 0.3]), median_nan_worst([float("nan"), 0.2])
+    (0.3, None)
+    """
+    v = np.asarray(values, dtype=float)
+    m = float(np.median(np.where(np.isnan(v), np.inf, v)))
+    return m if np.isfinite(m) else None
 
 
 if __name__ == "__main__":

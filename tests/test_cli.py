@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dgm.cli import main
+from dgm.registry import MODEL_NAMES
 
 FAST = ["--preset", "tiny", "--data", "digits", "--picture-every", "1", "--no-progress"]
 
@@ -110,3 +111,26 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     epochs = [json.loads(x)["epoch"] for x in metrics.read_text().splitlines()]
     assert epochs == list(range(1, done + 3))
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_train_flag_is_described_in_help(model):
+    """The comment beside each config field is its --help text; none may be missing."""
+    from dgm.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["train"]
+    parser = sub._subparsers._group_actions[0].choices[model]
+    flags = [a for a in parser._actions if a.dest in _config_fields(model)]
+    assert len(flags) == len(_config_fields(model))
+    for a in flags:
+        assert not a.help.startswith("(default"), f"{model} --{a.dest} has no description"
+
+
+def _config_fields(model: str) -> set[str]:
+    import dataclasses
+
+    from dgm.registry import model_class
+    from dgm.train import TrainConfig
+
+    return {f.name for cls in (model_class(model).Config, TrainConfig)
+            for f in dataclasses.fields(cls)}

@@ -24,13 +24,16 @@ def _flag(name: str) -> str:
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple = ()) -> None:
-    """One flag per field, typed from the field's annotation, default from the class."""
+    """One flag per field, typed from the field's annotation, default from the class, help
+    from the comment beside the field (:meth:`dgm.models.base.ModelConfig.field_help`)."""
+    helps = cls.field_help() if hasattr(cls, "field_help") else {}
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
         t, default = str(f.type), f.default
+        text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
-                              "help": f"(default: {default})"}
+                              "help": f"{text} (default: {default})".lstrip()}
         if t == "bool":
             kw["action"] = argparse.BooleanOptionalAction
         elif t.startswith("tuple["):

@@ -22,10 +22,14 @@ def test_cli_train_sample_and_sample_metrics_on_ring8(tmp_path, capsys):
     run = tmp_path / "run"
     rc = main(["train", "gan", "--data", "ring8", "--preset", "toy", "--epochs", "2",
                "--max-train", "2000", "--batch-size", "100", "--out", str(run),
-               "--no-progress", "--seed", "0"])
+               "--no-progress", "--seed", "0", "--schedule", "cosine", "--lr-d", "1e-3"])
     assert rc == 0
     rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2
+    # each player's rate as stepped: cosine over 2 epochs halves it in the second
+    assert [(r["lr_generator"], r["lr_discriminator"]) for r in rows] == [
+        (2e-4, 1e-3), (pytest.approx(1e-4), pytest.approx(5e-4))]
+    assert "lr" not in rows[0]  # TrainConfig.lr is not what a GAN steps with
     for k in ("train_d_loss", "train_g_loss", "train_d_real", "train_d_fake",
               "train_d_collapsed", "valid_mmd2", "valid_loss"):
         assert np.isfinite(rows[-1][k]), k
@@ -132,3 +136,20 @@ def test_dcgan_rejects_non_square_or_odd_images():
         DCGAN(DCGANConfig(), (1, 28, 30))
     with pytest.raises(ValueError, match="side"):
         DCGAN(DCGANConfig(), (1, 7, 7))
+
+
+def test_dcgan_pack_judges_images_stacked_as_channels():
+    m = DCGAN(DCGANConfig(latent=8, width=4, pack=2), (1, 8, 8)).reset_parameters(0).eval()
+    assert m.D[1].in_channels == 2
+    x = torch.rand(4, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    l0 = m.logits(x)
+    assert l0.shape == (2,)  # one logit per pack of consecutive images
+    y = x.clone()
+    y[1] = -y[1]  # change the second image of the first pack only
+    l1 = m.logits(y)
+    assert l1[0] != l0[0] and l1[1] == l0[1]
+    # the pack is the channel stack: image i of a pack is input channel i
+    manual = m.D[1:](x.reshape(2, 2, 8, 8)).reshape(2)
+    assert torch.equal(manual, l0)
+    with pytest.raises(ValueError, match="pack"):
+        DCGANConfig.from_dict({"pack": 0})

@@ -17,7 +17,9 @@ The training loop (``dgm.train``) knows only this contract:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -54,6 +56,34 @@ class ModelConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the option and value when a hyperparameter is invalid."""
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        """Each field's trailing comment in its class body, the text of its ``--help`` line.
+
+        The comment next to a field is its one description; classes up the MRO are read
+        too (a subclass's comment wins). Empty when the source is not available.
+
+        >>> TrainConfig = __import__("dgm.train.config", fromlist=["x"]).TrainConfig
+        >>> TrainConfig.field_help()["ema"]
+        'decay of an exponential moving average of the weights (Polyak), 0 = off'
+        """
+        out: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            if not dataclasses.is_dataclass(klass):
+                continue
+            try:
+                lines = inspect.getsource(klass).splitlines()
+            except (OSError, TypeError):
+                continue
+            for line in lines:
+                m = _FIELD_COMMENT.match(line)
+                if m:
+                    out[m.group(1)] = m.group(2).strip()
+        return out
+
+
+_FIELD_COMMENT = re.compile(r"^    (\w+)\s*:[^#]*=[^#]*#\s*(.+)$")
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> None:

@@ -21,7 +21,9 @@ Generator, with ``width`` w and n up-sampling layers (shapes per example)::
 
 The discriminator mirrors it with Conv(4, 2, 1) + LeakyReLU(0.2) (BN from the second
 layer on) and a final Conv(k=s0) to (1, 1, 1). Training, losses, Algorithm 2 and the
-metrics are the GAN's (:mod:`dgm.models.gan`).
+metrics are the GAN's (:mod:`dgm.models.gan`). With ``pack = m > 1`` (PacGAN, beyond the
+seed) the discriminator judges m images at once, stacked as its input channels (m C, s, s),
+as Lin et al. (2018) do for their stacked-MNIST DCGAN; nothing else changes.
 
 >>> import torch
 >>> m = DCGAN(DCGANConfig(latent=8, width=4), (1, 28, 28)).reset_parameters(0)
@@ -57,19 +59,20 @@ class DCGANConfig(ModelConfig):
     width: int = 64  # channels of the first discriminator / last generator hidden layer
     objective: str = "nonsaturating"  # or "minimax"
     k_steps: int = 1  # discriminator steps per generator step (Algorithm 2's k)
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    lr_g: float = 2e-4  # Adam learning rate of the generator
+    lr_d: float = 2e-4  # Adam learning rate of the discriminator
     gd_beta1: float = 0.5  # Adam beta1 of both players (TrainConfig.beta1 is not used)
-    gd_beta2: float = 0.999
+    gd_beta2: float = 0.999  # Adam beta2 of both players
+    pack: int = 1  # PacGAN: D judges `pack` images stacked as channels (Lin et al. 2018)
 
-    # the GAN code reads these; DCGAN fixes them by the guidelines
-    pack: ClassVar[int] = 1
+    # the GAN code reads this; DCGAN fixes it by the guidelines
     output: ClassVar[str] = "tanh"
 
     def validate(self) -> None:
         check_positive("latent", self.latent)
         check_positive("width", self.width)
         check_positive("k_steps", self.k_steps)
+        check_positive("pack", self.pack)
         check_positive("lr_g", self.lr_g)
         check_positive("lr_d", self.lr_d)
         check_choice("objective", self.objective, OBJECTIVES)
@@ -145,8 +148,9 @@ class DCGAN(GAN):
     def build_discriminator(self) -> nn.Module:
         c, ch = self.config, self.input_shape[0]
         w = [c.width * 2**i for i in range(self.n_up)]
-        layers: list[nn.Module] = [_Image(self.input_shape),
-                                   nn.Conv2d(ch, w[0], 4, 2, 1), nn.LeakyReLU(0.2)]  # no BN
+        packed = (c.pack * ch, *self.input_shape[1:])  # a pack of images, stacked as channels
+        layers: list[nn.Module] = [_Image(packed),  # no BN on the input layer
+                                   nn.Conv2d(c.pack * ch, w[0], 4, 2, 1), nn.LeakyReLU(0.2)]
         for a, b in zip(w[:-1], w[1:]):  # halves the side
             layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2)]
         layers += [nn.Conv2d(w[-1], 1, self.s0, 1, 0), _Flat()]  # (1, 1, 1): the logit

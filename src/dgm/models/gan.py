@@ -73,18 +73,18 @@ class GANConfig(ModelConfig):
     }
 
     latent: int = 64  # dimension of z ~ N(0, I)
-    g_hidden: tuple[int, ...] = (256, 256)
-    d_hidden: tuple[int, ...] = (256, 256)
-    g_activation: str = "relu"
-    d_activation: str = "leaky_relu"
+    g_hidden: tuple[int, ...] = (256, 256)  # generator hidden sizes
+    d_hidden: tuple[int, ...] = (256, 256)  # discriminator hidden sizes (per pack)
+    g_activation: str = "relu"  # generator hidden units
+    d_activation: str = "leaky_relu"  # discriminator hidden units (slope 0.2)
     output: str = "tanh"  # generator output: tanh (pm1 data), sigmoid ([0, 1]), linear (real)
     objective: str = "nonsaturating"  # or "minimax"
     k_steps: int = 1  # discriminator steps per generator step (Algorithm 2's k)
     pack: int = 1  # PacGAN: samples per discriminator input
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    lr_g: float = 2e-4  # Adam learning rate of the generator
+    lr_d: float = 2e-4  # Adam learning rate of the discriminator
     gd_beta1: float = 0.5  # Adam beta1 of both players (TrainConfig.beta1 is not used)
-    gd_beta2: float = 0.999
+    gd_beta2: float = 0.999  # Adam beta2 of both players
 
     def validate(self) -> None:
         check_positive("latent", self.latent)

@@ -74,7 +74,7 @@ class MADEConfig(ModelConfig):
     }
 
     hidden_sizes: tuple[int, ...] = (500,)  # any number of masked hidden layers (0: logistic)
-    activation: str = "relu"
+    activation: str = "relu"  # hidden units: tanh | relu | softplus | elu | leaky_relu | sigmoid
     direct: bool = False  # direct (masked) input-to-output connections
     order_agnostic: bool = False  # a random ordering per mask (else the natural one)
     connectivity_agnostic: bool = False  # new hidden degrees per mask (else those of mask 0)

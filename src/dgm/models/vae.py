@@ -58,10 +58,10 @@ class VAEConfig(ModelConfig):
 
     latent: int = 50  # k, the dimension of z
     hidden: tuple[int, ...] = (200, 200)  # MLP hidden sizes (encoder; the decoder mirrors them)
-    activation: str = "tanh"
+    activation: str = "tanh"  # hidden units: tanh | relu | softplus | elu | leaky_relu | sigmoid
     decoder: str = "bernoulli"  # "bernoulli" for binary data, "gaussian" (unit variance)
     arch: str = "mlp"  # "mlp" or "conv"
-    conv_width: int = 32
+    conv_width: int = 32  # channels of the first conv layer (arch "conv")
     iwae_k: int = 1  # importance samples in the training objective: 1 = the ELBO (VAE)
     beta: float = 1.0  # weight of the KL term (beta-VAE); 1 = the ELBO
 

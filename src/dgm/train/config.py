@@ -12,17 +12,17 @@ from dgm.models.base import ModelConfig, check_choice, check_positive
 class TrainConfig(ModelConfig):
     """Everything about a run that is not the model: data, optimizer, schedule, stopping."""
 
-    data: str = "digits"
-    data_dir: str | None = None
-    epochs: int = 200
-    batch_size: int = 100
+    data: str = "digits"  # data set spec (`dgm data list`): digits, mnist, mnist:pm1, ring8, ...
+    data_dir: str | None = None  # where MNIST lives (else $DGM_DATA, then ~/.cache/dgm)
+    epochs: int = 200  # passes over the training split
+    batch_size: int = 100  # examples per optimizer step (per process under torchrun)
     optimizer: str = "adam"  # adam | sgd | adagrad
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    adam_eps: float = 1e-8
-    momentum: float = 0.0
-    weight_decay: float = 0.0
+    lr: float = 1e-3  # base learning rate (the schedule multiplies it)
+    beta1: float = 0.9  # Adam beta1
+    beta2: float = 0.999  # Adam beta2
+    adam_eps: float = 1e-8  # Adam epsilon (the IWAE recipe uses 1e-4)
+    momentum: float = 0.0  # SGD momentum
+    weight_decay: float = 0.0  # L2 penalty on the weights (the optimizer's weight_decay)
     schedule: str = "constant"  # constant | iwae | cosine | exp
     lr_decay: float = 0.0  # for "exp": lr * exp(-lr_decay * epoch)
     grad_clip: float = 0.0  # max gradient norm, 0 = off
@@ -30,12 +30,12 @@ class TrainConfig(ModelConfig):
     patience: int = 0  # early stopping after this many epochs without a better valid loss; 0 = off
     max_minutes: float = 0.0  # stop at the end of the epoch that passes this much training time
     checkpoint_minutes: float = 0.0  # epoch-end checkpoints at most this often (0 = every epoch)
-    seed: int = 0
+    seed: int = 0  # seeds initialization, batches and sampling: same seed, same run
     device: str = "auto"  # auto | cpu | cuda
     max_train: int = 0  # use only the first N training examples (0 = all)
-    eval_batch: int = 1000
+    eval_batch: int = 1000  # batch size of validation and evaluation
     picture_every: int = 1  # sample grid every N epochs (0 = never)
-    progress: bool = True
+    progress: bool = True  # a progress bar with loss and throughput
 
     def validate(self) -> None:
         check_positive("epochs", self.epochs)

@@ -152,7 +152,8 @@ class Trainer:
                 for opt in self.optimizers.values():
                     for g in opt.param_groups:
                         g["lr"] = g["base_lr"] * factor
-                lr = cfg.lr * factor
+                lr = {("lr" if len(self.optimizers) == 1 else f"lr_{name}"): o.param_groups[0]["lr"]
+                      for name, o in self.optimizers.items()}  # as stepped (GANs: one each)
                 perm_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "perm", st.epoch))
                 perm = torch.randperm(x_train.shape[0], generator=perm_gen)
                 shard = perm[info.rank : n_local * info.world : info.world].to(info.device)
@@ -208,7 +209,7 @@ class Trainer:
         bs = max(1, self.cfg.batch_size // self.info.world)
         return -(-(n // self.info.world) // bs)
 
-    def _end_epoch(self, sums, x_valid, lr, ckpt) -> None:
+    def _end_epoch(self, sums, x_valid, lr: dict[str, float], ckpt) -> None:
         cfg, info, st = self.cfg, self.info, self.state
         keys = sorted(sums)
         seen = torch.tensor(float(st.seen), device=info.device)
@@ -216,7 +217,7 @@ class Trainer:
         if not torch.isfinite(all_sum).all():
             self._non_finite(st.step)
         n_seen = float(all_sum[-1])
-        record: dict[str, Any] = {"epoch": st.epoch + 1, "lr": lr}
+        record: dict[str, Any] = {"epoch": st.epoch + 1, **lr}
         record.update({f"train_{k}": float(all_sum[i]) / n_seen for i, k in enumerate(keys)})
         record["train_examples_per_s"] = n_seen / max(st.epoch_seconds, 1e-9)
         st.train_seconds += st.epoch_seconds
