@@ -10,6 +10,7 @@
    (the floor).
 
 Usage: python benchmarks/gan_mnist.py [--minutes 12] [--threads 1] [--pack 1] [--ema 0]
+       [--epochs 1000] [--schedule constant|cosine]
        [--data-dir D] [--vae-run RUN]
 """
 
@@ -46,6 +47,10 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=1000,
+                   help="planned epochs (what the schedule spans; the budget may stop earlier)")
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                   help="both players' learning rates over the planned epochs")
     p.add_argument("--pack", type=int, default=1,
                    help="PacGAN: the discriminator judges this many images stacked as channels")
     p.add_argument("--ema", type=float, default=0.0,
@@ -61,7 +66,8 @@ def main() -> int:
     splits = load_dataset("mnist:pm1", data_dir=a.data_dir)
     cfg = DCGANConfig.from_dict({**DCGANConfig.presets["mnist-cpu"], "pack": a.pack})
     model = DCGAN(cfg, (1, 28, 28)).reset_parameters(a.seed)
-    tcfg = TrainConfig(data="mnist:pm1", data_dir=a.data_dir, epochs=1000, batch_size=a.batch,
+    tcfg = TrainConfig(data="mnist:pm1", data_dir=a.data_dir, epochs=a.epochs,
+                       schedule=a.schedule, batch_size=a.batch,
                        max_minutes=a.minutes, seed=a.seed, picture_every=1, progress=False,
                        eval_batch=500, ema=a.ema)
     run_dir = RUNS / "dcgan-mnist"
@@ -103,6 +109,7 @@ def main() -> int:
                "floor_real_test_vs_train": floor,
                "classifier": clf_info, "dcgan_config": cfg.to_dict(),
                "train": {"minutes_budget": a.minutes, "epochs": summary["epochs"],
+                         "epochs_planned": a.epochs, "schedule": a.schedule,
                          "train_seconds": summary["train_seconds"], "wall_seconds": wall,
                          "batch_size": a.batch, "threads": a.threads,
                          "steps": summary["epochs"] * (-(-len(splits.train) // a.batch)),

@@ -37,8 +37,9 @@ PUBLISHED = {"vae": 88.71, "iwae50": 87.10, "dynamic_vae": 86.76, "dynamic_iwae5
 GOALS = {"vae": 88.0, "iwae50": 86.5, "dynamic_vae": 86.5, "dynamic_iwae50": 84.7}
 
 
-def paper_model(k: int) -> VAE:
-    return VAE(VAEConfig(latent=50, hidden=(200, 200), activation="tanh", iwae_k=k), (1, 28, 28))
+def paper_model(k: int, kl_warmup: int = 0) -> VAE:
+    return VAE(VAEConfig(latent=50, hidden=(200, 200), activation="tanh", iwae_k=k,
+                         kl_warmup=kl_warmup), (1, 28, 28))
 
 
 def epoch_seconds(k: int, x: torch.Tensor, batch: int, n_steps: int = 150,
@@ -60,8 +61,10 @@ def epoch_seconds(k: int, x: torch.Tensor, batch: int, n_steps: int = 150,
 
 
 def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batch: int,
-                   eval_k: int, data_dir, seed: int, schedule: str, ema: float = 0.0) -> dict:
-    """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate."""
+                   eval_k: int, data_dir, seed: int, schedule: str, ema: float = 0.0,
+                   kl_warmup_epochs: float = 0.0, pilot: int = 0) -> dict:
+    """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate on the
+    test split (a pilot: on its first ``pilot`` validation images, never on test)."""
     base = stage.replace("quick", "vae")  # the quick profile is protocol 1's VAE
     splits = load_dataset(spec, data_dir=data_dir)
     x = torch.tensor(splits.train.x[:20000])
@@ -72,7 +75,8 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                       lr_decay=float(np.log(10) / epochs),
                       patience=0, max_minutes=minutes, seed=seed, picture_every=0,
                       progress=False, ema=ema)
-    model = paper_model(k).reset_parameters(seed)
+    warmup_steps = int(kl_warmup_epochs * -(-len(splits.train) // batch))
+    model = paper_model(k, warmup_steps).reset_parameters(seed)
     run_dir = RUNS / key
     if run_dir.exists():
         import shutil
@@ -83,7 +87,8 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
 
     best = dgm.load(run_dir)  # early-stopping best weights (last weights when no valid split)
     t0 = time.perf_counter()
-    nll = best.nll(splits.test.x, iwae_k=eval_k, seed=seed)
+    x_eval = splits.valid.x[:pilot] if pilot else splits.test.x
+    nll = best.nll(x_eval, iwae_k=eval_k, seed=seed)
     eval_seconds = time.perf_counter() - t0
     lp = nll["nll_nats"].double().numpy()
     ne = nll["neg_elbo_nats"].double().numpy()
@@ -97,6 +102,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         "best_epoch": summary["best_epoch"],
         "best_valid_loss": summary["best_valid_loss"],
         "eval_iwae_k": eval_k,
+        "eval_split": f"valid[:{pilot}] (pilot)" if pilot else "test",
         "eval_seconds": eval_seconds,
         "recipe": {"data": spec, "batch": batch, "optimizer": "adam(0.9, 0.999, eps=1e-4)",
                    "lr": ("1e-3 * 10^(-i/7), stage i lasting 3^i/3280 of the epochs"
@@ -104,20 +110,26 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                           "1e-3 decaying exponentially to 1e-4 over the planned epochs"),
                    "train_k": k, "time_budget_minutes": minutes, "seed": seed,
                    "weight_average": (f"EMA of the weights, decay {ema} per step" if ema
-                                      else "none")},
+                                      else "none"),
+                   "kl_warmup": (f"KL weight 0 -> 1 over {kl_warmup_epochs:g} epochs "
+                                 f"({warmup_steps} steps)" if warmup_steps else "none")},
         "published_nats": PUBLISHED.get(base),
         "goal_nats": GOALS.get(base),
     }
 
 
 def throughput(data_dir, batch: int = 20, n: int = 10000, repeats: int = 3) -> dict:
-    """The library's Trainer against a plain loop: same model, data, optimizer, batch."""
+    """The library's Trainer against a plain loop: same model, data, batch. The plain loop
+    is run twice: with ``torch.optim.Adam``'s default (what a user writes; on CPU a Python
+    loop over the tensors) and with ``fused=True``, the implementation the library picks,
+    so the loop's own overhead is the second ratio."""
     splits = load_dataset("mnist", data_dir=data_dir)
     x = torch.tensor(splits.train.x[:n])
 
-    def plain() -> float:
+    def plain(fused: bool = False) -> float:
         model = paper_model(1).reset_parameters(0)
-        opt = torch.optim.Adam(model.parameters(), 1e-3, eps=1e-4)
+        opt = torch.optim.Adam(model.parameters(), 1e-3, eps=1e-4, **({"fused": True} if fused
+                                                                      else {}))
         gen = torch.Generator().manual_seed(0)
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
         t0 = time.perf_counter()
@@ -139,15 +151,20 @@ def throughput(data_dir, batch: int = 20, n: int = 10000, repeats: int = 3) -> d
         summary = Trainer(model, cfg, sub, run).fit()
         return summary["train_seconds"]
 
-    plain_t, lib_t = [], []
-    for _ in range(repeats):  # interleaved, so that machine noise hits both alike
+    plain_t, fused_t, lib_t = [], [], []
+    for _ in range(repeats):  # interleaved, so that machine noise hits all alike
         plain_t.append(plain())
+        fused_t.append(plain(fused=True))
         lib_t.append(library())
     return {
         "loop_time_ratio": float(np.median(lib_t) / np.median(plain_t)),
+        "loop_time_ratio_same_optimizer": float(np.median(lib_t) / np.median(fused_t)),
         "library_examples_per_s": float(n / np.median(lib_t)),
         "plain_examples_per_s": float(n / np.median(plain_t)),
-        "library_seconds": lib_t, "plain_seconds": plain_t, "batch": batch, "examples": n,
+        "plain_fused_examples_per_s": float(n / np.median(fused_t)),
+        "library_seconds": lib_t, "plain_seconds": plain_t, "plain_fused_seconds": fused_t,
+        "batch": batch, "examples": n, "optimizer": "library: Adam(fused=True); plain: "
+        "torch.optim.Adam's default (plain_seconds) and fused=True (plain_fused_seconds)",
     }
 
 
@@ -167,6 +184,11 @@ def main() -> None:
                          "compressed (right for the full 3,280 epochs, too slow a start for less)")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="decay of the moving average of the weights (0 = off)")
+    ap.add_argument("--kl-warmup", type=float, default=0.0, metavar="EPOCHS",
+                    help="ramp the KL weight from 0 to 1 over this many epochs (0 = off)")
+    ap.add_argument("--pilot", type=int, default=0, metavar="N",
+                    help="a pilot: the NLL of the first N validation images instead of the "
+                         "test split, printed, nothing written to the results")
     ap.add_argument("--tag", default="",
                     help="suffix of the stage's key, to keep a variant beside the others; the "
                          "top-level figures are the variant with the best validation loss")
@@ -179,14 +201,21 @@ def main() -> None:
         print(f"== {stage}", flush=True)
         if stage == "throughput":
             res = throughput(args.data_dir)
-            figures = {"loop_time_ratio": res["loop_time_ratio"]}
+            figures = {k: res[k] for k in ("loop_time_ratio", "loop_time_ratio_same_optimizer")}
         else:
             spec = "mnist:dynamic60k" if stage.startswith("dynamic") else "mnist"
             k = 50 if stage.endswith("iwae50") else 1
             minutes = args.quick_minutes if stage == "quick" else args.minutes
             key = stage + args.tag
             res = train_and_eval(stage, key, spec, k, minutes, args.batch, args.eval_k,
-                                 args.data_dir, args.seed, args.schedule, args.ema)
+                                 args.data_dir, args.seed, args.schedule, args.ema,
+                                 args.kl_warmup, args.pilot)
+            if args.pilot:
+                print(f"{key} (pilot): valid NLL {res['test_nll_nats']:.3f} "
+                      f"+- {res['test_nll_stderr']:.3f}, valid neg-ELBO "
+                      f"{res['test_neg_elbo_nats']:.3f}, best valid loss "
+                      f"{res['best_valid_loss']:.3f}, {res['epochs_run']} epochs", flush=True)
+                continue
             name = "quick_profile" if stage == "quick" else stage
             figures = {f"{name}_test_nll_nats": res["test_nll_nats"],
                        f"{name}_train_seconds" if stage != "quick" else "quick_profile_seconds":

@@ -88,6 +88,25 @@ def test_iwae_objective_trains_and_reports_its_bound():
     assert sum(t["loss"].item() for t in losses) < sum(t["neg_elbo"].item() for t in losses)
 
 
+def test_kl_warmup_ramps_the_training_weight_and_leaves_validation_exact():
+    model = VAE(VAEConfig(latent=2, hidden=(8,), kl_warmup=4), (1, 8, 8)).reset_parameters(0)
+    x = torch.bernoulli(torch.full((6, 64), 0.3), generator=torch.Generator().manual_seed(0))
+    for step in range(6):  # training: loss = recon + min(1, step / 4) kl, the step counted
+        t = model(x, torch.Generator().manual_seed(step))
+        w = min(1.0, step / 4)
+        assert t["loss"].item() == pytest.approx(t["recon"].item() + w * t["kl"].item())
+    assert int(model.steps) == 6 and "steps" in model.state_dict()  # checkpointed
+    model.eval()  # validation and reports: the full ELBO, the count untouched
+    v = model.validation_terms(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(v["loss"], v["neg_elbo"])
+    assert model(x, torch.Generator().manual_seed(0))["loss"].item() == pytest.approx(
+        model(x, torch.Generator().manual_seed(0))["neg_elbo"].item())
+    assert int(model.steps) == 6
+    assert int(model.reset_parameters(1).steps) == 0
+    with pytest.raises(ValueError, match="kl_warmup"):
+        VAEConfig.from_dict({"kl_warmup": 10, "iwae_k": 5})
+
+
 def test_bernoulli_vae_refuses_grayscale_data():
     splits = load_dataset("digits:gray")
     model = VAE(VAEConfig(latent=2, hidden=(8,)), splits.train.shape)

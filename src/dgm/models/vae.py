@@ -19,6 +19,9 @@ with ``eps ~ N(0, I)``. The KL of two Gaussians is analytic:
 
 a lower bound in expectation that increases with K toward log p(x); training
 with ``iwae_k > 1`` optimizes that bound instead of the ELBO (IWAE).
+``beta`` weights the KL term (beta-VAE); ``kl_warmup = T`` ramps that weight from 0 to
+beta over the first T training steps (Sonderby et al. 2016). Validation, early stopping
+and every reported figure use the full weight.
 
 >>> import torch
 >>> vae = VAE(VAEConfig(latent=2, hidden=(16,)), (1, 8, 8))
@@ -64,6 +67,7 @@ class VAEConfig(ModelConfig):
     conv_width: int = 32  # channels of the first conv layer (arch "conv")
     iwae_k: int = 1  # importance samples in the training objective: 1 = the ELBO (VAE)
     beta: float = 1.0  # weight of the KL term (beta-VAE); 1 = the ELBO
+    kl_warmup: int = 0  # training steps over which the KL weight ramps from 0 to beta (0 = off)
 
     def validate(self) -> None:
         check_positive("latent", self.latent)
@@ -71,8 +75,9 @@ class VAEConfig(ModelConfig):
         check_positive("beta", self.beta, allow_zero=True)
         check_choice("decoder", self.decoder, ("bernoulli", "gaussian"))
         check_choice("arch", self.arch, ("mlp", "conv"))
-        if self.beta != 1.0 and self.iwae_k > 1:
-            raise ValueError("beta != 1 is defined for the ELBO only (iwae_k = 1)")
+        check_positive("kl_warmup", self.kl_warmup, allow_zero=True)
+        if (self.beta != 1.0 or self.kl_warmup) and self.iwae_k > 1:
+            raise ValueError("beta != 1 and kl_warmup are defined for the ELBO only (iwae_k = 1)")
         for h in self.hidden:
             check_positive("hidden", h)
 
@@ -131,9 +136,15 @@ class VAE(GenerativeModel):
             self.decoder = conv_decoder(k, ch, side, c.conv_width, "relu")
         self.to_mu = nn.Linear(enc_out, k)
         self.to_logvar = nn.Linear(enc_out, k)
+        if c.kl_warmup:  # training steps taken, for the KL weight (checkpointed)
+            self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def accepted_kinds(self) -> tuple[str, ...]:
         return ("binary",) if self.config.decoder == "bernoulli" else self.data_kinds
+
+    def _reset_own(self, generator: torch.Generator) -> None:
+        if self.config.kl_warmup:
+            self.steps.zero_()
 
     # -- abstraction: Q(z | x) ----------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,8 +189,19 @@ class VAE(GenerativeModel):
         log_qz = log_normal(z, mu, logvar)
         return self.log_lik(x, self.decode(z)) + log_pz - log_qz  # (k, B)
 
-    def terms(self, x: torch.Tensor, generator) -> dict[str, torch.Tensor]:
-        """Per-example terms (B,): recon = -E log P(x|z), kl, neg_elbo, loss."""
+    def kl_weight(self) -> float:
+        """beta, ramped linearly from 0 over the first ``kl_warmup`` training steps
+        (deterministic warm-up, Sonderby et al. 2016): early on the decoder learns to use z
+        before the KL term can switch latent units off."""
+        c = self.config
+        if not c.kl_warmup:
+            return c.beta
+        return c.beta * min(1.0, float(self.steps) / c.kl_warmup)
+
+    def terms(self, x: torch.Tensor, generator, kl_weight: float | None = None
+              ) -> dict[str, torch.Tensor]:
+        """Per-example terms (B,): recon = -E log P(x|z), kl, neg_elbo, loss (KL weighted by
+        ``kl_weight``, default beta)."""
         c = self.config
         mu, logvar = self.encode(x)  # (B, latent)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device)
@@ -189,11 +211,15 @@ class VAE(GenerativeModel):
         if c.iwae_k > 1:
             out["loss"] = -log_mean_exp(self.log_weights(x, c.iwae_k, generator), 0)
         else:
-            out["loss"] = recon + c.beta * kl
+            out["loss"] = recon + (c.beta if kl_weight is None else kl_weight) * kl
         return out
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
-        return {k: v.mean() for k, v in self.terms(x, generator).items()}
+        """Mean terms of a training step (the KL weight warms up while ``self.training``)."""
+        w = self.kl_weight() if self.training else None
+        if self.training and self.config.kl_warmup:
+            self.steps += 1
+        return {k: v.mean() for k, v in self.terms(x, generator, w).items()}
 
     def validation_terms(self, x, generator=None):
         return {k: v.detach() for k, v in self.terms(x, generator).items()}

@@ -67,16 +67,31 @@ class LoopState:
 
 
 def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg``; ``overrides`` (lr, betas, ...) win over cfg's values."""
+    """The optimizer named by ``cfg``; ``overrides`` (lr, betas, ...) win over cfg's values.
+
+    The fused implementation (one kernel for all parameters) where the parameters allow
+    it: on CPU, PyTorch's default is a Python loop over the tensors, which costs the
+    784-200-200-50 VAE a quarter of its step time.
+    """
+    params = [dict(p, params=list(p["params"])) if isinstance(p, dict) else p for p in params]
+    fused = {"fused": True} if _fusable(params) else {}
     if cfg.optimizer == "adam":
         kw = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
-                  weight_decay=cfg.weight_decay)
+                  weight_decay=cfg.weight_decay, **fused)
         return torch.optim.Adam(params, **{**kw, **overrides})
     if cfg.optimizer == "sgd":
-        kw = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        kw = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
         return torch.optim.SGD(params, **{**kw, **overrides})
-    kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
+    kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
     return torch.optim.Adagrad(params, **{**kw, **overrides})
+
+
+def _fusable(params: list) -> bool:
+    """Fused optimizers take floating-point tensors on CPU or CUDA (in param groups too)."""
+    tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
+    return bool(tensors) and all(
+        isinstance(t, torch.Tensor) and t.is_floating_point() and t.device.type in ("cpu", "cuda")
+        for t in tensors)
 
 
 class Trainer:
