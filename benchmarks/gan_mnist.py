@@ -1,7 +1,7 @@
 """DCGAN on MNIST within a CPU budget, judged by the classifier metrics beside a VAE and the floor.
 
 1. the MNIST feature classifier (``dgm.eval.classifier``): loaded from its cache, or trained;
-2. a DCGAN (preset ``mnist-cpu``: latent 64, width 32; Adam 2e-4, beta1 0.5) on
+2. a DCGAN (preset ``mnist-cpu``: latent 64, width 32, PacGAN2; Adam 2e-4, beta1 0.5) on
    ``mnist:pm1`` through the library's loop, for ``--minutes`` of training;
 3. 10,000 samples of the final generator: Frechet distance in classifier feature space
    (against 10,000 training images), predicted-class histogram, k-NN precision/recall;
@@ -9,7 +9,7 @@
    ``benchmarks/runs/quick`` run of vae_mnist.py: decoder means) and for real test images
    (the floor).
 
-Usage: python benchmarks/gan_mnist.py [--minutes 12] [--threads 1] [--pack 1] [--ema 0]
+Usage: python benchmarks/gan_mnist.py [--minutes 12] [--threads 1] [--pack 2] [--ema 0]
        [--epochs 1000] [--schedule constant|cosine]
        [--data-dir D] [--vae-run RUN]
 """
@@ -51,8 +51,9 @@ def main() -> int:
                    help="planned epochs (what the schedule spans; the budget may stop earlier)")
     p.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
                    help="both players' learning rates over the planned epochs")
-    p.add_argument("--pack", type=int, default=1,
-                   help="PacGAN: the discriminator judges this many images stacked as channels")
+    p.add_argument("--pack", type=int, default=None,
+                   help="PacGAN: the discriminator judges this many images stacked as channels "
+                        "(default: the preset's, 2)")
     p.add_argument("--ema", type=float, default=0.0,
                    help="decay of a moving average of the weights; when set, the averaged "
                         "generator (batch-norm statistics re-estimated for it) is the one "
@@ -64,7 +65,8 @@ def main() -> int:
     clf, clf_info = load_mnist_classifier(a.data_dir)
 
     splits = load_dataset("mnist:pm1", data_dir=a.data_dir)
-    cfg = DCGANConfig.from_dict({**DCGANConfig.presets["mnist-cpu"], "pack": a.pack})
+    preset = DCGANConfig.presets["mnist-cpu"]
+    cfg = DCGANConfig.from_dict({**preset, **({"pack": a.pack} if a.pack else {})})
     model = DCGAN(cfg, (1, 28, 28)).reset_parameters(a.seed)
     tcfg = TrainConfig(data="mnist:pm1", data_dir=a.data_dir, epochs=a.epochs,
                        schedule=a.schedule, batch_size=a.batch,
