@@ -171,6 +171,9 @@ def test_made_ensemble_is_log_mean_exp_of_per_mask_likelihoods():
     ens = model.log_prob(x, masks=4)
     assert torch.allclose(ens, torch.log(per.double().exp().mean(0)).float(), atol=1e-5)
     assert (ens >= per.min(0).values - 1e-6).all() and (ens <= per.max(0).values + 1e-6).all()
+    nll = model.nll(x, masks=4)  # what `dgm eval --masks 4` reports: the ensemble and mask 0
+    assert torch.allclose(nll["nll_nats"], -ens, atol=1e-6)
+    assert torch.allclose(nll["nll_1mask_nats"], -per[0], atol=1e-6)
 
 
 def test_nade_ensemble_is_log_mean_exp_of_per_ordering_likelihoods():
@@ -179,6 +182,9 @@ def test_nade_ensemble_is_log_mean_exp_of_per_ordering_likelihoods():
     per = torch.stack([model.log_prob_ordering(x, o).detach() for o in model.orderings(3)])
     expect = torch.logsumexp(per, 0) - math.log(3)
     assert torch.allclose(model.log_prob(x, orderings=3), expect, atol=1e-6)
+    nll = model.nll(x, orderings=3)  # `dgm eval --orderings 3`: the ensemble and ordering 0
+    assert torch.allclose(nll["nll_nats"], -expect, atol=1e-6)
+    assert torch.allclose(nll["nll_1ordering_nats"], -per[0], atol=1e-6)
 
 
 # -- sampling matches the model -----------------------------------------------------------

@@ -214,15 +214,21 @@ class MADE(GenerativeModel):
     def log_prob(self, x: Any, masks: int = 1, seed: Any = None) -> torch.Tensor:
         """Exact log p(x) in nats (B,): mask 0, or the ensemble over masks 0..masks-1
         (log-mean-exp: it averages probabilities). ``seed`` is unused (exact)."""
+        return log_mean_exp(self.log_prob_each(x, masks), 0)
+
+    @torch.no_grad()
+    def log_prob_each(self, x: Any, masks: int = 1) -> torch.Tensor:
+        """log p_m(x) for each mask m = 0..masks-1 of the ensemble (M, B)."""
         check_positive("masks", masks)
         x = self.check_input(x)
-        return log_mean_exp(torch.stack([self.log_prob_mask(x, m) for m in range(masks)]), 0)
+        return torch.stack([self.log_prob_mask(x, m) for m in range(masks)])  # (M, B)
 
     def nll(self, x: Any, masks: int = 1) -> dict[str, torch.Tensor]:
         """Per-example exact -log p(x) for ``dgm eval`` (and mask 0's alone)."""
-        out = {"nll_nats": -self.log_prob(x, masks=masks)}
+        lp = self.log_prob_each(x, masks)  # (M, B), each mask evaluated once
+        out = {"nll_nats": -log_mean_exp(lp, 0)}
         if masks > 1:
-            out["nll_1mask_nats"] = -self.log_prob(x, masks=1)
+            out["nll_1mask_nats"] = -lp[0]
         return out
 
     @torch.no_grad()

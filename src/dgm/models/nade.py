@@ -213,11 +213,15 @@ class NADE(GenerativeModel):
                  chunk: int = 2**24) -> torch.Tensor:
         """Exact log p(x) in nats (B,); ``orderings`` > 1: the ensemble's log-mean-exp
         over ``self.orderings(orderings)``. ``seed`` is unused (the result is exact)."""
+        return log_mean_exp(self.log_prob_each(x, orderings, chunk), 0)
+
+    @torch.no_grad()
+    def log_prob_each(self, x: Any, orderings: int = 1, chunk: int = 2**24) -> torch.Tensor:
+        """log p(x | o_m) for each ordering of the ensemble (M, B); row 0: the fixed one."""
         x = self.check_input(x)
         rows = max(1, chunk // (self.n_inputs * self.config.n_hidden))  # bounds (rows, n, d)
-        lp = torch.stack([torch.cat([self.log_prob_ordering(xb, o) for xb in x.split(rows)])
-                          for o in self.orderings(orderings)])  # (M, B)
-        return log_mean_exp(lp, 0)
+        return torch.stack([torch.cat([self.log_prob_ordering(xb, o) for xb in x.split(rows)])
+                            for o in self.orderings(orderings)])  # (M, B)
 
     @torch.no_grad()
     def log_prob_naive(self, x: Any) -> torch.Tensor:
@@ -226,9 +230,10 @@ class NADE(GenerativeModel):
 
     def nll(self, x: Any, orderings: int = 1) -> dict[str, torch.Tensor]:
         """Per-example exact -log p(x) for ``dgm eval`` (and the single ordering's)."""
-        out = {"nll_nats": -self.log_prob(x, orderings=orderings)}
+        lp = self.log_prob_each(x, orderings)  # (M, B), each ordering evaluated once
+        out = {"nll_nats": -log_mean_exp(lp, 0)}
         if orderings > 1:
-            out["nll_1ordering_nats"] = -self.log_prob(x, orderings=1)
+            out["nll_1ordering_nats"] = -lp[0]
         return out
 
     @torch.no_grad()
