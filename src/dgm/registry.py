@@ -11,7 +11,7 @@ from typing import Any
 MODELS: dict[str, str] = {
     # -- models: one line each --
     "rbm": "dgm.models.rbm:RBM",
-    "grbm": "dgm.models.rbm:GRBM",
+    "grbm": "dgm.models.grbm:GRBM",
     "nade": "dgm.models.nade:NADE",
     "made": "dgm.models.made:MADE",
     "gan": "dgm.models.gan:GAN",

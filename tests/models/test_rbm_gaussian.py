@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dgm.models.rbm import GRBM, GRBMConfig
+from dgm.models.grbm import GRBM, GRBMConfig
 from dgm.models.rbm_ais import binary_states
 
 
