@@ -62,7 +62,8 @@ def epoch_seconds(k: int, x: torch.Tensor, batch: int, n_steps: int = 150,
 
 def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batch: int,
                    eval_k: int, data_dir, seed: int, schedule: str, ema: float = 0.0,
-                   kl_warmup_epochs: float = 0.0, pilot: int = 0) -> dict:
+                   kl_warmup_epochs: float = 0.0, pilot: int = 0,
+                   kl_warmup_frac: float = 0.0) -> dict:
     """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate on the
     test split (a pilot: on its first ``pilot`` validation images, never on test)."""
     base = stage.replace("quick", "vae")  # the quick profile is protocol 1's VAE
@@ -75,6 +76,8 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                       lr_decay=float(np.log(10) / epochs),
                       patience=0, max_minutes=minutes, seed=seed, picture_every=0,
                       progress=False, ema=ema)
+    if kl_warmup_frac:  # the same share of the planned epochs at any budget or machine speed
+        kl_warmup_epochs = kl_warmup_frac * epochs
     warmup_steps = int(kl_warmup_epochs * -(-len(splits.train) // batch))
     model = paper_model(k, warmup_steps).reset_parameters(seed)
     run_dir = RUNS / key
@@ -112,7 +115,10 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                    "weight_average": (f"EMA of the weights, decay {ema} per step" if ema
                                       else "none"),
                    "kl_warmup": (f"KL weight 0 -> 1 over {kl_warmup_epochs:g} epochs "
-                                 f"({warmup_steps} steps)" if warmup_steps else "none")},
+                                 f"({warmup_steps} steps"
+                                 + (f", {kl_warmup_frac:g} of the planned epochs"
+                                    if kl_warmup_frac else "") + ")"
+                                 if warmup_steps else "none")},
         "published_nats": PUBLISHED.get(base),
         "goal_nats": GOALS.get(base),
     }
@@ -186,6 +192,9 @@ def main() -> None:
                     help="decay of the moving average of the weights (0 = off)")
     ap.add_argument("--kl-warmup", type=float, default=0.0, metavar="EPOCHS",
                     help="ramp the KL weight from 0 to 1 over this many epochs (0 = off)")
+    ap.add_argument("--kl-warmup-frac", type=float, default=0.0, metavar="F",
+                    help="the ramp over this fraction of the planned epochs (overrides "
+                         "--kl-warmup; the planned epochs depend on the machine's speed)")
     ap.add_argument("--pilot", type=int, default=0, metavar="N",
                     help="a pilot: the NLL of the first N validation images instead of the "
                          "test split, printed, nothing written to the results")
@@ -209,7 +218,7 @@ def main() -> None:
             key = stage + args.tag
             res = train_and_eval(stage, key, spec, k, minutes, args.batch, args.eval_k,
                                  args.data_dir, args.seed, args.schedule, args.ema,
-                                 args.kl_warmup, args.pilot)
+                                 args.kl_warmup, args.pilot, args.kl_warmup_frac)
             if args.pilot:
                 print(f"{key} (pilot): valid NLL {res['test_nll_nats']:.3f} "
                       f"+- {res['test_nll_stderr']:.3f}, valid neg-ELBO "
