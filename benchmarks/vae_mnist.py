@@ -79,6 +79,9 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
     if kl_warmup_frac:  # the same share of the planned epochs at any budget or machine speed
         kl_warmup_epochs = kl_warmup_frac * epochs
     warmup_steps = int(kl_warmup_epochs * -(-len(splits.train) // batch))
+    share = f", {kl_warmup_frac:g} of the planned epochs" if kl_warmup_frac else ""
+    warmup = (f"KL weight 0 -> 1 over {kl_warmup_epochs:g} epochs ({warmup_steps} steps{share})"
+              if warmup_steps else "none")
     model = paper_model(k, warmup_steps).reset_parameters(seed)
     run_dir = RUNS / key
     if run_dir.exists():
@@ -114,11 +117,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                    "train_k": k, "time_budget_minutes": minutes, "seed": seed,
                    "weight_average": (f"EMA of the weights, decay {ema} per step" if ema
                                       else "none"),
-                   "kl_warmup": (f"KL weight 0 -> 1 over {kl_warmup_epochs:g} epochs "
-                                 f"({warmup_steps} steps"
-                                 + (f", {kl_warmup_frac:g} of the planned epochs"
-                                    if kl_warmup_frac else "") + ")"
-                                 if warmup_steps else "none")},
+                   "kl_warmup": warmup},
         "published_nats": PUBLISHED.get(base),
         "goal_nats": GOALS.get(base),
     }
