@@ -18,6 +18,7 @@ Usage: python benchmarks/vae_mnist.py --stages throughput quick [--minutes 120] 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -26,14 +27,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import select_variant, update_results  # noqa: E402
+from _common import device_label, select_variant, update_results  # noqa: E402
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.models.vae import VAE, VAEConfig  # noqa: E402
 from dgm.train import TrainConfig, Trainer  # noqa: E402
+from dgm.train.distributed import resolve_device  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 PUBLISHED = {"vae": 88.71, "iwae50": 87.10, "dynamic_vae": 86.76, "dynamic_iwae50": 84.78}
+CPU = torch.device("cpu")
 GOALS = {"vae": 88.0, "iwae50": 86.5, "dynamic_vae": 86.5, "dynamic_iwae50": 84.7}
 
 
@@ -43,61 +46,81 @@ def paper_model(k: int, kl_warmup: int = 0) -> VAE:
 
 
 def epoch_seconds(k: int, x: torch.Tensor, batch: int, n_steps: int = 150,
-                  warmup: int = 20) -> float:
+                  warmup: int = 20, device: torch.device = CPU) -> float:
     """Seconds per 50k-example epoch, measured on a throwaway model after ``warmup`` steps
     (the first steps are slower: a plan timed on them leaves budget unused)."""
-    model = paper_model(k).reset_parameters(0)
-    opt = torch.optim.Adam(model.parameters(), 1e-3, eps=1e-4)
-    gen = torch.Generator().manual_seed(0)
+    model = paper_model(k).reset_parameters(0).to(device)
+    x = x.to(device)
+    opt = torch.optim.Adam(model.parameters(), 1e-3, eps=1e-4,
+                           **({"fused": True} if device.type == "cuda" else {}))
+    gen = torch.Generator(device=device).manual_seed(0)
     for i in range(warmup + n_steps):
         if i == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
         j = i % (x.shape[0] // batch)
         loss = model(x[j * batch : (j + 1) * batch], gen)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return (time.perf_counter() - t0) / (n_steps * batch) * x.shape[0]
 
 
 def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batch: int,
                    eval_k: int, data_dir, seed: int, schedule: str, ema: float = 0.0,
                    kl_warmup_epochs: float = 0.0, pilot: int = 0,
-                   kl_warmup_frac: float = 0.0) -> dict:
+                   kl_warmup_frac: float = 0.0, device: torch.device = CPU,
+                   eval_only: bool = False) -> dict:
     """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate on the
-    test split (a pilot: on its first ``pilot`` validation images, never on test)."""
+    test split (a pilot: on its first ``pilot`` validation images, never on test).
+    ``eval_only``: evaluate the finished run already in runs/``key`` (same arguments)."""
     base = stage.replace("quick", "vae")  # the quick profile is protocol 1's VAE
     splits = load_dataset(spec, data_dir=data_dir)
-    x = torch.tensor(splits.train.x[:20000])
-    per_epoch = epoch_seconds(k, x, batch) * len(splits.train) / x.shape[0]
-    epochs = max(3, int(minutes * 60 / per_epoch))
+    if pilot and splits.valid is None:
+        raise SystemExit(f"--pilot evaluates on validation images, and {stage} has none "
+                         f"(protocol 2 trains on all 60k); the test split is never a pilot's")
+    run_dir = RUNS / key
+    if eval_only:
+        epochs = json.loads((run_dir / "config.json").read_text())["train"]["epochs"]
+    else:
+        x = torch.tensor(splits.train.x[:20000])
+        n_measure = 1000 if device.type == "cuda" else 150
+        per_epoch = (epoch_seconds(k, x, batch, n_measure, device=device)
+                     * len(splits.train) / x.shape[0])
+        epochs = max(3, int(minutes * 60 / per_epoch))
     cfg = TrainConfig(data=spec, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
                       batch_size=batch, lr=1e-3, adam_eps=1e-4, schedule=schedule,
                       lr_decay=float(np.log(10) / epochs),
                       patience=0, max_minutes=minutes, seed=seed, picture_every=0,
-                      progress=False, ema=ema)
+                      progress=False, ema=ema, device=device.type, checkpoint_minutes=1.0)
     if kl_warmup_frac:  # the same share of the planned epochs at any budget or machine speed
         kl_warmup_epochs = kl_warmup_frac * epochs
     warmup_steps = int(kl_warmup_epochs * -(-len(splits.train) // batch))
     share = f", {kl_warmup_frac:g} of the planned epochs" if kl_warmup_frac else ""
     warmup = (f"KL weight 0 -> 1 over {kl_warmup_epochs:g} epochs ({warmup_steps} steps{share})"
               if warmup_steps else "none")
-    model = paper_model(k, warmup_steps).reset_parameters(seed)
-    run_dir = RUNS / key
-    if run_dir.exists():
-        import shutil
+    if eval_only:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    else:
+        model = paper_model(k, warmup_steps).reset_parameters(seed)
+        if run_dir.exists():
+            import shutil
 
-        shutil.rmtree(run_dir)
-    summary = Trainer(model, cfg, splits, run_dir).fit()
+            shutil.rmtree(run_dir)
+        summary = Trainer(model, cfg, splits, run_dir).fit()
     import dgm
 
-    best = dgm.load(run_dir)  # early-stopping best weights (last weights when no valid split)
+    # the early-stopping best weights (the last weights when there is no validation split)
+    best = dgm.load(run_dir, map_location=device)
     t0 = time.perf_counter()
     x_eval = splits.valid.x[:pilot] if pilot else splits.test.x
     nll = best.nll(x_eval, iwae_k=eval_k, seed=seed)
     eval_seconds = time.perf_counter() - t0
-    lp = nll["nll_nats"].double().numpy()
-    ne = nll["neg_elbo_nats"].double().numpy()
+    lp = nll["nll_nats"].double().cpu().numpy()
+    ne = nll["neg_elbo_nats"].double().cpu().numpy()
     return {
         "test_nll_nats": float(lp.mean()),
         "test_nll_stderr": float(lp.std(ddof=1) / np.sqrt(len(lp))),
@@ -110,6 +133,9 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         "eval_iwae_k": eval_k,
         "eval_split": f"valid[:{pilot}] (pilot)" if pilot else "test",
         "eval_seconds": eval_seconds,
+        "device": device_label(device),
+        **({"evaluated_by": "--eval-only, after training by benchmarks/gpu_session.sh "
+                            "(SET=vae) on the same kind of device"} if eval_only else {}),
         "recipe": {"data": spec, "batch": batch, "optimizer": "adam(0.9, 0.999, eps=1e-4)",
                    "lr": ("1e-3 * 10^(-i/7), stage i lasting 3^i/3280 of the epochs"
                           if schedule == "iwae" else
@@ -200,11 +226,16 @@ def main() -> None:
     ap.add_argument("--tag", default="",
                     help="suffix of the stage's key, to keep a variant beside the others; the "
                          "top-level figures are the variant with the best validation loss")
+    ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                    help="where the long stages train and evaluate (throughput: CPU)")
+    ap.add_argument("--eval-only", action="store_true",
+                    help="evaluate the finished runs of the stages again (same arguments)")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads (0: torch's default, one per core)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     for stage in args.stages:
         print(f"== {stage}", flush=True)
         if stage == "throughput":
@@ -217,7 +248,8 @@ def main() -> None:
             key = stage + args.tag
             res = train_and_eval(stage, key, spec, k, minutes, args.batch, args.eval_k,
                                  args.data_dir, args.seed, args.schedule, args.ema,
-                                 args.kl_warmup, args.pilot, args.kl_warmup_frac)
+                                 args.kl_warmup, args.pilot, args.kl_warmup_frac, device,
+                                 args.eval_only)
             if args.pilot:
                 print(f"{key} (pilot): valid NLL {res['test_nll_nats']:.3f} "
                       f"+- {res['test_nll_stderr']:.3f}, valid neg-ELBO "
@@ -230,7 +262,7 @@ def main() -> None:
                        res["train_seconds"]}
             # variants (--tag) of a stage are kept side by side; the top-level figures are
             # those of the best validation loss (protocol 2 has none: the latest run)
-            select_variant("vae_mnist", stage, key, res, figures, "best_valid_loss")
+            select_variant("vae_mnist", stage, key, res, figures, "best_valid_loss", device)
             print(f"{key}: {figures}", flush=True)
             continue
         path = update_results("vae_mnist", figures, stage, res)

@@ -189,16 +189,17 @@ class VAE(GenerativeModel):
         log_qz = log_normal(z, mu, logvar)
         return self.log_lik(x, self.decode(z)) + log_pz - log_qz  # (k, B)
 
-    def kl_weight(self) -> float:
+    def kl_weight(self) -> float | torch.Tensor:
         """beta, ramped linearly from 0 over the first ``kl_warmup`` training steps
         (deterministic warm-up, Sonderby et al. 2016): early on the decoder learns to use z
-        before the KL term can switch latent units off."""
+        before the KL term can switch latent units off. A tensor on the model's device while
+        warming up: reading the step count back would stall a GPU at every step."""
         c = self.config
         if not c.kl_warmup:
             return c.beta
-        return c.beta * min(1.0, float(self.steps) / c.kl_warmup)
+        return c.beta * (self.steps.double() / c.kl_warmup).clamp(max=1.0).float()
 
-    def terms(self, x: torch.Tensor, generator, kl_weight: float | None = None
+    def terms(self, x: torch.Tensor, generator, kl_weight: float | torch.Tensor | None = None
               ) -> dict[str, torch.Tensor]:
         """Per-example terms (B,): recon = -E log P(x|z), kl, neg_elbo, loss (KL weighted by
         ``kl_weight``, default beta)."""
