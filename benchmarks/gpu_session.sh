@@ -30,7 +30,8 @@ run() {  # name, command...
 AR="$PY benchmarks/autoregressive_mnist.py --device $DEVICE --tf32 --minutes $MINUTES \
     --checkpoint-minutes 2"
 RBM="$PY benchmarks/rbm_mnist.py --stages quality --device $DEVICE $EXTRA_RBM"
-VAE="$PY benchmarks/vae_mnist.py --device $DEVICE --minutes $MINUTES --ema 0.999 $EXTRA_VAE"
+VAE="$PY benchmarks/vae_mnist.py --device $DEVICE --cuda-graph --minutes $MINUTES --ema 0.999 \
+    $EXTRA_VAE"
 RESULTS="autoregressive rbm"
 WEIGHTS=""                       # best weights worth bringing back (small models only)
 case ${SET:-first} in

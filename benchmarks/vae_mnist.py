@@ -33,6 +33,8 @@ from dgm.data import load_dataset  # noqa: E402
 from dgm.models.vae import VAE, VAEConfig  # noqa: E402
 from dgm.train import TrainConfig, Trainer  # noqa: E402
 from dgm.train.distributed import resolve_device  # noqa: E402
+from dgm.train.graphed import GraphedStep  # noqa: E402
+from dgm.train.loop import make_optimizer  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 PUBLISHED = {"vae": 88.71, "iwae50": 87.10, "dynamic_vae": 86.76, "dynamic_iwae50": 84.78}
@@ -46,24 +48,30 @@ def paper_model(k: int, kl_warmup: int = 0) -> VAE:
 
 
 def epoch_seconds(k: int, x: torch.Tensor, batch: int, n_steps: int = 150,
-                  warmup: int = 20, device: torch.device = CPU) -> float:
+                  warmup: int = 20, device: torch.device = CPU, cuda_graph: bool = False
+                  ) -> float:
     """Seconds per 50k-example epoch, measured on a throwaway model after ``warmup`` steps
-    (the first steps are slower: a plan timed on them leaves budget unused)."""
+    (the first steps are slower: a plan timed on them leaves budget unused), with the step
+    the run will use (``cuda_graph``: replayed as a CUDA graph, as the Trainer does)."""
     model = paper_model(k).reset_parameters(0).to(device)
     x = x.to(device)
-    opt = torch.optim.Adam(model.parameters(), 1e-3, eps=1e-4,
-                           **({"fused": True} if device.type == "cuda" else {}))
+    cfg = TrainConfig(lr=1e-3, adam_eps=1e-4, cuda_graph=cuda_graph)
+    opts = {"main": make_optimizer(model.parameters(), cfg)}
+    if cuda_graph:
+        opts["main"].param_groups[0]["lr"] = torch.tensor(1e-3, device=device)
     gen = torch.Generator(device=device).manual_seed(0)
+
+    def step(xb: torch.Tensor) -> dict:
+        return model.training_step(model, xb, opts, gen)
+
+    run = GraphedStep(step, gen) if cuda_graph else step
     for i in range(warmup + n_steps):
         if i == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
         j = i % (x.shape[0] // batch)
-        loss = model(x[j * batch : (j + 1) * batch], gen)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        run(x[j * batch : (j + 1) * batch])
     if device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - t0) / (n_steps * batch) * x.shape[0]
@@ -73,7 +81,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                    eval_k: int, data_dir, seed: int, schedule: str, ema: float = 0.0,
                    kl_warmup_epochs: float = 0.0, pilot: int = 0,
                    kl_warmup_frac: float = 0.0, device: torch.device = CPU,
-                   eval_only: bool = False) -> dict:
+                   eval_only: bool = False, cuda_graph: bool = False) -> dict:
     """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate on the
     test split (a pilot: on its first ``pilot`` validation images, never on test).
     ``eval_only``: evaluate the finished run already in runs/``key`` (same arguments)."""
@@ -88,14 +96,16 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
     else:
         x = torch.tensor(splits.train.x[:20000])
         n_measure = 1000 if device.type == "cuda" else 150
-        per_epoch = (epoch_seconds(k, x, batch, n_measure, device=device)
+        per_epoch = (epoch_seconds(k, x, batch, n_measure, device=device,
+                                   cuda_graph=cuda_graph)
                      * len(splits.train) / x.shape[0])
         epochs = max(3, int(minutes * 60 / per_epoch))
     cfg = TrainConfig(data=spec, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
                       batch_size=batch, lr=1e-3, adam_eps=1e-4, schedule=schedule,
                       lr_decay=float(np.log(10) / epochs),
                       patience=0, max_minutes=minutes, seed=seed, picture_every=0,
-                      progress=False, ema=ema, device=device.type, checkpoint_minutes=1.0)
+                      progress=False, ema=ema, device=device.type, checkpoint_minutes=1.0,
+                      cuda_graph=cuda_graph)
     if kl_warmup_frac:  # the same share of the planned epochs at any budget or machine speed
         kl_warmup_epochs = kl_warmup_frac * epochs
     warmup_steps = int(kl_warmup_epochs * -(-len(splits.train) // batch))
@@ -143,7 +153,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                    "train_k": k, "time_budget_minutes": minutes, "seed": seed,
                    "weight_average": (f"EMA of the weights, decay {ema} per step" if ema
                                       else "none"),
-                   "kl_warmup": warmup},
+                   "kl_warmup": warmup, "cuda_graph": cuda_graph},
         "published_nats": PUBLISHED.get(base),
         "goal_nats": GOALS.get(base),
     }
@@ -228,6 +238,9 @@ def main() -> None:
                          "top-level figures are the variant with the best validation loss")
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                     help="where the long stages train and evaluate (throughput: CPU)")
+    ap.add_argument("--cuda-graph", action="store_true",
+                    help="replay each training step as a captured CUDA graph (GPU only: several "
+                         "times the examples/s of eager steps here, benchmarks/gpu_step.py)")
     ap.add_argument("--eval-only", action="store_true",
                     help="evaluate the finished runs of the stages again (same arguments)")
     ap.add_argument("--threads", type=int, default=0,
@@ -236,6 +249,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.cuda_graph and device.type != "cuda":
+        ap.error(f"--cuda-graph replays steps on a GPU: it needs --device cuda (got {device})")
     for stage in args.stages:
         print(f"== {stage}", flush=True)
         if stage == "throughput":
@@ -249,7 +264,7 @@ def main() -> None:
             res = train_and_eval(stage, key, spec, k, minutes, args.batch, args.eval_k,
                                  args.data_dir, args.seed, args.schedule, args.ema,
                                  args.kl_warmup, args.pilot, args.kl_warmup_frac, device,
-                                 args.eval_only)
+                                 args.eval_only, args.cuda_graph)
             if args.pilot:
                 print(f"{key} (pilot): valid NLL {res['test_nll_nats']:.3f} "
                       f"+- {res['test_nll_stderr']:.3f}, valid neg-ELBO "

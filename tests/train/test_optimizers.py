@@ -37,3 +37,44 @@ def test_tensors_fused_kernels_cannot_take_fall_back_to_the_default_implementati
     meta = torch.nn.Parameter(torch.zeros(2, device="meta"))
     opt = make_optimizer([meta], TrainConfig(optimizer="sgd"))
     assert not opt.defaults.get("fused")
+
+
+def test_cuda_graph_needs_a_capturable_optimizer_and_one_gpu(tmp_path):
+    with pytest.raises(ValueError, match="cuda_graph needs optimizer 'adam'"):
+        TrainConfig.from_dict({"cuda_graph": True, "optimizer": "sgd"})
+    opt = make_optimizer([torch.nn.Parameter(torch.zeros(3))], TrainConfig(cuda_graph=True))
+    assert opt.defaults["capturable"] is True and opt.defaults["fused"] is True
+    from dgm.data import load_dataset
+    from dgm.models.rbm import RBM, RBMConfig
+    from dgm.models.vae import VAE, VAEConfig
+    from dgm.train import Trainer
+
+    digits = load_dataset("digits")
+    model = VAE(VAEConfig(latent=2, hidden=(8,)), (1, 8, 8))
+    with pytest.raises(ValueError, match="needs device 'cuda'.*got cpu"):
+        Trainer(model, TrainConfig(cuda_graph=True, device="cpu"), digits, tmp_path / "run")
+    rbm = RBM(RBMConfig(hidden=4), (1, 8, 8))  # persistent chains: rebound between steps
+    with pytest.raises(ValueError, match="rbm's training step is not known to replay"):
+        Trainer(rbm, TrainConfig(cuda_graph=True, device="cpu"), digits, tmp_path / "run")
+
+
+def test_a_tensor_learning_rate_is_set_in_place_and_saved_as_a_number(tmp_path):
+    """A graph reads the learning rate from a tensor's memory: the schedule must write into
+    that tensor, never replace it; the checkpoint's JSON holds it as a plain number."""
+    from dgm.train.checkpoint import read_checkpoint, save_checkpoint
+    from dgm.train.loop import set_lr
+
+    w = torch.nn.Parameter(torch.ones(3))
+    lr = torch.tensor(1e-3)
+    opt = torch.optim.Adam([w], lr=lr, foreach=False)
+    set_lr(opt.param_groups[0], 5e-4)
+    assert opt.param_groups[0]["lr"] is lr and float(lr) == pytest.approx(5e-4)
+    plain = {"lr": 1e-3}
+    set_lr(plain, 2e-4)
+    assert plain["lr"] == 2e-4
+    w.grad = torch.ones(3)
+    opt.step()
+    save_checkpoint(tmp_path / "c.safetensors", torch.nn.Linear(1, 1), {"main": opt})
+    _, header = read_checkpoint(tmp_path / "c.safetensors")
+    saved = header["optimizers"]["main"]["param_groups"][0]["lr"]
+    assert isinstance(saved, float) and saved == pytest.approx(5e-4)

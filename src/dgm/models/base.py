@@ -118,6 +118,11 @@ class GenerativeModel(nn.Module):
     data_kinds: ClassVar[tuple[str, ...]] = ("binary",)
     #: extra ``dgm eval`` options: flag -> (type, default, help)
     eval_options: ClassVar[dict[str, tuple[type, Any, str]]] = {}
+    # the training step can be captured once as a CUDA graph and replayed (TrainConfig's
+    # cuda_graph): it never synchronizes with the host, and all the state it carries from
+    # step to step lives in tensors it updates in place (a rebound tensor, e.g. a persistent
+    # Gibbs chain assigned anew, would be read stale by every replay)
+    graph_safe: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig, input_shape: tuple[int, ...]):
         super().__init__()

@@ -120,6 +120,7 @@ class VAE(GenerativeModel):
     Config = VAEConfig
     data_kinds = ("binary", "unit", "real", "pm1")
     eval_options = {"iwae_k": (int, 5000, "importance samples for the VAE's log p(x) estimate")}
+    graph_safe = True  # verified on a GPU: benchmarks/gpu_step.py (the same run, replayed)
 
     def __init__(self, config: VAEConfig, input_shape: tuple[int, ...]):
         super().__init__(config, input_shape)

@@ -65,7 +65,9 @@ def _split_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, dict]
                 tensors[f"optim.{name}.{pid}.{key}"] = val.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(pid), {})[key] = val
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+    groups = [{k: float(v) if isinstance(v, torch.Tensor) else v for k, v in g.items()}
+              for g in sd["param_groups"]]  # a tensor learning rate (cuda_graph) as a number
+    return tensors, {"param_groups": groups, "scalars": scalars}
 
 
 def _join_optimizer(name: str, tensors: dict, meta: dict) -> dict:

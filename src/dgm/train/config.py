@@ -32,6 +32,7 @@ class TrainConfig(ModelConfig):
     checkpoint_minutes: float = 0.0  # epoch-end checkpoints at most this often (0 = every epoch)
     seed: int = 0  # seeds initialization, batches and sampling: same seed, same run
     device: str = "auto"  # auto | cpu | cuda
+    cuda_graph: bool = False  # replay the training step as a captured CUDA graph (one GPU, adam)
     max_train: int = 0  # use only the first N training examples (0 = all)
     eval_batch: int = 1000  # batch size of validation and evaluation
     picture_every: int = 1  # sample grid every N epochs (0 = never)
@@ -47,6 +48,9 @@ class TrainConfig(ModelConfig):
         check_positive("patience", self.patience, allow_zero=True)
         check_positive("max_train", self.max_train, allow_zero=True)
         check_positive("checkpoint_minutes", self.checkpoint_minutes, allow_zero=True)
+        if self.cuda_graph and self.optimizer != "adam":
+            raise ValueError(f"cuda_graph needs optimizer 'adam' (a capturable one), "
+                             f"got {self.optimizer!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1) (a decay per step; 0 = off), got {self.ema}")
 

@@ -40,6 +40,7 @@ from dgm.train.checkpoint import (
     save_checkpoint,
 )
 from dgm.train.config import TrainConfig, lr_factor
+from dgm.train.graphed import GraphedStep
 
 METRICS = "metrics.jsonl"
 
@@ -78,12 +79,22 @@ def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimiz
     if cfg.optimizer == "adam":
         kw = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
                   weight_decay=cfg.weight_decay, **fused)
+        if cfg.cuda_graph:  # its step counters live on the GPU: a graph can replay it
+            kw["capturable"] = True
         return torch.optim.Adam(params, **{**kw, **overrides})
     if cfg.optimizer == "sgd":
         kw = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
         return torch.optim.SGD(params, **{**kw, **overrides})
     kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
     return torch.optim.Adagrad(params, **{**kw, **overrides})
+
+
+def set_lr(group: dict, value: float) -> None:
+    """Set a param group's learning rate (in place when it is a tensor a graph reads)."""
+    if isinstance(group["lr"], torch.Tensor):
+        group["lr"].fill_(value)
+    else:
+        group["lr"] = value
 
 
 def _fusable(params: list) -> bool:
@@ -102,14 +113,22 @@ class Trainer:
         self.cfg, self.splits, self.resume = cfg, splits, resume
         self.run_dir = Path(run_dir)
         self.stop_after_steps = stop_after_steps
+        if cfg.cuda_graph and not model.graph_safe:
+            raise ValueError(
+                f"cuda_graph=True: {model.name}'s training step is not known to replay "
+                "correctly as a CUDA graph (see GenerativeModel.graph_safe); train it eagerly")
         self.info = D.setup(cfg.device)
+        if cfg.cuda_graph and (self.info.device.type != "cuda" or self.info.active):
+            raise ValueError(
+                "cuda_graph=True replays the training step on one GPU: it needs device 'cuda' "
+                f"(got {self.info.device}) and a single process (world size {self.info.world})")
         self.model = model.to(self.info.device)
         self.net = (DistributedDataParallel(self.model) if self.info.active else self.model)
         self.optimizers = self.model.configure_optimizers(
             lambda params, **kw: make_optimizer(params, cfg, **kw))
         for opt in self.optimizers.values():
             for g in opt.param_groups:
-                g.setdefault("base_lr", g["lr"])
+                g.setdefault("base_lr", float(g["lr"]))
         self.noise = torch.Generator(device=self.info.device)
         self.noise.manual_seed(derive_seed(cfg.seed, "noise", self.info.rank))
         self.average = WeightAverage(self.model, cfg.ema) if cfg.ema else None
@@ -117,6 +136,7 @@ class Trainer:
         self._interrupt = False
         self._best_pending: dict[str, torch.Tensor] | None = None  # best weights not yet on disk
         self._last_save = time.perf_counter()
+        self.graphed: GraphedStep | None = None  # the captured step (cuda_graph=True)
 
     # -- data ------------------------------------------------------------------------
     def _tensor(self, ds) -> torch.Tensor:
@@ -157,6 +177,7 @@ class Trainer:
         x_train = self._tensor(self.splits.train)  # (N, D)
         x_valid = self._tensor(self.splits.valid) if self.splits.valid is not None else None
         dynamic = bool(self.splits.train.dynamic_binarize)
+        train_step = self._train_step_fn()
         n_local = x_train.shape[0] // info.world
         bs = max(1, cfg.batch_size // info.world)
         n_steps = -(-n_local // bs)
@@ -166,8 +187,9 @@ class Trainer:
                 factor = lr_factor(cfg.schedule, st.epoch, cfg.epochs, cfg.lr_decay)
                 for opt in self.optimizers.values():
                     for g in opt.param_groups:
-                        g["lr"] = g["base_lr"] * factor
-                lr = {("lr" if len(self.optimizers) == 1 else f"lr_{name}"): o.param_groups[0]["lr"]
+                        set_lr(g, g["base_lr"] * factor)
+                lr = {("lr" if len(self.optimizers) == 1 else f"lr_{name}"):
+                      float(o.param_groups[0]["lr"])
                       for name, o in self.optimizers.items()}  # as stepped (GANs: one each)
                 perm_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "perm", st.epoch))
                 perm = torch.randperm(x_train.shape[0], generator=perm_gen)
@@ -181,8 +203,7 @@ class Trainer:
                     xb = x_train[shard[step * bs : (step + 1) * bs]]  # (B, D)
                     if dynamic:
                         xb = bernoulli(xb, generator=self.noise)
-                    terms = self.model.training_step(self.net, xb, self.optimizers, self.noise,
-                                                     cfg.grad_clip)
+                    terms = train_step(xb)
                     if self.average is not None:
                         self.average.update(st.epoch * n_steps + step)
                     for k, v in terms.items():
@@ -213,6 +234,21 @@ class Trainer:
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
         return self._finish()
+
+    def _train_step_fn(self):
+        """One optimizer step on a batch: the model's own, or its replayed CUDA graph."""
+
+        def step(xb: torch.Tensor) -> dict[str, torch.Tensor]:
+            return self.model.training_step(self.net, xb, self.optimizers, self.noise,
+                                            self.cfg.grad_clip)
+
+        if not self.cfg.cuda_graph:
+            return step
+        for opt in self.optimizers.values():  # learning rates the graph reads, set in place
+            for g in opt.param_groups:
+                g["lr"] = torch.tensor(float(g["lr"]), device=self.info.device)
+        self.graphed = GraphedStep(step, self.noise)
+        return self.graphed
 
     def _global_step(self) -> int:
         n_local = self._n_steps()
