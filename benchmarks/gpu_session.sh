@@ -30,7 +30,8 @@ run() {  # name, command...
 AR="$PY benchmarks/autoregressive_mnist.py --device $DEVICE --tf32 --minutes $MINUTES \
     --checkpoint-minutes 2"
 RBM="$PY benchmarks/rbm_mnist.py --stages quality --device $DEVICE $EXTRA_RBM"
-VAE="$PY benchmarks/vae_mnist.py --device $DEVICE --cuda-graph --minutes $MINUTES --ema 0.999 \
+VAE="$PY benchmarks/vae_mnist.py --device $DEVICE --cuda-graph --schedule-clock time \
+    --minutes $MINUTES --ema 0.999 \
     $EXTRA_VAE"
 RESULTS="autoregressive rbm"
 WEIGHTS=""                       # best weights worth bringing back (small models only)
@@ -56,7 +57,8 @@ decay)  # the first set overfits within 15-40 epochs: decaying rates, weight dec
 vae)  # the IWAE paper's protocols that a 2-core CPU cannot reach: k = 50 costs 50 decoder
       # passes per example; protocol 2 (dynamic binarization), with the KL warm-up of the quick
       # profile (protocol 1's VAE trains on the CPU, benchmarks/vae_mnist.py --stages vae)
-  RESULTS=vae_mnist WEIGHTS="benchmarks/runs/*/best.safetensors"
+  RESULTS=vae_mnist  # weights: the best (protocol 1) and the last (protocol 2: no validation)
+  WEIGHTS="benchmarks/runs/*/best.safetensors benchmarks/runs/dynamic_*/checkpoint.safetensors"
   run iwae50 $VAE --stages iwae50 --tag _ema
   run dynamic_iwae50 $VAE --stages dynamic_iwae50 --tag _ema
   run dynamic_vae $VAE --stages dynamic_vae --kl-warmup-frac 0.18 --tag _ema_warm

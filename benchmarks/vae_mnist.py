@@ -81,7 +81,8 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                    eval_k: int, data_dir, seed: int, schedule: str, ema: float = 0.0,
                    kl_warmup_epochs: float = 0.0, pilot: int = 0,
                    kl_warmup_frac: float = 0.0, device: torch.device = CPU,
-                   eval_only: bool = False, cuda_graph: bool = False) -> dict:
+                   eval_only: bool = False, cuda_graph: bool = False,
+                   clock: str = "epoch") -> dict:
     """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate on the
     test split (a pilot: on its first ``pilot`` validation images, never on test).
     ``eval_only``: evaluate the finished run already in runs/``key`` (same arguments)."""
@@ -105,7 +106,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                       lr_decay=float(np.log(10) / epochs),
                       patience=0, max_minutes=minutes, seed=seed, picture_every=0,
                       progress=False, ema=ema, device=device.type, checkpoint_minutes=1.0,
-                      cuda_graph=cuda_graph)
+                      cuda_graph=cuda_graph, schedule_clock=clock)
     if kl_warmup_frac:  # the same share of the planned epochs at any budget or machine speed
         kl_warmup_epochs = kl_warmup_frac * epochs
     warmup_steps = int(kl_warmup_epochs * -(-len(splits.train) // batch))
@@ -147,9 +148,11 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         **({"evaluated_by": "--eval-only, after training by benchmarks/gpu_session.sh "
                             "(SET=vae) on the same kind of device"} if eval_only else {}),
         "recipe": {"data": spec, "batch": batch, "optimizer": "adam(0.9, 0.999, eps=1e-4)",
-                   "lr": ("1e-3 * 10^(-i/7), stage i lasting 3^i/3280 of the epochs"
+                   "lr": ("1e-3 * 10^(-i/7), stage i lasting 3^i/3280 of the planned epochs"
                           if schedule == "iwae" else
-                          "1e-3 decaying exponentially to 1e-4 over the planned epochs"),
+                          "1e-3 decaying exponentially to 1e-4 over the planned epochs")
+                         + (" or the time budget, whichever is further along"
+                            if clock == "time" else ""),
                    "train_k": k, "time_budget_minutes": minutes, "seed": seed,
                    "weight_average": (f"EMA of the weights, decay {ema} per step" if ema
                                       else "none"),
@@ -238,6 +241,9 @@ def main() -> None:
                          "top-level figures are the variant with the best validation loss")
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                     help="where the long stages train and evaluate (throughput: CPU)")
+    ap.add_argument("--schedule-clock", default="epoch", choices=["epoch", "time"],
+                    help="time: the schedule follows the further of the planned epochs and the "
+                         "time budget (it ends with the budget on a machine that slowed down)")
     ap.add_argument("--cuda-graph", action="store_true",
                     help="replay each training step as a captured CUDA graph (GPU only: several "
                          "times the examples/s of eager steps here, benchmarks/gpu_step.py)")
@@ -264,7 +270,7 @@ def main() -> None:
             res = train_and_eval(stage, key, spec, k, minutes, args.batch, args.eval_k,
                                  args.data_dir, args.seed, args.schedule, args.ema,
                                  args.kl_warmup, args.pilot, args.kl_warmup_frac, device,
-                                 args.eval_only, args.cuda_graph)
+                                 args.eval_only, args.cuda_graph, args.schedule_clock)
             if args.pilot:
                 print(f"{key} (pilot): valid NLL {res['test_nll_nats']:.3f} "
                       f"+- {res['test_nll_stderr']:.3f}, valid neg-ELBO "

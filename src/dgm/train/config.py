@@ -25,6 +25,7 @@ class TrainConfig(ModelConfig):
     weight_decay: float = 0.0  # L2 penalty on the weights (the optimizer's weight_decay)
     schedule: str = "constant"  # constant | iwae | cosine | exp
     lr_decay: float = 0.0  # for "exp": lr * exp(-lr_decay * epoch)
+    schedule_clock: str = "epoch"  # epoch | time: the further of epoch and share of max_minutes
     grad_clip: float = 0.0  # max gradient norm, 0 = off
     ema: float = 0.0  # decay of an exponential moving average of the weights (Polyak), 0 = off
     patience: int = 0  # early stopping after this many epochs without a better valid loss; 0 = off
@@ -44,6 +45,10 @@ class TrainConfig(ModelConfig):
         check_positive("lr", self.lr)
         check_choice("optimizer", self.optimizer, ("adam", "sgd", "adagrad"))
         check_choice("schedule", self.schedule, ("constant", "iwae", "cosine", "exp"))
+        check_choice("schedule_clock", self.schedule_clock, ("epoch", "time"))
+        if self.schedule_clock == "time" and not self.max_minutes:
+            raise ValueError("schedule_clock 'time' reads the schedule off the time budget: "
+                             "set max_minutes")
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         check_positive("patience", self.patience, allow_zero=True)
         check_positive("max_train", self.max_train, allow_zero=True)
@@ -55,8 +60,29 @@ class TrainConfig(ModelConfig):
             raise ValueError(f"ema must be in [0, 1) (a decay per step; 0 = off), got {self.ema}")
 
 
-def lr_factor(schedule: str, epoch: int, epochs: int, decay: float = 0.0) -> float:
-    """Multiplier of the base learning rate at ``epoch`` (0-based) of ``epochs``.
+def schedule_position(clock: str, epoch: int, epochs: int, train_seconds: float,
+                      max_minutes: float) -> float:
+    """Where the learning-rate schedule stands, in epochs (0-based, of ``epochs``).
+
+    ``clock="epoch"``: the epoch. ``clock="time"``: the further of the epoch and the share
+    of the time budget spent, scaled to ``epochs``, so that a run planned from a speed
+    measured once still ends its schedule when the budget ends, on a machine that slowed
+    down meanwhile. (The time clock depends on the machine: the same seed gives the same run
+    only on the epoch clock.)
+
+    >>> schedule_position("time", 10, 100, train_seconds=30.0, max_minutes=1.0)
+    50.0
+    >>> schedule_position("time", 80, 100, train_seconds=6.0, max_minutes=1.0)
+    80
+    """
+    if clock == "epoch":
+        return epoch
+    return max(epoch, epochs * min(1.0, train_seconds / (60.0 * max_minutes)))
+
+
+def lr_factor(schedule: str, epoch: float, epochs: int, decay: float = 0.0) -> float:
+    """Multiplier of the base learning rate at ``epoch`` (0-based, maybe fractional) of
+    ``epochs``.
 
     ``iwae`` is Burda et al.'s recipe compressed to ``epochs``: stage i = 0..7 lasts a
     share 3^i / 3280 of the run at lr * 10^(-i/7) (3280 epochs reproduce the paper).

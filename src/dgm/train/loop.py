@@ -39,7 +39,7 @@ from dgm.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from dgm.train.config import TrainConfig, lr_factor
+from dgm.train.config import TrainConfig, lr_factor, schedule_position
 from dgm.train.graphed import GraphedStep
 
 METRICS = "metrics.jsonl"
@@ -184,7 +184,9 @@ class Trainer:
         old_handler = signal.signal(signal.SIGINT, self._on_sigint) if info.is_main else None
         try:
             while st.epoch < cfg.epochs and not st.done:
-                factor = lr_factor(cfg.schedule, st.epoch, cfg.epochs, cfg.lr_decay)
+                at = schedule_position(cfg.schedule_clock, st.epoch, cfg.epochs,
+                                       st.train_seconds, cfg.max_minutes)
+                factor = lr_factor(cfg.schedule, at, cfg.epochs, cfg.lr_decay)
                 for opt in self.optimizers.values():
                     for g in opt.param_groups:
                         set_lr(g, g["base_lr"] * factor)
@@ -264,14 +266,15 @@ class Trainer:
         cfg, info, st = self.cfg, self.info, self.state
         keys = sorted(sums)
         seen = torch.tensor(float(st.seen), device=info.device)
-        all_sum = D.all_reduce_sum(torch.stack([sums[k] for k in keys] + [seen]), info)
+        secs = torch.tensor(float(st.epoch_seconds), device=info.device)
+        all_sum = D.all_reduce_sum(torch.stack([sums[k] for k in keys] + [seen, secs]), info)
         if not torch.isfinite(all_sum).all():
             self._non_finite(st.step)
-        n_seen = float(all_sum[-1])
+        n_seen = float(all_sum[-2])
         record: dict[str, Any] = {"epoch": st.epoch + 1, **lr}
         record.update({f"train_{k}": float(all_sum[i]) / n_seen for i, k in enumerate(keys)})
         record["train_examples_per_s"] = n_seen / max(st.epoch_seconds, 1e-9)
-        st.train_seconds += st.epoch_seconds
+        st.train_seconds += float(all_sum[-1]) / info.world  # the ranks' mean: one clock
         record["train_seconds"] = st.train_seconds
         if x_valid is not None:
             valid = self.validate(x_valid)
