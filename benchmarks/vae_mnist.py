@@ -34,7 +34,7 @@ from dgm.models.vae import VAE, VAEConfig  # noqa: E402
 from dgm.train import TrainConfig, Trainer  # noqa: E402
 from dgm.train.distributed import resolve_device  # noqa: E402
 from dgm.train.graphed import GraphedStep  # noqa: E402
-from dgm.train.loop import make_optimizer  # noqa: E402
+from dgm.train.loop import make_optimizer, tensor_lrs  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 PUBLISHED = {"vae": 88.71, "iwae50": 87.10, "dynamic_vae": 86.76, "dynamic_iwae50": 84.78}
@@ -58,7 +58,7 @@ def epoch_seconds(k: int, x: torch.Tensor, batch: int, n_steps: int = 150,
     cfg = TrainConfig(lr=1e-3, adam_eps=1e-4, cuda_graph=cuda_graph)
     opts = {"main": make_optimizer(model.parameters(), cfg)}
     if cuda_graph:
-        opts["main"].param_groups[0]["lr"] = torch.tensor(1e-3, device=device)
+        tensor_lrs(opts.values(), device)
     gen = torch.Generator(device=device).manual_seed(0)
 
     def step(xb: torch.Tensor) -> dict:
@@ -145,8 +145,8 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         "eval_split": f"valid[:{pilot}] (pilot)" if pilot else "test",
         "eval_seconds": eval_seconds,
         "device": device_label(device),
-        **({"evaluated_by": "--eval-only, after training by benchmarks/gpu_session.sh "
-                            "(SET=vae) on the same kind of device"} if eval_only else {}),
+        **({"evaluated_by": "--eval-only: the finished run evaluated again"}
+           if eval_only else {}),
         "recipe": {"data": spec, "batch": batch, "optimizer": "adam(0.9, 0.999, eps=1e-4)",
                    "lr": ("1e-3 * 10^(-i/7), stage i lasting 3^i/3280 of the planned epochs"
                           if schedule == "iwae" else

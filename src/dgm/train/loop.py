@@ -97,6 +97,14 @@ def set_lr(group: dict, value: float) -> None:
         group["lr"] = value
 
 
+def tensor_lrs(optimizers, device: torch.device) -> None:
+    """Learning rates as tensors on ``device``: a captured graph reads them from memory, so
+    the schedule sets them in place (:func:`set_lr`) between replays."""
+    for opt in optimizers:
+        for g in opt.param_groups:
+            g["lr"] = torch.tensor(float(g["lr"]), device=device)
+
+
 def _fusable(params: list) -> bool:
     """Fused optimizers take floating-point tensors on CPU or CUDA (in param groups too)."""
     tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
@@ -246,9 +254,7 @@ class Trainer:
 
         if not self.cfg.cuda_graph:
             return step
-        for opt in self.optimizers.values():  # learning rates the graph reads, set in place
-            for g in opt.param_groups:
-                g["lr"] = torch.tensor(float(g["lr"]), device=self.info.device)
+        tensor_lrs(self.optimizers.values(), self.info.device)
         self.graphed = GraphedStep(step, self.noise)
         return self.graphed
 
@@ -274,7 +280,8 @@ class Trainer:
         record: dict[str, Any] = {"epoch": st.epoch + 1, **lr}
         record.update({f"train_{k}": float(all_sum[i]) / n_seen for i, k in enumerate(keys)})
         record["train_examples_per_s"] = n_seen / max(st.epoch_seconds, 1e-9)
-        st.train_seconds += float(all_sum[-1]) / info.world  # the ranks' mean: one clock
+        # under torchrun the ranks' mean epoch time: one clock for the schedule on every rank
+        st.train_seconds += float(all_sum[-1]) / info.world if info.active else st.epoch_seconds
         record["train_seconds"] = st.train_seconds
         if x_valid is not None:
             valid = self.validate(x_valid)
