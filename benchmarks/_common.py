@@ -44,8 +44,26 @@ def locked_results(name: str) -> Iterator[dict[str, Any]]:
         data = json.loads(path.read_text()) if path.exists() else {}
         yield data
         tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(strict_json(data), indent=2, sort_keys=True,
+                                  allow_nan=False) + "\n")
         os.replace(tmp, path)
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float as None: results files are strict JSON (no
+    ``Infinity``, which e.g. a run without a validation split has as its best valid loss)."""
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
+def _score(value: Any) -> float:
+    """A validation score as a number to compare; None (no validation) is +inf."""
+    return float("inf") if value is None else float(value)
 
 
 def run_record() -> dict[str, Any]:
@@ -84,13 +102,13 @@ def select_variant(name: str, stage: str, key: str, details: dict[str, Any],
     """Record variant ``key`` of ``stage`` under ``stages[key]`` of results/name.json; the
     top-level figures are those of the variant with the lowest ``details[score]`` (a
     validation figure: selection on validation, never on test). A variant without a score
-    (inf, e.g. no validation split) replaces the held one. Returns whether ``key`` is chosen."""
+    (inf or None, e.g. no validation split) replaces the held one. Returns whether ``key`` is chosen."""
     with locked_results(name) as data:
         stages = data.setdefault("stages", {})
         stages[key] = {**details, **run_record()}
         chosen = data.setdefault("selected", {}).get(stage, stage)
-        mine = details[score]
-        held = stages.get(chosen, {}).get(score, float("inf"))
+        mine = _score(details[score])
+        held = _score(stages.get(chosen, {}).get(score))
         if chosen == key or mine <= held or mine == float("inf"):
             data["selected"][stage] = key
             set_figures(data, figures, device)
