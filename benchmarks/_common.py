@@ -102,7 +102,8 @@ def select_variant(name: str, stage: str, key: str, details: dict[str, Any],
     """Record variant ``key`` of ``stage`` under ``stages[key]`` of results/name.json; the
     top-level figures are those of the variant with the lowest ``details[score]`` (a
     validation figure: selection on validation, never on test). A variant without a score
-    (inf or None, e.g. no validation split) replaces the held one. Returns whether ``key`` is chosen."""
+    (inf or None, e.g. no validation split) replaces the held one. Returns whether ``key`` is
+    chosen."""
     with locked_results(name) as data:
         stages = data.setdefault("stages", {})
         stages[key] = {**details, **run_record()}

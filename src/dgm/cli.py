@@ -105,8 +105,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 130
     if trainer.info.is_main:
         _final_pictures(run_dir, splits)
-        print(f"trained {summary['epochs']} epochs in {time.perf_counter() - t0:.1f}s; "
-              f"best valid loss {summary['best_valid_loss']:.4f} (epoch {summary['best_epoch']}); "
+        best = summary["best_valid_loss"]
+        kept = (f"best valid loss {best:.4f} (epoch {summary['best_epoch']})" if best is not None
+                else "no validation split: the last weights kept")
+        print(f"trained {summary['epochs']} epochs in {time.perf_counter() - t0:.1f}s; {kept}; "
               f"run directory: {run_dir}")
     return 0
 

@@ -98,6 +98,19 @@ def test_early_stopping_stops_and_keeps_the_best_weights(splits, tmp_path):
     assert len(rows) - summary["best_epoch"] == 3
 
 
+def test_a_run_without_validation_keeps_the_last_weights_and_writes_strict_json(
+        splits, tmp_path):
+    import dataclasses
+
+    no_valid = dataclasses.replace(splits, valid=None)
+    summary = Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 2}),
+                      no_valid, tmp_path).fit()
+    assert summary["best_valid_loss"] is None  # no score to compare, not inf
+    text = (tmp_path / "summary.json").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in summary.json")) \
+        == json.loads(json.dumps(summary))
+
+
 def test_sparse_checkpoints_still_hold_the_best_weights_and_the_last_state(splits, tmp_path):
     """``checkpoint_minutes``: no checkpoint until the interval passes, but the final epoch
     always writes one, and the best weights written then are the best epoch's."""

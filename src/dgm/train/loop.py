@@ -15,6 +15,7 @@ state is checkpointed.
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import time
@@ -375,7 +376,8 @@ class Trainer:
 
     def _finish(self) -> dict[str, Any]:
         spread = D.parameter_spread(self.model, self.info)
-        summary = {"epochs": self.state.epoch, "best_valid_loss": self.state.best,
+        best = self.state.best if math.isfinite(self.state.best) else None  # None: no validation
+        summary = {"epochs": self.state.epoch, "best_valid_loss": best,
                    "best_epoch": self.state.best_epoch, "train_seconds": self.state.train_seconds,
                    "rank_parameter_spread": spread, "world_size": self.info.world}
         if self.info.is_main:
