@@ -43,6 +43,13 @@ def test_eval_json_reports_nll_with_stderr(run, capsys):
     assert out["neg_elbo_nats"] >= out["nll_nats"] - 3 * out["nll_stderr"]
 
 
+def test_eval_json_is_strict_json_when_a_figure_is_not_finite(run, capsys):
+    assert main(["eval", str(run), "--iwae-k", "5", "--json", "--max-examples", "1"]) == 0
+    text = capsys.readouterr().out
+    out = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in --json output"))
+    assert out["nll_stderr"] is None and out["nll_nats"] > 0  # one example: no stderr
+
+
 def test_sample_writes_png_grids_and_npy_arrays(run, tmp_path):
     assert main(["sample", str(run), "-n", "10", "-o", str(tmp_path / "s.npy"), "--seed", "4"]) == 0
     x = np.load(tmp_path / "s.npy")
