@@ -14,6 +14,8 @@ DEVICE=${DEVICE:-cuda}
 EXTRA_AR=${EXTRA_AR:-}           # e.g. a smoke test on a CPU: DEVICE=cpu EXTRA_AR="--max-train 200
 EXTRA_RBM=${EXTRA_RBM:-}         #   --ensemble-hidden 32 32 ..." EXTRA_RBM="--ais-betas 100"
 EXTRA_VAE=${EXTRA_VAE:-}         #   EXTRA_VAE="--eval-k 10 --pilot 100"
+LONG_MINUTES=${LONG_MINUTES:-30} # SET=vae_long: each run's whole budget, over several sessions
+RESUME=${RESUME:-}               # SET=vae_long: 1 = continue the carried runs (benchmarks/runs)
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi -L 2>/dev/null
@@ -25,7 +27,7 @@ $PY -c "import torch; print(torch.__version__, torch.cuda.is_available() and tor
 
 run() {  # name, command...
   local name=$1; shift
-  (timeout "$LIMIT" "$@" >"$OUT/$name.log" 2>&1; echo "exit $? after ${SECONDS}s" >>"$OUT/$name.log") &
+  (timeout -k 20 "$LIMIT" "$@" >"$OUT/$name.log" 2>&1; echo "exit $? after ${SECONDS}s" >>"$OUT/$name.log") &
 }
 AR="$PY benchmarks/autoregressive_mnist.py --device $DEVICE --tf32 --minutes $MINUTES \
     --checkpoint-minutes 2"
@@ -63,6 +65,16 @@ vae)  # the IWAE paper's protocols that a 2-core CPU cannot reach: k = 50 costs 
   run vae_gpu $VAE --stages vae --kl-warmup-frac 0.18 --tag _gpu_ema_warm
   run dynamic_iwae50 $VAE --stages dynamic_iwae50 --tag _ema
   run dynamic_vae $VAE --stages dynamic_vae --kl-warmup-frac 0.18 --tag _ema_warm
+  ;;
+vae_long)  # budgets longer than one lent session, trained in pieces: LIMIT's SIGTERM makes each
+      # run save a checkpoint and stop; the next session carries benchmarks/runs/<key> back and
+      # continues with RESUME=1 (same settings); the session that ends a budget evaluates it
+  RESULTS=vae_mnist
+  WEIGHTS="benchmarks/runs/*_long*/checkpoint.safetensors benchmarks/runs/*_long*/best.safetensors"
+  LONG="$VAE --minutes $LONG_MINUTES ${RESUME:+--resume}"  # the later --minutes wins
+  run iwae50_long $LONG --stages iwae50 --tag _long
+  run dynamic_iwae50_long $LONG --stages dynamic_iwae50 --tag _long
+  run dynamic_vae_long $LONG --stages dynamic_vae --kl-warmup-frac 0.18 --tag _long_warm
   ;;
 esac
 wait

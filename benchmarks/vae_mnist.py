@@ -31,7 +31,7 @@ from _common import device_label, select_variant, update_results  # noqa: E402
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.models.vae import VAE, VAEConfig  # noqa: E402
-from dgm.train import TrainConfig, Trainer  # noqa: E402
+from dgm.train import TrainConfig, Trainer, TrainingInterrupted  # noqa: E402
 from dgm.train.distributed import resolve_device  # noqa: E402
 from dgm.train.graphed import GraphedStep  # noqa: E402
 from dgm.train.loop import make_optimizer, tensor_lrs  # noqa: E402
@@ -82,18 +82,24 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                    kl_warmup_epochs: float = 0.0, pilot: int = 0,
                    kl_warmup_frac: float = 0.0, device: torch.device = CPU,
                    eval_only: bool = False, cuda_graph: bool = False,
-                   clock: str = "epoch") -> dict:
+                   clock: str = "epoch", resume: bool = False) -> dict | None:
     """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate on the
     test split (a pilot: on its first ``pilot`` validation images, never on test).
-    ``eval_only``: evaluate the finished run already in runs/``key`` (same arguments)."""
+    ``eval_only``: evaluate the finished run already in runs/``key`` (same arguments).
+    ``resume``: continue the interrupted run in runs/``key`` (same arguments), e.g. a budget
+    longer than one lent GPU session, trained in pieces. Returns None when the training is
+    interrupted (Ctrl-C, SIGTERM: ``timeout``): its checkpoint is saved, nothing evaluated."""
     base = stage.replace("quick", "vae")  # the quick profile is protocol 1's VAE
     splits = load_dataset(spec, data_dir=data_dir)
     if pilot and splits.valid is None:
         raise SystemExit(f"--pilot evaluates on validation images, and {stage} has none "
                          f"(protocol 2 trains on all 60k); the test split is never a pilot's")
     run_dir = RUNS / key
-    if eval_only:
-        epochs = json.loads((run_dir / "config.json").read_text())["train"]["epochs"]
+    if eval_only or resume:
+        if not (run_dir / "config.json").is_file():
+            raise SystemExit(f"--{'eval-only' if eval_only else 'resume'}: no run in {run_dir}")
+        saved = json.loads((run_dir / "config.json").read_text())["train"]
+        epochs = saved["epochs"]
     else:
         x = torch.tensor(splits.train.x[:20000])
         n_measure = 1000 if device.type == "cuda" else 150
@@ -107,6 +113,13 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                       patience=0, max_minutes=minutes, seed=seed, picture_every=0,
                       progress=False, ema=ema, device=device.type, checkpoint_minutes=1.0,
                       cuda_graph=cuda_graph, schedule_clock=clock)
+    if resume:  # the plan is the saved one; the arguments must describe the same run
+        mine = cfg.to_dict()
+        differ = {name: (mine.get(name), v) for name, v in saved.items()
+                  if name not in ("data_dir", "device") and mine.get(name) != v}
+        if differ:
+            raise SystemExit(f"--resume {run_dir}: the arguments describe another run "
+                             f"(setting: (now, saved)) {differ}")
     if kl_warmup_frac:  # the same share of the planned epochs at any budget or machine speed
         kl_warmup_epochs = kl_warmup_frac * epochs
     warmup_steps = int(kl_warmup_epochs * -(-len(splits.train) // batch))
@@ -117,11 +130,17 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         summary = json.loads((run_dir / "summary.json").read_text())
     else:
         model = paper_model(k, warmup_steps).reset_parameters(seed)
-        if run_dir.exists():
+        if run_dir.exists() and not resume:
             import shutil
 
             shutil.rmtree(run_dir)
-        summary = Trainer(model, cfg, splits, run_dir).fit()
+        try:
+            summary = Trainer(model, cfg, splits, run_dir, resume=resume).fit()
+        except TrainingInterrupted as stop:
+            where = str(stop).split(";")[0]  # "interrupted at epoch E, step S"
+            print(f"{key}: {where}; checkpoint saved: the same command with --resume "
+                  f"continues it", flush=True)
+            return None
     import dgm
 
     # the early-stopping best weights (the last weights when there is no validation split)
@@ -212,7 +231,7 @@ def throughput(data_dir, batch: int = 20, n: int = 10000, repeats: int = 3) -> d
     }
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stages", nargs="+", default=["throughput", "quick"],
                     choices=["throughput", "quick", "vae", "iwae50", "dynamic_vae",
@@ -249,14 +268,21 @@ def main() -> None:
                          "times the examples/s of eager steps here, benchmarks/gpu_step.py)")
     ap.add_argument("--eval-only", action="store_true",
                     help="evaluate the finished runs of the stages again (same arguments)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the stages' interrupted runs (same arguments): a budget "
+                         "longer than one session, trained in pieces (SIGTERM or Ctrl-C saves "
+                         "a checkpoint and stops: timeout -s TERM ...)")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads (0: torch's default, one per core)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.eval_only and args.resume:
+        ap.error("--eval-only evaluates a finished run, --resume continues one: choose one")
     if args.cuda_graph and device.type != "cuda":
         ap.error(f"--cuda-graph replays steps on a GPU: it needs --device cuda (got {device})")
+    interrupted = False
     for stage in args.stages:
         print(f"== {stage}", flush=True)
         if stage == "throughput":
@@ -270,7 +296,11 @@ def main() -> None:
             res = train_and_eval(stage, key, spec, k, minutes, args.batch, args.eval_k,
                                  args.data_dir, args.seed, args.schedule, args.ema,
                                  args.kl_warmup, args.pilot, args.kl_warmup_frac, device,
-                                 args.eval_only, args.cuda_graph, args.schedule_clock)
+                                 args.eval_only, args.cuda_graph, args.schedule_clock,
+                                 args.resume)
+            if res is None:
+                interrupted = True
+                continue
             if args.pilot:
                 print(f"{key} (pilot): valid NLL {res['test_nll_nats']:.3f} "
                       f"+- {res['test_nll_stderr']:.3f}, valid neg-ELBO "
@@ -288,7 +318,8 @@ def main() -> None:
             continue
         path = update_results("vae_mnist", figures, stage, res)
         print(f"{stage}: {figures} -> {path}", flush=True)
+    return 130 if interrupted else 0  # 130: as Ctrl-C; the checkpoints wait for --resume
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

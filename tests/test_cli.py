@@ -92,7 +92,8 @@ def test_missing_mnist_says_where_it_looked(tmp_path, capsys):
     assert str(tmp_path / "empty") in err and "DGM_DATA" in err
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; timeout, pre-emption
+def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes(tmp_path, sig):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "dgm.cli", "train", "vae", "--preset", "tiny", "--data",
@@ -104,10 +105,10 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     while time.time() < deadline and (not metrics.exists() or
                                       len(metrics.read_text().splitlines()) < 2):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert "--resume" in err
+    assert "--resume" in err and sig.name in err
     assert (out / "checkpoint.safetensors").is_file()
     assert not list(out.glob(".*.tmp"))
     done = len(metrics.read_text().splitlines())

@@ -3,8 +3,9 @@
 It knows the model only through its contract (``dgm.models.base``): call it on
 a batch, minimize ``terms["loss"]``. Each epoch it validates, appends a line to
 ``metrics.jsonl``, keeps the best weights for early stopping, writes an atomic
-checkpoint and the pictures. Ctrl-C (or ``stop_after_steps``) saves a checkpoint
-at the current step; ``resume=True`` continues so that the interrupted-and-
+checkpoint and the pictures. Ctrl-C or SIGTERM (what ``timeout``, a batch
+scheduler's pre-emption or a lent machine's end sends; or ``stop_after_steps``)
+saves a checkpoint at the current step; ``resume=True`` continues so that the interrupted-and-
 resumed run ends bitwise equal to an uninterrupted one (on CPU).
 
 Randomness: the epoch's permutation is derived from (seed, epoch); the noise of
@@ -44,6 +45,9 @@ from dgm.train.config import TrainConfig, lr_factor, schedule_position
 from dgm.train.graphed import GraphedStep
 
 METRICS = "metrics.jsonl"
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # stop at the next step with a checkpoint
 
 
 class TrainingInterrupted(Exception):
@@ -190,7 +194,8 @@ class Trainer:
         n_local = x_train.shape[0] // info.world
         bs = max(1, cfg.batch_size // info.world)
         n_steps = -(-n_local // bs)
-        old_handler = signal.signal(signal.SIGINT, self._on_sigint) if info.is_main else None
+        # every rank: under torchrun each gets the signal, and one flag stops them all together
+        old_handlers = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
         try:
             while st.epoch < cfg.epochs and not st.done:
                 at = schedule_position(cfg.schedule_clock, st.epoch, cfg.epochs,
@@ -242,8 +247,8 @@ class Trainer:
                 st.epoch_seconds += time.perf_counter() - t0
                 self._end_epoch(sums, x_valid, lr, ckpt)
         finally:
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
+            for s, handler in old_handlers.items():
+                signal.signal(s, handler)
         return self._finish()
 
     def _train_step_fn(self):
@@ -400,9 +405,10 @@ class Trainer:
         return tqdm(total=total, initial=initial, desc=f"epoch {self.state.epoch + 1}",
                     unit="ex", unit_scale=True, leave=False, dynamic_ncols=True)
 
-    def _on_sigint(self, signum, frame) -> None:
-        if self._interrupt:  # second Ctrl-C: give up at once
+    def _on_signal(self, signum, frame) -> None:
+        if self._interrupt:  # a second signal: give up at once
             raise KeyboardInterrupt
         self._interrupt = True
-        print("\ninterrupt: saving a checkpoint at the end of this step "
-              "(Ctrl-C again to abort without saving)", file=sys.stderr)
+        if self.info.is_main:
+            print(f"\n{signal.Signals(signum).name}: saving a checkpoint at the end of this "
+                  f"step (send it again to abort without saving)", file=sys.stderr)
