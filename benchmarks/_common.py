@@ -81,11 +81,14 @@ def device_label(device: Any = "cpu") -> str:
     return f"{os.cpu_count()}-core CPU"
 
 
-def set_figures(data: dict[str, Any], figures: dict[str, Any], device: Any = "cpu") -> None:
-    """Put ``figures`` at the top level of a results object, noting where each was measured."""
+def set_figures(data: dict[str, Any], figures: dict[str, Any], device: Any = "cpu",
+                label: str | None = None) -> None:
+    """Put ``figures`` at the top level of a results object, noting where each was measured:
+    ``label`` when given (a figure measured earlier, elsewhere: its own record's label; this
+    machine may have no GPU to name), else this machine's ``device``."""
     data.update(figures)
     where = data.setdefault("figure_device", {})
-    where.update({k: device_label(device) for k in figures})
+    where.update({k: label or device_label(device) for k in figures})
 
 
 def update_results(name: str, figures: dict[str, Any], stage: str, details: dict[str, Any],

@@ -14,8 +14,8 @@ DEVICE=${DEVICE:-cuda}
 EXTRA_AR=${EXTRA_AR:-}           # e.g. a smoke test on a CPU: DEVICE=cpu EXTRA_AR="--max-train 200
 EXTRA_RBM=${EXTRA_RBM:-}         #   --ensemble-hidden 32 32 ..." EXTRA_RBM="--ais-betas 100"
 EXTRA_VAE=${EXTRA_VAE:-}         #   EXTRA_VAE="--eval-k 10 --pilot 100"
-LONG_MINUTES=${LONG_MINUTES:-30} # SET=vae_long: each run's whole budget, over several sessions
-RESUME=${RESUME:-}               # SET=vae_long: 1 = continue the carried runs (benchmarks/runs)
+LONG_MINUTES=${LONG_MINUTES:-30} # SET=*_long: each run's whole budget, over several sessions
+RESUME=${RESUME:-}               # SET=*_long: 1 = continue the carried runs (benchmarks/runs)
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi -L 2>/dev/null
@@ -75,6 +75,13 @@ vae_long)  # budgets longer than one lent session, trained in pieces: LIMIT's SI
   run iwae50_long $LONG --stages iwae50 --tag _long
   run dynamic_iwae50_long $LONG --stages dynamic_iwae50 --tag _long
   run dynamic_vae_long $LONG --stages dynamic_vae --kl-warmup-frac 0.18 --tag _long_warm
+  ;;
+rbm_long)  # the same for the RBMs (issue 4's 86.0 wants more than one session of PCD-25 / CD-25):
+      # the persistent chains travel in the checkpoint; AIS runs once the budget is spent
+  RESULTS=rbm
+  WEIGHTS="benchmarks/runs/rbm-*/checkpoint.safetensors benchmarks/runs/rbm-*/best.safetensors"
+  run rbm_pcd25_long $RBM --minutes pcd25=$LONG_MINUTES ${RESUME:+--resume}
+  run rbm_cd25_long $RBM --minutes cd25=$LONG_MINUTES ${RESUME:+--resume}
   ;;
 esac
 wait

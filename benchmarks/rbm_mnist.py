@@ -36,12 +36,18 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import locked_results, run_record, set_figures, update_results  # noqa: E402
+from _common import (  # noqa: E402
+    device_label,
+    locked_results,
+    run_record,
+    set_figures,
+    update_results,
+)
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.models.rbm import RBM, RBMConfig  # noqa: E402
 from dgm.models.rbm_ais import PAPER_BETAS, plot_ais_trace, raise_log_prob  # noqa: E402
-from dgm.train import TrainConfig, Trainer  # noqa: E402
+from dgm.train import TrainConfig, Trainer, TrainingInterrupted  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 PAPER = {"cd1": 125.53, "cd3": 105.50, "cd25": 86.34}  # S&M 2008, Table 2 (500 hidden units)
@@ -152,21 +158,38 @@ def step_seconds(cfg: RBMConfig, x: torch.Tensor, device: torch.device, n: int =
 
 
 def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
-                   device: torch.device) -> tuple[dict, RBM]:
+                   device: torch.device, resume: bool = False) -> tuple[dict, RBM] | None:
+    """Train method ``name`` for ``minutes`` into runs/rbm-``name``, then AIS. ``resume``:
+    continue the interrupted run there (same budget): a budget longer than one lent GPU
+    session, in pieces. None when interrupted (Ctrl-C, SIGTERM): checkpoint saved, no AIS."""
     cfg = RBMConfig(hidden=500, **METHODS[name])
     x = torch.from_numpy(np.array(splits.train.x))
-    per_epoch = step_seconds(cfg, x, device) * (x.shape[0] // 100)
-    epochs = max(1, int(minutes * 60 / per_epoch))
     run = RUNS / f"rbm-{name}"
-    shutil.rmtree(run, ignore_errors=True)
+    if resume:  # the saved plan (the persistent chains come back with the checkpoint)
+        if not (run / "config.json").is_file():
+            raise SystemExit(f"--resume: no run in {run}")
+        saved = json.loads((run / "config.json").read_text())["train"]
+        epochs = saved["epochs"]
+        if saved["max_minutes"] != minutes:
+            raise SystemExit(f"--resume {run}: planned for {saved['max_minutes']} minutes, "
+                             f"not {minutes}: give the same --minutes")
+    else:
+        per_epoch = step_seconds(cfg, x, device) * (x.shape[0] // 100)
+        epochs = max(1, int(minutes * 60 / per_epoch))
+        shutil.rmtree(run, ignore_errors=True)
     model = RBM(cfg, (1, 28, 28)).reset_parameters(0)
     tcfg = TrainConfig(data="mnist", epochs=epochs, batch_size=100, optimizer="sgd", lr=0.01,
                        momentum=0.9, weight_decay=2e-4, schedule="exp",
                        lr_decay=math.log(10) / max(1, epochs - 1), max_minutes=minutes,
                        picture_every=0, progress=False, seed=0, device=device.type)
     t0 = time.perf_counter()
-    summary = Trainer(model, tcfg, subset(splits, 500), run).fit()
-    wall = time.perf_counter() - t0
+    try:
+        summary = Trainer(model, tcfg, subset(splits, 500), run, resume=resume).fit()
+    except TrainingInterrupted as stop:
+        print(f"rbm-{name}: {str(stop).split(';')[0]}; checkpoint saved: the same command "
+              f"with --resume continues it", flush=True)
+        return None
+    wall = time.perf_counter() - t0  # this piece's (a resumed run: the last piece's)
     model.eval()
     test = torch.from_numpy(np.array(splits.test.x)).to(device)
     x = x.to(device)
@@ -183,7 +206,8 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
            "test_nll_3sd_interval": [float(f_test.mean() + res.log_z_lo3),
                                      float(f_test.mean() + res.log_z_hi3)],
            "train10k_nll_nats": float((f_train + res.log_z).mean()),
-           "paper_nll_nats": PAPER.get(name), "device": str(device), **run_record()}
+           "paper_nll_nats": PAPER.get(name), "device": str(device),
+           "device_label": device_label(device), **run_record()}
     try:  # pictures must never lose a measured result
         from dgm.plots import plot_curves, save_grid
 
@@ -214,7 +238,7 @@ def raise_check(model: RBM, splits, log_z: float) -> dict:
 
 
 def stage_quality(splits, minutes: dict[str, float], betas: int, runs: int,
-                  device: torch.device) -> dict:
+                  device: torch.device, resume: bool = False) -> dict:
     """Train and evaluate each method; each run is merged into ``stages.quality.runs`` under
     its method's name (``_cuda`` appended on a GPU), beside earlier runs of other methods
     or devices, and the best of all runs is the top-level figure."""
@@ -222,7 +246,10 @@ def stage_quality(splits, minutes: dict[str, float], betas: int, runs: int,
     for name, mins in minutes.items():
         if mins <= 0:
             continue
-        out, model = train_and_eval(name, mins, splits, betas, runs, device)
+        done = train_and_eval(name, mins, splits, betas, runs, device, resume)
+        if done is None:  # stopped by a signal: the later methods wait for the next piece too
+            break
+        out, model = done
         out["raise_check"] = raise_check(model, splits, out["ais"]["log_z"])
         print(json.dumps(out["raise_check"], indent=1), flush=True)
         key = name if device.type == "cpu" else f"{name}_{device.type}"
@@ -236,7 +263,7 @@ def stage_quality(splits, minutes: dict[str, float], betas: int, runs: int,
                        "best_method": best,
                        "best_train_seconds": everything[best]["train_seconds"]}
             quality.update({"ais_betas": betas, "ais_runs": runs, **figures})
-            set_figures(data, figures, everything[best].get("device", "cpu"))
+            set_figures(data, figures, label=everything[best]["device_label"])
     return results
 
 
@@ -250,6 +277,9 @@ def main() -> None:
     p.add_argument("--ais-runs", type=int, default=100)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--data-dir")
+    p.add_argument("--resume", action="store_true",
+                   help="quality: continue the methods' interrupted runs (same --minutes); "
+                        "SIGTERM or Ctrl-C saves a checkpoint and stops")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     splits = load_dataset("mnist", data_dir=a.data_dir)
@@ -257,7 +287,8 @@ def main() -> None:
         stage_speed(splits)
     if "quality" in a.stages:
         minutes = {k: float(v) for k, v in (s.split("=") for s in a.minutes)}
-        stage_quality(splits, minutes, a.ais_betas, a.ais_runs, torch.device(a.device))
+        stage_quality(splits, minutes, a.ais_betas, a.ais_runs, torch.device(a.device),
+                      a.resume)
 
 
 if __name__ == "__main__":

@@ -298,9 +298,9 @@ def main() -> int:
                                  args.kl_warmup, args.pilot, args.kl_warmup_frac, device,
                                  args.eval_only, args.cuda_graph, args.schedule_clock,
                                  args.resume)
-            if res is None:
+            if res is None:  # stopped by a signal: the later stages wait for --resume too
                 interrupted = True
-                continue
+                break
             if args.pilot:
                 print(f"{key} (pilot): valid NLL {res['test_nll_nats']:.3f} "
                       f"+- {res['test_nll_stderr']:.3f}, valid neg-ELBO "
