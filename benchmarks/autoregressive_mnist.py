@@ -18,6 +18,7 @@ Usage: flock /tmp/dgm-bench.lock python benchmarks/autoregressive_mnist.py \
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -32,7 +33,7 @@ import dgm  # noqa: E402
 from dgm.data import load_dataset  # noqa: E402
 from dgm.models.made import MADE, MADEConfig  # noqa: E402
 from dgm.models.nade import NADE, NADEConfig  # noqa: E402
-from dgm.train import TrainConfig, Trainer  # noqa: E402
+from dgm.train import TrainConfig, Trainer, TrainingInterrupted  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 PUBLISHED = {"nade": 88.86, "made1": 88.40, "made_ensemble": 86.64}
@@ -61,7 +62,13 @@ def set_tf32(on: bool) -> None:
     torch.backends.cudnn.allow_tf32 = on
 
 
-def run_stage(stage: str, args, splits) -> None:
+# what a resumed run may change: how long it goes on, where it runs
+EXTENSIBLE = ("max_minutes", "epochs", "patience", "checkpoint_minutes", "device", "data_dir")
+
+
+def run_stage(stage: str, args, splits) -> bool:
+    """Train (or, ``--resume``, continue) ``stage`` and evaluate its best weights; False when
+    the training was interrupted (Ctrl-C, SIGTERM): its checkpoint waits for --resume."""
     model, opt = build(stage, args)
     model.reset_parameters(args.seed)
     cfg = TrainConfig(data="mnist", data_dir=args.data_dir, epochs=args.max_epochs,
@@ -71,11 +78,27 @@ def run_stage(stage: str, args, splits) -> None:
                       max_train=args.max_train, **opt)
     key = stage + args.tag  # the stage's name in the results file (variants: --tag)
     run_dir = RUNS / f"autoregressive_{key}"
-    if run_dir.exists():
+    if args.resume:  # continue the run there: the same run, with a budget that may be longer
+        if not (run_dir / "config.json").is_file():
+            raise SystemExit(f"--resume: no run in {run_dir}")
+        saved = json.loads((run_dir / "config.json").read_text())["train"]
+        mine, free = cfg.to_dict(), EXTENSIBLE
+        differ = {k: (mine.get(k), v) for k, v in saved.items()
+                  if k not in free and mine.get(k) != v}
+        if differ:
+            raise SystemExit(f"--resume {run_dir}: the arguments describe another run "
+                             f"(setting: (now, saved)) {differ}; only {free} may change")
+    elif run_dir.exists():
         shutil.rmtree(run_dir)
     set_tf32(args.tf32)
-    trainer = Trainer(model, cfg, splits, run_dir)
-    summary = trainer.fit()
+    trainer = Trainer(model, cfg, splits, run_dir, resume=args.resume)
+    try:
+        summary = trainer.fit()
+    except TrainingInterrupted as stop:
+        set_tf32(False)
+        print(f"{key}: {str(stop).split(';')[0]}; checkpoint saved: the same command with "
+              f"--resume continues it", flush=True)
+        return False
     set_tf32(False)
     # the early-stopping best weights (validation split), evaluated where they were trained
     best = dgm.load(run_dir, map_location=trainer.info.device)
@@ -114,9 +137,10 @@ def run_stage(stage: str, args, splits) -> None:
         best.pictures(run_dir, seed=0)
     except Exception as err:  # pictures must never lose a measured result
         print(f"warning: pictures failed: {err!r}", file=sys.stderr)
+    return True
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stages", nargs="*", default=["nade", "made1", "made_ensemble"])
     ap.add_argument("--minutes", type=float, default=12.0, help="training budget per stage")
@@ -141,11 +165,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train", type=int, default=0, help="smoke runs: first N examples")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the stages' runs (interrupted, or finished and given a "
+                         "longer --minutes or --patience); other settings must match")
     args = ap.parse_args()
     splits = load_dataset("mnist", data_dir=args.data_dir)
     for stage in args.stages:
-        run_stage(stage, args, splits)
+        if not run_stage(stage, args, splits):
+            return 130  # interrupted: the later stages wait for --resume too
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

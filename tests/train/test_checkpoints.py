@@ -111,6 +111,27 @@ def test_a_run_without_validation_keeps_the_last_weights_and_writes_strict_json(
         == json.loads(json.dumps(summary))
 
 
+def test_a_finished_run_resumed_with_a_looser_stop_goes_on(splits, tmp_path):
+    """Stopped by patience (or a time budget): resuming with a larger one continues the run
+    from its last state, and config.json records the new settings."""
+    def make():
+        return VAE(VAEConfig(latent=8, hidden=(256,)), splits.train.shape).reset_parameters(0)
+
+    cfg = TrainConfig(epochs=200, batch_size=32, lr=3e-3, max_train=200, patience=3,
+                      picture_every=0, progress=False)
+    first = Trainer(make(), cfg, splits, tmp_path).fit()
+    assert first["epochs"] < 200
+    same = Trainer(make(), cfg, splits, tmp_path, resume=True).fit()
+    assert same["epochs"] == first["epochs"]  # the stop still holds: nothing more
+    more = TrainConfig(**{**cfg.to_dict(), "patience": 0, "epochs": first["epochs"] + 2})
+    after = Trainer(make(), more, splits, tmp_path, resume=True).fit()
+    assert after["epochs"] == first["epochs"] + 2
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, first["epochs"] + 3))
+    saved = json.loads((tmp_path / "config.json").read_text())["train"]
+    assert saved["patience"] == 0 and saved["epochs"] == first["epochs"] + 2
+
+
 def test_sparse_checkpoints_still_hold_the_best_weights_and_the_last_state(splits, tmp_path):
     """``checkpoint_minutes``: no checkpoint until the interval passes, but the final epoch
     always writes one, and the best weights written then are the best epoch's."""

@@ -184,6 +184,14 @@ class Trainer:
             self.state = st = LoopState(**saved["loop"])
             if info.active:  # each rank restores its own noise stream
                 self.noise.set_state(self._rank_noise_state(saved))
+            if st.done:  # a finished run continues when its stop no longer holds (a longer
+                # time budget, a larger patience): it extends the run, as more epochs do
+                st.done = bool((cfg.patience and st.bad_epochs >= cfg.patience)
+                               or (cfg.max_minutes and st.train_seconds > 60 * cfg.max_minutes))
+            if info.is_main:  # the record says how the run goes on (e.g. more epochs)
+                record = json.loads((self.run_dir / CONFIG).read_text())
+                if record.get("train") != cfg.to_dict():
+                    atomic_write_json(self.run_dir / CONFIG, {**record, "train": cfg.to_dict()})
         elif info.is_main:
             atomic_write_json(self.run_dir / CONFIG, self._config_record())
             (self.run_dir / METRICS).write_text("")
