@@ -10,8 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fmt(v) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e6:
+        return str(int(v))  # a count stored as a float
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return f"{v:#.4g}".rstrip(".")  # 89.00, not 89: the digits shown are significant
     return str(v)
 
 
