@@ -92,7 +92,8 @@ def test_missing_mnist_says_where_it_looked(tmp_path, capsys):
     assert str(tmp_path / "empty") in err and "DGM_DATA" in err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; timeout, pre-emption
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM],  # Ctrl-C; timeout, pre-emption
+                         ids=lambda s: s.name)
 def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes(tmp_path, sig):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
