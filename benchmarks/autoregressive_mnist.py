@@ -43,7 +43,8 @@ PREFIX = {"nade": "nade", "made1": "made_1mask", "made_ensemble": "made_ensemble
 
 def build(stage: str, args) -> tuple[torch.nn.Module, dict]:
     opt = {"optimizer": args.optimizer, "lr": args.lr, "weight_decay": args.weight_decay,
-           "schedule": "exp" if args.lr_decay else "constant", "lr_decay": args.lr_decay}
+           "schedule": "exp" if args.lr_decay else "constant", "lr_decay": args.lr_decay,
+           "ema": args.ema}
     if stage == "nade":
         cfg = NADEConfig(n_hidden=args.nade_hidden)
         return NADE(cfg, (1, 28, 28)), {"batch_size": args.nade_batch, **opt}
@@ -149,6 +150,9 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--optimizer", default="adam", choices=["adam", "adagrad", "sgd"])
     ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="decay of the moving average of the weights that is validated, kept "
+                         "and evaluated (0 = off)")
     ap.add_argument("--lr-decay", type=float, default=0.0,
                     help="exponential schedule: lr * exp(-lr_decay * epoch) (0: constant)")
     ap.add_argument("--tag", default="", help="variant suffix of the stage's results key")
