@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dgm._json import strict_json
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -49,21 +51,33 @@ def locked_results(name: str) -> Iterator[dict[str, Any]]:
         os.replace(tmp, path)
 
 
-def strict_json(obj: Any) -> Any:
-    """``obj`` with every non-finite float as None: results files are strict JSON (no
-    ``Infinity``, which e.g. a run without a validation split has as its best valid loss)."""
-    if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
-    if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [strict_json(v) for v in obj]
-    return obj
-
-
 def _score(value: Any) -> float:
     """A validation score as a number to compare; None (no validation) is +inf."""
     return float("inf") if value is None else float(value)
+
+
+def saved_train_config(run_dir: Path, option: str = "--resume") -> dict[str, Any]:
+    """The training settings saved with the run in ``run_dir``; a clear exit when none is."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise SystemExit(f"{option}: no run in {run_dir} (no config.json)")
+    return json.loads(path.read_text())["train"]
+
+
+def check_same_run(run_dir: Path, mine: dict[str, Any], saved: dict[str, Any],
+                   free: tuple[str, ...] = ("data_dir", "device")) -> None:
+    """``--resume``: the arguments (``mine``, a TrainConfig's dict) must describe the saved
+    run; only the settings in ``free`` may change. Exits naming each that differs."""
+    differ = {k: (mine.get(k), v) for k, v in saved.items() if k not in free and mine.get(k) != v}
+    if differ:
+        raise SystemExit(f"--resume {run_dir}: the arguments describe another run "
+                         f"(setting: (now, saved)) {differ}; only {list(free)} may change")
+
+
+def say_interrupted(key: str, stop: BaseException) -> None:
+    """A run stopped by Ctrl-C or SIGTERM: where, and how to continue it."""
+    print(f"{key}: {getattr(stop, 'where', stop)}; checkpoint saved: the same command with "
+          f"--resume continues it", flush=True)
 
 
 def run_record() -> dict[str, Any]:

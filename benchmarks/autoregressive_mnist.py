@@ -18,7 +18,6 @@ Usage: flock /tmp/dgm-bench.lock python benchmarks/autoregressive_mnist.py \
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -27,7 +26,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import select_variant  # noqa: E402
+from _common import (  # noqa: E402
+    check_same_run,
+    saved_train_config,
+    say_interrupted,
+    select_variant,
+)
 
 import dgm  # noqa: E402
 from dgm.data import load_dataset  # noqa: E402
@@ -80,15 +84,7 @@ def run_stage(stage: str, args, splits) -> bool:
     key = stage + args.tag  # the stage's name in the results file (variants: --tag)
     run_dir = RUNS / f"autoregressive_{key}"
     if args.resume:  # continue the run there: the same run, with a budget that may be longer
-        if not (run_dir / "config.json").is_file():
-            raise SystemExit(f"--resume: no run in {run_dir}")
-        saved = json.loads((run_dir / "config.json").read_text())["train"]
-        mine, free = cfg.to_dict(), EXTENSIBLE
-        differ = {k: (mine.get(k), v) for k, v in saved.items()
-                  if k not in free and mine.get(k) != v}
-        if differ:
-            raise SystemExit(f"--resume {run_dir}: the arguments describe another run "
-                             f"(setting: (now, saved)) {differ}; only {free} may change")
+        check_same_run(run_dir, cfg.to_dict(), saved_train_config(run_dir), EXTENSIBLE)
     elif run_dir.exists():
         shutil.rmtree(run_dir)
     set_tf32(args.tf32)
@@ -97,8 +93,7 @@ def run_stage(stage: str, args, splits) -> bool:
         summary = trainer.fit()
     except TrainingInterrupted as stop:
         set_tf32(False)
-        print(f"{key}: {str(stop).split(';')[0]}; checkpoint saved: the same command with "
-              f"--resume continues it", flush=True)
+        say_interrupted(key, stop)
         return False
     set_tf32(False)
     # the early-stopping best weights (validation split), evaluated where they were trained

@@ -37,9 +37,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    check_same_run,
     device_label,
     locked_results,
     run_record,
+    saved_train_config,
+    say_interrupted,
     set_figures,
     update_results,
 )
@@ -166,13 +169,8 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
     x = torch.from_numpy(np.array(splits.train.x))
     run = RUNS / f"rbm-{name}"
     if resume:  # the saved plan (the persistent chains come back with the checkpoint)
-        if not (run / "config.json").is_file():
-            raise SystemExit(f"--resume: no run in {run}")
-        saved = json.loads((run / "config.json").read_text())["train"]
+        saved = saved_train_config(run)
         epochs = saved["epochs"]
-        if saved["max_minutes"] != minutes:
-            raise SystemExit(f"--resume {run}: planned for {saved['max_minutes']} minutes, "
-                             f"not {minutes}: give the same --minutes")
     else:
         per_epoch = step_seconds(cfg, x, device) * (x.shape[0] // 100)
         epochs = max(1, int(minutes * 60 / per_epoch))
@@ -182,12 +180,13 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
                        momentum=0.9, weight_decay=2e-4, schedule="exp",
                        lr_decay=math.log(10) / max(1, epochs - 1), max_minutes=minutes,
                        picture_every=0, progress=False, seed=0, device=device.type)
+    if resume:  # the same budget (--minutes) and recipe as the saved run
+        check_same_run(run, tcfg.to_dict(), saved)
     t0 = time.perf_counter()
     try:
         summary = Trainer(model, tcfg, subset(splits, 500), run, resume=resume).fit()
     except TrainingInterrupted as stop:
-        print(f"rbm-{name}: {str(stop).split(';')[0]}; checkpoint saved: the same command "
-              f"with --resume continues it", flush=True)
+        say_interrupted(f"rbm-{name}", stop)
         return None
     wall = time.perf_counter() - t0  # this piece's (a resumed run: the last piece's)
     model.eval()

@@ -27,7 +27,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_label, select_variant, update_results  # noqa: E402
+from _common import (  # noqa: E402
+    check_same_run,
+    device_label,
+    saved_train_config,
+    say_interrupted,
+    select_variant,
+    update_results,
+)
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.models.vae import VAE, VAEConfig  # noqa: E402
@@ -96,9 +103,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                          f"(protocol 2 trains on all 60k); the test split is never a pilot's")
     run_dir = RUNS / key
     if eval_only or resume:
-        if not (run_dir / "config.json").is_file():
-            raise SystemExit(f"--{'eval-only' if eval_only else 'resume'}: no run in {run_dir}")
-        saved = json.loads((run_dir / "config.json").read_text())["train"]
+        saved = saved_train_config(run_dir, "--eval-only" if eval_only else "--resume")
         epochs = saved["epochs"]
     else:
         x = torch.tensor(splits.train.x[:20000])
@@ -114,12 +119,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                       progress=False, ema=ema, device=device.type, checkpoint_minutes=1.0,
                       cuda_graph=cuda_graph, schedule_clock=clock)
     if resume:  # the plan is the saved one; the arguments must describe the same run
-        mine = cfg.to_dict()
-        differ = {name: (mine.get(name), v) for name, v in saved.items()
-                  if name not in ("data_dir", "device") and mine.get(name) != v}
-        if differ:
-            raise SystemExit(f"--resume {run_dir}: the arguments describe another run "
-                             f"(setting: (now, saved)) {differ}")
+        check_same_run(run_dir, cfg.to_dict(), saved)
     if kl_warmup_frac:  # the same share of the planned epochs at any budget or machine speed
         kl_warmup_epochs = kl_warmup_frac * epochs
     warmup_steps = int(kl_warmup_epochs * -(-len(splits.train) // batch))
@@ -137,9 +137,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         try:
             summary = Trainer(model, cfg, splits, run_dir, resume=resume).fit()
         except TrainingInterrupted as stop:
-            where = str(stop).split(";")[0]  # "interrupted at epoch E, step S"
-            print(f"{key}: {where}; checkpoint saved: the same command with --resume "
-                  f"continues it", flush=True)
+            say_interrupted(key, stop)
             return None
     import dgm
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -198,9 +197,9 @@ def _print_record(out: dict[str, Any], as_json: bool) -> None:
     """One strict JSON object (a value without a finite figure, e.g. the stderr of one
     example or AIS's lower 3 sd bound when the interval reaches Z = 0, is null), or lines."""
     if as_json:
-        finite = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                  for k, v in out.items()}
-        print(json.dumps(finite, allow_nan=False))
+        from dgm._json import strict_json
+
+        print(json.dumps(strict_json(out), allow_nan=False))
     else:
         for k, v in out.items():
             print(f"{k:>24}: {v}")

@@ -51,7 +51,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # stop at the next step with a c
 
 
 class TrainingInterrupted(Exception):
-    """Raised after the checkpoint of an interrupted run has been written."""
+    """Raised after the checkpoint of an interrupted run has been written; ``where`` says
+    at which epoch and step."""
+
+    def __init__(self, message: str, where: str = ""):
+        super().__init__(message)
+        self.where = where or message
 
 
 class NonFiniteLoss(RuntimeError):
@@ -247,9 +252,10 @@ class Trainer:
                         st.sums = {k: float(v) for k, v in sums.items()}
                         st.epoch_seconds += time.perf_counter() - t0
                         self._save(ckpt)
+                        where = f"interrupted at epoch {st.epoch + 1}, step {st.step}"
                         raise TrainingInterrupted(
-                            f"interrupted at epoch {st.epoch + 1}, step {st.step}; "
-                            f"checkpoint saved, continue with: dgm train --resume {self.run_dir}")
+                            f"{where}; checkpoint saved, continue with: "
+                            f"dgm train --resume {self.run_dir}", where)
                 if bar is not None:
                     bar.close()
                 st.epoch_seconds += time.perf_counter() - t0
