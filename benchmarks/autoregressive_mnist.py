@@ -53,10 +53,11 @@ def build(stage: str, args) -> tuple[torch.nn.Module, dict]:
         cfg = NADEConfig(n_hidden=args.nade_hidden)
         return NADE(cfg, (1, 28, 28)), {"batch_size": args.nade_batch, **opt}
     if stage == "made1":
-        cfg = MADEConfig(hidden_sizes=tuple(args.made_hidden), direct=args.direct)
+        cfg = MADEConfig(hidden_sizes=tuple(args.made_hidden), direct=args.direct,
+                         dropout=args.dropout)
         return MADE(cfg, (1, 28, 28)), {"batch_size": args.made_batch, **opt}
     cfg = MADEConfig(hidden_sizes=tuple(args.ensemble_hidden), direct=args.direct,
-                     connectivity_agnostic=True, train_masks=args.masks)
+                     connectivity_agnostic=True, train_masks=args.masks, dropout=args.dropout)
     return MADE(cfg, (1, 28, 28)), {"batch_size": args.made_batch, **opt}
 
 
@@ -161,6 +162,8 @@ def main() -> int:
     ap.add_argument("--ensemble-hidden", type=int, nargs="*", default=[500])
     ap.add_argument("--direct", action="store_true", help="MADE: direct input-to-output links")
     ap.add_argument("--masks", type=int, default=32)
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="MADE: hidden units dropped in training with this probability")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train", type=int, default=0, help="smoke runs: first N examples")
     ap.add_argument("--data-dir", default=None)

@@ -24,7 +24,8 @@ CFG = dict(epochs=2, batch_size=64, max_train=320, picture_every=0, progress=Fal
 MODELS = {
     "made-agnostic": lambda: MADE(MADEConfig(hidden_sizes=(24, 24), direct=True,
                                              order_agnostic=True, connectivity_agnostic=True,
-                                             train_masks=0, resample_every=2), (1, 8, 8)),
+                                             train_masks=0, resample_every=2, dropout=0.25),
+                                  (1, 8, 8)),
     "nade-agnostic": lambda: NADE(NADEConfig(n_hidden=12, ordering="agnostic"), (1, 8, 8)),
 }
 
@@ -96,6 +97,25 @@ def test_eval_nll_is_exact_and_per_example(splits):
     assert torch.allclose(out["nll_nats"], -model.log_prob_naive(x), atol=1e-4)
     with pytest.raises(ValueError, match="agnostic"):
         model.nll(x, orderings=4)
+
+
+def test_made_dropout_is_seeded_training_only_and_unbiased():
+    model = MADE.create(12, (64,), seed=0, dropout=0.5, direct=True)
+    x = (torch.rand(6, 12, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    losses = [float(model(x, torch.Generator().manual_seed(s))["loss"].detach()) for s in (3, 3, 4)]
+    assert losses[0] == losses[1] != losses[2]  # the dropped units come from the generator
+    exact = float(-model.log_prob(x).mean())  # evaluation: every unit, no randomness
+    assert exact == float(-model.log_prob(x).mean()) and exact not in losses
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # inverted dropout: the mean logit over many drops is the net's
+        mean = torch.stack([model.logits(x, dropout=gen) for _ in range(4000)]).mean(0)
+    assert torch.allclose(mean, model.logits(x), atol=0.05)
+    with pytest.raises(ValueError, match="generator"):
+        model(x)
+    model.eval()  # eval mode: no dropout
+    assert float(model(x)["loss"].detach()) == pytest.approx(exact, abs=1e-5)
+    with pytest.raises(ValueError, match="dropout"):
+        MADE.create(5, (4,), dropout=1.0)
 
 
 def test_plain_argument_construction_and_clear_config_errors():

@@ -81,6 +81,7 @@ class MADEConfig(ModelConfig):
     train_masks: int = 1  # distinct masks cycled in training: indices 0..N-1 (0: unlimited)
     resample_every: int = 1  # training steps between mask changes
     mask_seed: int = 0  # masks are a function of (mask_seed, mask index)
+    dropout: float = 0.0  # training only: each hidden unit dropped with this probability
 
     def validate(self) -> None:
         for h in self.hidden_sizes:
@@ -90,6 +91,8 @@ class MADEConfig(ModelConfig):
         check_positive("train_masks", self.train_masks, allow_zero=True)
         check_positive("resample_every", self.resample_every)
         check_positive("mask_seed", self.mask_seed, allow_zero=True)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.train_masks != 1 and not (self.order_agnostic or self.connectivity_agnostic):
             raise ValueError(f"train_masks={self.train_masks} needs order_agnostic or "
                              "connectivity_agnostic (otherwise every mask is the same)")
@@ -175,12 +178,18 @@ class MADE(GenerativeModel):
         return (c.order_agnostic or c.connectivity_agnostic) and c.train_masks != 1
 
     # -- the network ---------------------------------------------------------------------
-    def logits(self, x: torch.Tensor, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Logits of p(x_k = 1 | x_<k) for every k (B, n), with ``masks`` or the buffers."""
+    def logits(self, x: torch.Tensor, masks: list[torch.Tensor] | None = None,
+               dropout: torch.Generator | None = None) -> torch.Tensor:
+        """Logits of p(x_k = 1 | x_<k) for every k (B, n), with ``masks`` or the buffers;
+        with a ``dropout`` generator, hidden units are dropped (inverted dropout, training)."""
         ms = masks or [None] * (len(self.layers) + (self.direct is not None))
+        p = self.config.dropout
         h = x
         for layer, M in zip(self.layers[:-1], ms):
             h = self.act(layer(h, M))  # (B, h_l)
+            if dropout is not None and p > 0:
+                keep = torch.rand(h.shape, generator=dropout, device=h.device) >= p  # (B, h_l)
+                h = h * keep / (1.0 - p)  # E[h] unchanged: the test-time net uses all units
         out = self.layers[-1](h, ms[len(self.layers) - 1])  # (B, n)
         if self.direct is not None:
             out = out + self.direct(x, ms[-1])
@@ -197,7 +206,11 @@ class MADE(GenerativeModel):
                 if m != int(self.mask_index):
                     self.set_mask(m)
             self.steps += 1
-        return {"loss": -bernoulli_log_lik(x, self.logits(x)).mean()}
+        drop = generator if self.training and c.dropout > 0 else None
+        if self.training and c.dropout > 0 and generator is None:
+            raise ValueError("MADE with dropout trains with an explicit generator "
+                             "(model(x, generator=g)); none was given")
+        return {"loss": -bernoulli_log_lik(x, self.logits(x, dropout=drop)).mean()}
 
     def validation_terms(self, x, generator=None):
         """Exact NLL under mask 0 (deterministic)."""
