@@ -110,6 +110,10 @@ def test_made_dropout_is_seeded_training_only_and_unbiased():
     with torch.no_grad():  # inverted dropout: the mean logit over many drops is the net's
         mean = torch.stack([model.logits(x, dropout=gen) for _ in range(4000)]).mean(0)
     assert torch.allclose(mean, model.logits(x), atol=0.05)
+    jac = torch.autograd.functional.jacobian(  # (n, n): d logit_k / d x_k', with drops
+        lambda v: model.logits(v[None], dropout=torch.Generator().manual_seed(7))[0], x[0])
+    assert torch.count_nonzero(torch.triu(jac)) == 0  # still autoregressive (natural order)
+    assert torch.count_nonzero(torch.tril(jac, -1)) > 0
     with pytest.raises(ValueError, match="generator"):
         model(x)
     model.eval()  # eval mode: no dropout

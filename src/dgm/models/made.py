@@ -17,6 +17,10 @@ the masks are
           + (A * M^A) x + c)_k),
 
 and -log p(x) is the sum of the n cross entropies (one pass for all conditionals).
+Optional hidden dropout (beyond the paper; training only) multiplies each h^l by a 0/1
+mask drawn from the training generator and divides by 1 - p, so the network that is
+evaluated uses every unit, unscaled; the masks M^l are untouched, so every conditional
+stays autoregressive.
 
 Mask ``m`` (its ordering and hidden degrees) is a deterministic function of
 (``mask_seed``, m); the layers' ``mask`` buffers hold the current training mask.
