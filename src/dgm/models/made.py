@@ -203,6 +203,10 @@ class MADE(GenerativeModel):
         """Mean NLL in nats under the current mask, after resampling it when it is due."""
         x = x.reshape(x.shape[0], self.n_inputs)
         c = self.config
+        drop = self.training and c.dropout > 0
+        if drop and generator is None:
+            raise ValueError("MADE with dropout trains with an explicit generator "
+                             "(model(x, generator=g)); none was given")
         if self.training and self._resamples() and generator is not None:
             if int(self.steps) % c.resample_every == 0:
                 high = c.train_masks if c.train_masks > 0 else 2**31 - 1
@@ -210,11 +214,8 @@ class MADE(GenerativeModel):
                 if m != int(self.mask_index):
                     self.set_mask(m)
             self.steps += 1
-        drop = generator if self.training and c.dropout > 0 else None
-        if self.training and c.dropout > 0 and generator is None:
-            raise ValueError("MADE with dropout trains with an explicit generator "
-                             "(model(x, generator=g)); none was given")
-        return {"loss": -bernoulli_log_lik(x, self.logits(x, dropout=drop)).mean()}
+        logits = self.logits(x, dropout=generator if drop else None)  # (B, n)
+        return {"loss": -bernoulli_log_lik(x, logits).mean()}
 
     def validation_terms(self, x, generator=None):
         """Exact NLL under mask 0 (deterministic)."""
