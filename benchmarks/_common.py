@@ -65,10 +65,17 @@ def saved_train_config(run_dir: Path, option: str = "--resume") -> dict[str, Any
 
 
 def check_same_run(run_dir: Path, mine: dict[str, Any], saved: dict[str, Any],
-                   free: tuple[str, ...] = ("data_dir", "device")) -> None:
-    """``--resume``: the arguments (``mine``, a TrainConfig's dict) must describe the saved
-    run; only the settings in ``free`` may change. Exits naming each that differs."""
+                   free: tuple[str, ...] = ("data_dir", "device"),
+                   model_config: dict[str, Any] | None = None) -> None:
+    """``--resume``: the arguments (``mine``, a TrainConfig's dict, and ``model_config``
+    when the arguments shape the model) must describe the saved run; only the training
+    settings in ``free`` may change. Exits naming each that differs."""
     differ = {k: (mine.get(k), v) for k, v in saved.items() if k not in free and mine.get(k) != v}
+    if model_config is not None:
+        record = json.loads((run_dir / "config.json").read_text())["model_config"]
+        now = json.loads(json.dumps(model_config))  # as saved: tuples are lists in JSON
+        differ.update({f"model.{k}": (now.get(k), v) for k, v in record.items()
+                       if now.get(k) != v})
     if differ:
         raise SystemExit(f"--resume {run_dir}: the arguments describe another run "
                          f"(setting: (now, saved)) {differ}; only {list(free)} may change")

@@ -85,7 +85,8 @@ def run_stage(stage: str, args, splits) -> bool:
     key = stage + args.tag  # the stage's name in the results file (variants: --tag)
     run_dir = RUNS / f"autoregressive_{key}"
     if args.resume:  # continue the run there: the same run, with a budget that may be longer
-        check_same_run(run_dir, cfg.to_dict(), saved_train_config(run_dir), EXTENSIBLE)
+        check_same_run(run_dir, cfg.to_dict(), saved_train_config(run_dir), EXTENSIBLE,
+                       model_config=model.config.to_dict())
     elif run_dir.exists():
         shutil.rmtree(run_dir)
     set_tf32(args.tf32)
