@@ -3,7 +3,7 @@
 # machine allows it), each under a wall-clock budget. Logs and a tarball of the runs' metrics
 # go to $OUT; the merged results files are copied there too.
 #
-#   OUT=/tmp/gpu MINUTES=6 DGM_DATA=/path/to/data [SET=first|decay|made_drop|vae|vae_long|rbm_long] \
+#   OUT=/tmp/gpu MINUTES=6 DGM_DATA=/path/to/data [SET=first|decay|made_drop|made_adam_drop|vae|vae_long|rbm_long] \
 #       bash benchmarks/gpu_session.sh
 set -u
 OUT=${OUT:-benchmarks/runs/gpu}
@@ -67,6 +67,12 @@ made_drop)  # MADE overfits in minutes on a GPU (the 32-mask ensemble's best epo
   run made_ens_drop5 $AR $ENS --dropout 0.5 --tag _adagrad_ema_drop5 $EXTRA_AR
   run made1_drop5 $AR --stages made1 --made-hidden 8000 --direct $AGD --dropout 0.5 \
       --tag _adagrad_ema_drop5 $EXTRA_AR
+  RESULTS=autoregressive
+  ;;
+made_adam_drop)  # the ensemble's Adam recipe (SET=first) with hidden dropout 0.3 and 0.5
+  ENS="--stages made_ensemble --ensemble-hidden 8000 8000 --direct --masks 32 --lr 3e-4"
+  run made_ens_adam_drop3 $AR $ENS --dropout 0.3 --tag _adam_drop3 $EXTRA_AR
+  run made_ens_adam_drop5 $AR $ENS --dropout 0.5 --tag _adam_drop5 $EXTRA_AR
   RESULTS=autoregressive
   ;;
 vae)  # the IWAE paper's protocols that a 2-core CPU cannot reach: k = 50 costs 50 decoder

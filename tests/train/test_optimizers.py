@@ -78,3 +78,25 @@ def test_a_tensor_learning_rate_is_set_in_place_and_saved_as_a_number(tmp_path):
     _, header = read_checkpoint(tmp_path / "c.safetensors")
     saved = header["optimizers"]["main"]["param_groups"][0]["lr"]
     assert isinstance(saved, float) and saved == pytest.approx(5e-4)
+
+
+class _SaysCuda(torch.Tensor):
+    """A CPU tensor that reports device 'cuda' (this machine may have no GPU)."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func == torch.Tensor.device.__get__:  # a new method-wrapper each access
+            return torch.device("cuda")
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+@pytest.mark.parametrize("name, fused", [("adam", True), ("sgd", True), ("adagrad", False)])
+def test_fused_only_where_pytorch_has_the_kernel(name, fused):
+    """PyTorch has fused Adam and SGD for CUDA but Adagrad only for the CPU: Adagrad on a GPU
+    asked for fused=True fails at its first step (seen on an H200)."""
+    from dgm.train.loop import _fusable
+
+    gpu = torch.zeros(2).as_subclass(_SaysCuda)
+    assert gpu.device.type == "cuda"
+    assert _fusable([gpu], name) is fused
+    assert _fusable([torch.zeros(2)], name) is True

@@ -85,7 +85,7 @@ def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimiz
     784-200-200-50 VAE a quarter of its step time.
     """
     params = [dict(p, params=list(p["params"])) if isinstance(p, dict) else p for p in params]
-    fused = {"fused": True} if _fusable(params) else {}
+    fused = {"fused": True} if _fusable(params, cfg.optimizer) else {}
     if cfg.optimizer == "adam":
         kw = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
                   weight_decay=cfg.weight_decay, **fused)
@@ -115,11 +115,13 @@ def tensor_lrs(optimizers, device: torch.device) -> None:
             g["lr"] = torch.tensor(float(g["lr"]), device=device)
 
 
-def _fusable(params: list) -> bool:
-    """Fused optimizers take floating-point tensors on CPU or CUDA (in param groups too)."""
+def _fusable(params: list, optimizer: str = "adam") -> bool:
+    """Fused Adam and SGD take floating-point tensors on CPU or CUDA (in param groups too);
+    fused Adagrad only CPU ones (PyTorch has no CUDA kernel for it)."""
+    devices = ("cpu",) if optimizer == "adagrad" else ("cpu", "cuda")
     tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
     return bool(tensors) and all(
-        isinstance(t, torch.Tensor) and t.is_floating_point() and t.device.type in ("cpu", "cuda")
+        isinstance(t, torch.Tensor) and t.is_floating_point() and t.device.type in devices
         for t in tensors)
 
 
