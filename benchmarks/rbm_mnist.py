@@ -181,7 +181,7 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
                        lr_decay=math.log(10) / max(1, epochs - 1), max_minutes=minutes,
                        picture_every=0, progress=False, seed=0, device=device.type)
     if resume:  # the same budget (--minutes) and recipe as the saved run
-        check_same_run(run, tcfg.to_dict(), saved)
+        check_same_run(run, tcfg.to_dict(), saved, model_config=model.config.to_dict())
     t0 = time.perf_counter()
     try:
         summary = Trainer(model, tcfg, subset(splits, 500), run, resume=resume).fit()

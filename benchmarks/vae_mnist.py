@@ -118,8 +118,6 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                       patience=0, max_minutes=minutes, seed=seed, picture_every=0,
                       progress=False, ema=ema, device=device.type, checkpoint_minutes=1.0,
                       cuda_graph=cuda_graph, schedule_clock=clock)
-    if resume:  # the plan is the saved one; the arguments must describe the same run
-        check_same_run(run_dir, cfg.to_dict(), saved)
     if kl_warmup_frac:  # the same share of the planned epochs at any budget or machine speed
         kl_warmup_epochs = kl_warmup_frac * epochs
     warmup_steps = int(kl_warmup_epochs * -(-len(splits.train) // batch))
@@ -130,6 +128,8 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         summary = json.loads((run_dir / "summary.json").read_text())
     else:
         model = paper_model(k, warmup_steps).reset_parameters(seed)
+        if resume:  # the plan is the saved one; the arguments must describe the same run
+            check_same_run(run_dir, cfg.to_dict(), saved, model_config=model.config.to_dict())
         if run_dir.exists() and not resume:
             import shutil
 
