@@ -146,3 +146,27 @@ def test_posterior_gives_mean_variance_and_samples():
     assert q["z"].shape == (20_000, 4, 3)
     assert torch.allclose(q["z"].mean(0), q["mu"], atol=0.03)
     assert torch.allclose(q["z"].var(0), q["sigma2"], rtol=0.05)
+
+def test_nll_draws_fresh_elbo_noise_for_every_chunk():
+    """Examples 1000 apart (in different chunks) get independent noise: their ELBOs differ
+    for identical inputs, so the reported standard error is over independent draws."""
+    model = VAE(VAEConfig(latent=2, hidden=(4,)), (3,)).reset_parameters(0)
+    ne = model.nll(torch.ones(2001, 3), iwae_k=2, seed=0)["neg_elbo_nats"]
+    assert ne[0] != ne[1000] and ne[1000] != ne[2000]
+    assert torch.equal(ne, model.nll(torch.ones(2001, 3), iwae_k=2, seed=0)["neg_elbo_nats"])
+
+
+def test_log_q_keeps_its_noise_when_sigma_is_below_the_mean_s_precision():
+    """z - mu loses eps to float32 rounding when sigma << |mu| (here sigma = e^-20, mu = 10);
+    log q(z|x) must still be -1/2 sum(log 2 pi + logvar + eps^2)."""
+    model = VAE(VAEConfig(latent=3, hidden=(4,)), (5,)).reset_parameters(0)
+    mu, logvar = torch.full((2, 3), 10.0), torch.full((2, 3), -40.0)
+    model.encode = lambda x: (mu, logvar)
+    x = torch.ones(2, 5)
+    lw = model.log_weights(x, 4, torch.Generator().manual_seed(0))  # (4, 2)
+    eps = torch.randn((4, 2, 3), generator=torch.Generator().manual_seed(0)).double()
+    z = reparameterize(mu, logvar, eps.float())
+    log_qz = -0.5 * (math.log(2 * math.pi) - 40.0 + eps**2).sum(-1)
+    expected = model.log_lik(x, model.decode(z)).double() + log_normal(
+        z.double(), torch.zeros(3).double(), torch.zeros(3).double()) - log_qz
+    assert torch.allclose(lw.double(), expected, atol=1e-2, rtol=0)

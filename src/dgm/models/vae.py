@@ -187,7 +187,9 @@ class VAE(GenerativeModel):
         eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device)  # (k, B, latent)
         z = reparameterize(mu, logvar, eps)
         log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-        log_qz = log_normal(z, mu, logvar)
+        # log q(z | x) from eps itself: (z - mu)^2 / sigma^2 = eps^2 exactly, where z - mu
+        # would lose eps to rounding once sigma is below mu's float precision
+        log_qz = -0.5 * (LOG_2PI + logvar + eps * eps).sum(-1)  # (k, B)
         return self.log_lik(x, self.decode(z)) + log_pz - log_qz  # (k, B)
 
     def kl_weight(self) -> float | torch.Tensor:
@@ -249,7 +251,8 @@ class VAE(GenerativeModel):
         """Per-example -log p(x) (IWAE, k = iwae_k) and -ELBO, for ``dgm eval``."""
         with torch.no_grad():
             lp = self.log_prob(x, k=iwae_k, seed=seed)
-            ne = -torch.cat([self.elbo(xb, seed) for xb in self.check_input(x).split(1000)])
+            gen = self._generator(seed)  # one stream: each chunk draws fresh noise
+            ne = -torch.cat([self.elbo(xb, gen) for xb in self.check_input(x).split(1000)])
         return {"nll_nats": -lp, "neg_elbo_nats": ne}
 
     # -- generation ----------------------------------------------------------------------
