@@ -115,3 +115,40 @@ def test_wrong_shape_and_nan_input_get_clear_errors(name):
     bad[1, 5] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         model.check_input(bad)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_a_binary_model_refuses_non_binary_data_in_its_likelihood(name, digits):
+    """Grayscale given to a Bernoulli likelihood is a clear error naming the value, not a
+    "log-probability" that can come out above 0."""
+    model = tiny(name)
+    if not hasattr(model, "log_prob"):
+        pytest.skip("no likelihood")
+    x = torch.tensor(digits.test.x[:3])
+    x[2, 9] = 0.5
+    if model.accepted_kinds() != ("binary",):
+        assert torch.isfinite(model.log_prob(x, seed=0)).all()
+        return
+    with pytest.raises(ValueError, match=r"binary data .* example 2, input 9 is 0\.5"):
+        model.log_prob(x, seed=0)
+    if hasattr(model, "nll"):
+        with pytest.raises(ValueError, match="example 2, input 9"):
+            model.nll(x)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_the_loss_never_draws_from_torch_s_global_generator(name, digits):
+    """Without a generator, a loss that samples is a clear error, never a draw from torch's
+    global generator (whose state the library must not depend on)."""
+    model = tiny(name)
+    x = torch.tensor(digits.train.x[:16])
+    with torch.random.fork_rng():
+        try:
+            torch.manual_seed(1)
+            a = model(x)["loss"]
+            torch.manual_seed(2)
+            b = model(x)["loss"]
+        except ValueError as err:
+            assert "generator" in str(err).lower()
+            return
+    assert torch.equal(a, b)

@@ -57,3 +57,12 @@ def derive_seed(seed: int, *salt: int | str) -> int:
     parts = [int(seed)] + [s if isinstance(s, int) else sum(map(ord, s)) for s in salt]
     ss = np.random.SeedSequence(parts)
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def require_generator(generator: Any, who: str) -> Any:
+    """``generator`` itself; a clear error when it is None, where torch would otherwise draw
+    from its global generator (training steps get theirs from the loop)."""
+    if generator is None:
+        raise ValueError(f"{who} draws random numbers and needs a torch.Generator "
+                         f"(e.g. torch.Generator().manual_seed(0)); none was given")
+    return generator

@@ -255,6 +255,24 @@ def test_ais_schedule_and_base_model():
     assert res.log_z_stderr < 1e-6
 
 
+@pytest.mark.parametrize("n", [4, 5, 7, 20, 100])
+def test_every_schedule_length_runs_from_0_to_1(n):
+    s = paper_schedule(n)
+    assert len(s) == n and s[0] == 0 and s[-1] == 1 and np.all(np.diff(s) > 0)
+
+
+@pytest.mark.parametrize("betas", [3, [0.0, 0.5, 0.9], [0.0, 0.6, 0.5, 1.0], [0.1, 1.0]])
+def test_a_schedule_that_does_not_rise_from_0_to_1_is_refused_by_ais_and_raise(betas):
+    """RAISE too: it would anneal to another model and report its log p (3 betas once ended
+    at 0.9)."""
+    rbm = RBM.from_parameters(np.zeros((3, 2)), [0.3, -1, 2], [0.0, 0.0])
+    base = rbm.base_rate_bias()
+    with pytest.raises(ValueError, match=r"betas must|ais_betas must be >= 4"):
+        rbm.ais(betas=betas, runs=2, seed=0)
+    with pytest.raises(ValueError, match=r"betas must|ais_betas must be >= 4"):
+        raise_log_prob(rbm.W, rbm.b, rbm.c, base, torch.ones(1, 3), betas=betas, runs=2, seed=0)
+
+
 @pytest.fixture(scope="module")
 def mnist20():
     """A 20-hidden-unit RBM trained briefly with CD-1 on (part of) binarized MNIST."""

@@ -229,3 +229,19 @@ class GenerativeModel(nn.Module):
         if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
             raise ValueError(f"{self.name}: input contains NaN or inf")
         return x
+
+    def check_likelihood_input(self, x: Any) -> torch.Tensor:
+        """:meth:`check_input`, and for a model of binary data, values 0 and 1 only: the
+        Bernoulli likelihood of anything else is not a probability (e.g. grayscale pixels,
+        whose log "probability" can come out positive). Used where likelihoods are reported;
+        training batches are not checked (a check would stall a GPU at every step)."""
+        x = self.check_input(x)
+        if self.accepted_kinds() == ("binary",):
+            bad = (x != 0) & (x != 1)
+            if bad.any():
+                i, j = (int(t) for t in bad.nonzero()[0])
+                raise ValueError(
+                    f"{self.name}: a model of binary data takes values 0 and 1; example {i}, "
+                    f"input {j} is {float(x[i, j]):g} ({int(bad.sum())} such values; binarize "
+                    f"the data first, e.g. --data mnist rather than mnist:gray)")
+        return x

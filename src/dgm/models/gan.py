@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dgm._rng import require_generator
 from dgm.models._layers import activation, mlp
 from dgm.models.base import GenerativeModel, ModelConfig, check_choice, check_positive
 
@@ -189,7 +190,9 @@ class GAN(GenerativeModel):
         return {"tanh": "pm1", "sigmoid": "unit", "linear": "real"}[self.config.output]
 
     def noise(self, n: int, generator) -> torch.Tensor:
-        return torch.randn((n, self.config.latent), generator=generator, device=self.device)
+        """z ~ N(0, I), (n, latent), from ``generator`` (never torch's global one)."""
+        return torch.randn((n, self.config.latent), device=self.device,
+                           generator=require_generator(generator, f"{self.name}.noise"))
 
     # -- one evaluation of the game (no update) -------------------------------------------
     def terms(self, x: torch.Tensor, generator) -> dict[str, torch.Tensor]:

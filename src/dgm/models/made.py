@@ -238,7 +238,7 @@ class MADE(GenerativeModel):
     def log_prob_each(self, x: Any, masks: int = 1) -> torch.Tensor:
         """log p_m(x) for each mask m = 0..masks-1 of the ensemble (M, B)."""
         check_positive("masks", masks)
-        x = self.check_input(x)
+        x = self.check_likelihood_input(x)
         return torch.stack([self.log_prob_mask(x, m) for m in range(masks)])  # (M, B)
 
     def nll(self, x: Any, masks: int = 1) -> dict[str, torch.Tensor]:

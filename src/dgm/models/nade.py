@@ -218,7 +218,7 @@ class NADE(GenerativeModel):
     @torch.no_grad()
     def log_prob_each(self, x: Any, orderings: int = 1, chunk: int = 2**24) -> torch.Tensor:
         """log p(x | o_m) for each ordering of the ensemble (M, B); row 0: the fixed one."""
-        x = self.check_input(x)
+        x = self.check_likelihood_input(x)
         rows = max(1, chunk // (self.n_inputs * self.config.n_hidden))  # bounds (rows, n, d)
         return torch.stack([torch.cat([self.log_prob_ordering(xb, o) for xb in x.split(rows)])
                             for o in self.orderings(orderings)])  # (M, B)
@@ -226,7 +226,8 @@ class NADE(GenerativeModel):
     @torch.no_grad()
     def log_prob_naive(self, x: Any) -> torch.Tensor:
         """log p(x) in the fixed ordering by the O(n^2 d) computation (B,)."""
-        return bernoulli_log_lik(*self.ordered_logits_naive(self.check_input(x), self.order))
+        x = self.check_likelihood_input(x)
+        return bernoulli_log_lik(*self.ordered_logits_naive(x, self.order))
 
     def nll(self, x: Any, orderings: int = 1) -> dict[str, torch.Tensor]:
         """Per-example exact -log p(x) for ``dgm eval`` (and the single ordering's)."""

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dgm._rng import require_generator
 from dgm.models._layers import bernoulli
 from dgm.models.base import GenerativeModel, ModelConfig, check_positive
 from dgm.models.rbm_ais import (
@@ -218,6 +219,7 @@ class RBM(GenerativeModel):
     @torch.no_grad()
     def gibbs_step(self, v: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One block-Gibbs sweep ``h ~ p(h | v)``, ``v' ~ p(v | h)``; returns (v', E[v' | h])."""
+        require_generator(generator, "Gibbs sampling")
         h = bernoulli(torch.sigmoid(self.hidden_input(v)), generator=generator)  # (B, H)
         mean = self.visible_mean(h)  # (B, D)
         return self.sample_visible(mean, generator), mean
@@ -227,6 +229,7 @@ class RBM(GenerativeModel):
                         generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Model samples ``(r * n, D)`` and, when the chain starts at the data, E[v | h(v)]
         (``p_h`` = p(h = 1 | v), (B, H))."""
+        require_generator(generator, "Gibbs sampling")
         c = self.config
         recon = None
         if c.pcd:
@@ -372,7 +375,7 @@ class RBM(GenerativeModel):
     def log_prob(self, x: Any, seed: Any = None, ais: bool = False, ais_betas: int = PAPER_BETAS,
                  ais_runs: int = 100) -> torch.Tensor:
         """log P(v) = -F(v) - log Z per example (nats); exact log Z when feasible, else AIS."""
-        v = self.check_input(x)
+        v = self.check_likelihood_input(x)
         log_z = (self.ais(ais_betas, ais_runs, seed).log_z if ais or not self.exact_feasible
                  else float(self.log_partition()))
         return -self.free_energy(v).double() - log_z
@@ -384,7 +387,7 @@ class RBM(GenerativeModel):
         off, else AIS) and ``log_z`` (repeated per example). With AIS: ``log_z_stderr`` (the
         standard error of log Z-hat over the runs), ``nll_lo3_nats`` / ``nll_hi3_nats`` (from
         log Z-hat -+ 3 sd), and ``nll_exact_nats`` when the exact value is also feasible."""
-        v = self.check_input(x)
+        v = self.check_likelihood_input(x)
         f = torch.cat([self.free_energy(vb).double() for vb in v.split(1000)])  # (N,)
         out: dict[str, torch.Tensor] = {}
         exact = float(self.log_partition()) if self.exact_feasible else None

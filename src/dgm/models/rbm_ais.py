@@ -91,8 +91,8 @@ def paper_schedule(n: int = PAPER_BETAS) -> np.ndarray:
     >>> len(s), float(s[0]), float(s[-1]), int((s < 0.5).sum()), int((s >= 0.9).sum())
     (14500, 0.0, 1.0, 500, 10000)
     """
-    if n < 3:
-        raise ValueError(f"ais_betas must be >= 3, got {n}")
+    if n < 4:  # one point in each of the first two segments, and 0.9 and 1 in the last
+        raise ValueError(f"ais_betas must be >= 4, got {n}")
     counts = [max(1, round(n * k / PAPER_BETAS)) for *_, k in PAPER_SEGMENTS]
     counts[-1] = n - sum(counts[:-1])
     pieces = [np.linspace(lo, hi, k, endpoint=(i == 2))
@@ -101,11 +101,17 @@ def paper_schedule(n: int = PAPER_BETAS) -> np.ndarray:
 
 
 def _as_schedule(betas: Any) -> np.ndarray:
+    """The inverse temperatures: the paper's (None), that many in its proportions (an int),
+    or the given array, which must rise strictly from 0 to 1."""
     if betas is None:
         return paper_schedule()
     if isinstance(betas, (int, np.integer)):
         return paper_schedule(int(betas))
-    return np.asarray(betas, dtype=np.float64)
+    betas = np.asarray(betas, dtype=np.float64)
+    if (betas.ndim != 1 or len(betas) < 2 or betas[0] != 0 or betas[-1] != 1
+            or np.any(np.diff(betas) <= 0)):
+        raise ValueError(f"betas must increase strictly from 0 to 1, got {betas}")
+    return betas
 
 
 def base_rate_bias(data_mean: torch.Tensor, smoothing: float = 0.05) -> torch.Tensor:
@@ -182,8 +188,6 @@ def ais_log_partition(W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_bi
     """
     t0 = time.perf_counter()
     betas = _as_schedule(betas)
-    if betas[0] != 0 or betas[-1] != 1 or np.any(np.diff(betas) <= 0):
-        raise ValueError("betas must increase strictly from 0 to 1")
     gen = as_torch_generator(seed, device=W.device)
     W32, b32, c32 = W.detach().float(), b.detach().float(), c.detach().float()
     bA = base_bias.detach().double().to(W.device)

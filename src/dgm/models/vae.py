@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dgm._rng import require_generator
 from dgm.models._layers import bernoulli, conv_decoder, conv_encoder, mlp
 from dgm.models.base import GenerativeModel, ModelConfig, check_choice, check_positive
 
@@ -207,6 +208,7 @@ class VAE(GenerativeModel):
         """Per-example terms (B,): recon = -E log P(x|z), kl, neg_elbo, loss (KL weighted by
         ``kl_weight``, default beta)."""
         c = self.config
+        require_generator(generator, "VAE.terms (the reparameterization's eps)")
         mu, logvar = self.encode(x)  # (B, latent)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device)
         recon = -self.log_lik(x, self.decode(reparameterize(mu, logvar, eps)))  # (B,)
@@ -232,7 +234,7 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def log_prob(self, x: Any, k: int = 5000, seed: Any = None, chunk: int = 2**17) -> torch.Tensor:
         """IWAE estimate of log p(x) with ``k`` importance samples, per example (nats)."""
-        x = self.check_input(x)
+        x = self.check_likelihood_input(x)
         gen = self._generator(seed)
         out = []
         rows = max(1, chunk // max(k, 1))  # examples per pass, so that rows * kk <= chunk
@@ -245,14 +247,15 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def elbo(self, x: Any, seed: Any = None) -> torch.Tensor:
         """One-sample ELBO per example (nats)."""
-        return -self.terms(self.check_input(x), self._generator(seed))["neg_elbo"]
+        return -self.terms(self.check_likelihood_input(x), self._generator(seed))["neg_elbo"]
 
     def nll(self, x: Any, iwae_k: int = 5000, seed: Any = 0) -> dict[str, torch.Tensor]:
         """Per-example -log p(x) (IWAE, k = iwae_k) and -ELBO, for ``dgm eval``."""
         with torch.no_grad():
             lp = self.log_prob(x, k=iwae_k, seed=seed)
             gen = self._generator(seed)  # one stream: each chunk draws fresh noise
-            ne = -torch.cat([self.elbo(xb, gen) for xb in self.check_input(x).split(1000)])
+            x = self.check_likelihood_input(x)
+            ne = -torch.cat([self.elbo(xb, gen) for xb in x.split(1000)])
         return {"nll_nats": -lp, "neg_elbo_nats": ne}
 
     # -- generation ----------------------------------------------------------------------
