@@ -153,3 +153,24 @@ def test_dcgan_pack_judges_images_stacked_as_channels():
     assert torch.equal(manual, l0)
     with pytest.raises(ValueError, match="pack"):
         DCGANConfig.from_dict({"pack": 0})
+
+
+def test_a_last_batch_shorter_than_a_pack_joins_the_one_before(tmp_path):
+    """PacGAN (pack 2) on 201 examples in batches of 100, validation in chunks of 4999 of
+    5000: the last training batch (1 example) and the last validation chunk (1 row) would
+    hold no pack and no MMD bandwidth; they join the batch before instead of ending the run
+    with NaN or a crash."""
+    splits = load_dataset("ring8")
+    model = GAN(GANConfig(**{**GANConfig.presets["toy"], "pack": 2}), (2,)).reset_parameters(0)
+    assert model.min_batch == 2
+    cfg = TrainConfig(data="ring8", epochs=1, batch_size=100, max_train=201, eval_batch=4999,
+                      picture_every=0, progress=False)
+    Trainer(model, cfg, splits, tmp_path / "run").fit()
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert int(model.d_steps) == 2  # 100 + 101 examples
+    assert all(np.isfinite(v) for k, v in row.items() if k.startswith(("train_", "valid_")))
+    with pytest.raises(ValueError, match="packs of 2 examples; a batch of 1 holds none"):
+        model(torch.zeros(1, 2), torch.Generator().manual_seed(0))
+    tiny = TrainConfig(data="ring8", epochs=1, max_train=1, picture_every=0, progress=False)
+    with pytest.raises(ValueError, match="at least 2 examples; the training split has 1"):
+        Trainer(model, tiny, splits, tmp_path / "tiny").fit()

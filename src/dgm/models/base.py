@@ -124,6 +124,12 @@ class GenerativeModel(nn.Module):
     # Gibbs chain assigned anew, would be read stale by every replay)
     graph_safe: ClassVar[bool] = False
 
+    @property
+    def min_batch(self) -> int:
+        """The smallest batch the model's loss and validation terms work on: the training
+        loop joins a shorter last batch (or validation chunk) to the one before it."""
+        return 1
+
     def __init__(self, config: ModelConfig, input_shape: tuple[int, ...]):
         super().__init__()
         config.validate()

@@ -133,11 +133,13 @@ def mmd2_per_example(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     Kernel: the sum of Gaussians with bandwidths {1/4, 1, 4} x the median squared distance
     between rows of x (median heuristic).
     """
+    b = x.shape[0]
+    if b < 2:
+        raise ValueError(f"MMD's median-distance bandwidth needs at least 2 rows, got {b}")
     xy = torch.cat([x, y])
     d2 = torch.cdist(xy, xy).pow(2)  # (2B, 2B)
-    b = x.shape[0]
     off_diag = ~torch.eye(b, dtype=torch.bool, device=x.device)
-    med = (d2[:b, :b][off_diag].median() if b > 1 else d2[0, 0]).clamp_min(1e-12)
+    med = d2[:b, :b][off_diag].median().clamp_min(1e-12)
     k = sum(torch.exp(-d2 / (s * med)) for s in (0.25, 1.0, 4.0))
     kxx, kyy, kxy = k[:b, :b], k[b:, b:], k[:b, b:]
     return kxx.mean(1) + kyy.mean(1) - kxy.mean(1) - kxy.mean(0)
@@ -157,6 +159,11 @@ class GAN(GenerativeModel):
         self.register_buffer("d_steps", torch.zeros((), dtype=torch.long))
         #: consecutive steps with a collapsed discriminator (a warning at COLLAPSE_WARN_STEPS)
         self.register_buffer("collapsed_steps", torch.zeros((), dtype=torch.long))
+
+    @property
+    def min_batch(self) -> int:
+        """One whole pack for the discriminator, and 2 rows for the MMD's median distance."""
+        return max(2, self.config.pack)
 
     # -- the two networks (DCGAN overrides these) ------------------------------------------
     def build_generator(self) -> nn.Module:
@@ -178,6 +185,9 @@ class GAN(GenerativeModel):
         """l(x) with D(x) = sigmoid(l): (B, n_inputs) -> (B // pack,), packs of consecutive rows."""
         p = self.config.pack
         m = x.shape[0] // p
+        if m == 0:
+            raise ValueError(f"{self.name}: the discriminator judges packs of {p} examples; "
+                             f"a batch of {x.shape[0]} holds none")
         return self.D(x[: m * p].reshape(m, p * self.n_inputs)).reshape(m)
 
     # -- data ranges -----------------------------------------------------------------------

@@ -99,6 +99,24 @@ def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimiz
     return torch.optim.Adagrad(params, **{**kw, **overrides})
 
 
+def batch_count(n: int, size: int, min_batch: int = 1) -> int:
+    """Mini-batches of ``size`` over ``n`` examples; a last batch shorter than ``min_batch``
+    (a model's smallest workable batch, e.g. PacGAN's pack) joins the one before it.
+
+    >>> batch_count(10, 4), batch_count(9, 4, min_batch=2), batch_count(1, 4, min_batch=2)
+    (3, 2, 1)
+    """
+    steps = -(-n // size)
+    short = n - (steps - 1) * size
+    return steps - 1 if steps > 1 and short < min_batch else steps
+
+
+def chunks(x: torch.Tensor, size: int, min_batch: int = 1) -> list[torch.Tensor]:
+    """``x`` in pieces of ``size`` rows, a short last piece joined as in :func:`batch_count`."""
+    k = batch_count(x.shape[0], size, min_batch)
+    return [x[i * size : (i + 1) * size if i < k - 1 else x.shape[0]] for i in range(k)]
+
+
 def set_lr(group: dict, value: float) -> None:
     """Set a param group's learning rate (in place when it is a tensor a graph reads)."""
     if isinstance(group["lr"], torch.Tensor):
@@ -208,7 +226,11 @@ class Trainer:
         train_step = self._train_step_fn()
         n_local = x_train.shape[0] // info.world
         bs = max(1, cfg.batch_size // info.world)
-        n_steps = -(-n_local // bs)
+        n_steps = batch_count(n_local, bs, self.model.min_batch)
+        if n_local < self.model.min_batch:
+            raise ValueError(f"{self.model.name} trains on batches of at least "
+                             f"{self.model.min_batch} examples; the training split has "
+                             f"{n_local}{' per process' if info.world > 1 else ''}")
         # every rank: under torchrun each gets the signal, and one flag stops them all together
         old_handlers = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
         try:
@@ -231,7 +253,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 bar = self._bar(n_local, st.step * bs)
                 for step in range(st.step, n_steps):
-                    xb = x_train[shard[step * bs : (step + 1) * bs]]  # (B, D)
+                    stop = n_local if step == n_steps - 1 else (step + 1) * bs  # short: merged
+                    xb = x_train[shard[step * bs : stop]]  # (B, D)
                     if dynamic:
                         xb = bernoulli(xb, generator=self.noise)
                     terms = train_step(xb)
@@ -288,7 +311,7 @@ class Trainer:
         n = len(self.splits.train) if not self.cfg.max_train else min(self.cfg.max_train,
                                                                        len(self.splits.train))
         bs = max(1, self.cfg.batch_size // self.info.world)
-        return -(-(n // self.info.world) // bs)
+        return batch_count(n // self.info.world, bs, self.model.min_batch)
 
     def _end_epoch(self, sums, x_valid, lr: dict[str, float], ckpt) -> None:
         cfg, info, st = self.cfg, self.info, self.state
@@ -352,7 +375,7 @@ class Trainer:
             derive_seed(self.cfg.seed, "valid", info.rank))
         mine = x[info.rank :: info.world]
         sums: dict[str, torch.Tensor] = {}
-        for xb in mine.split(self.cfg.eval_batch):
+        for xb in chunks(mine, self.cfg.eval_batch, self.model.min_batch):
             for k, v in model.validation_terms(xb, gen).items():
                 sums[k] = sums.get(k, 0) + v.sum()
         keys = sorted(sums)
