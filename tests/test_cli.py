@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dgm.cli import main
+from dgm.data import load_dataset
 from dgm.registry import MODEL_NAMES
 
 FAST = ["--preset", "tiny", "--data", "digits", "--picture-every", "1", "--no-progress"]
@@ -143,3 +144,26 @@ def _config_fields(model: str) -> set[str]:
 
     return {f.name for cls in (model_class(model).Config, TrainConfig)
             for f in dataclasses.fields(cls)}
+
+
+def test_eval_of_a_dynamically_binarized_split_uses_one_seeded_draw(tmp_path, capsys):
+    """mnist:dynamic's train split is grayscale (training redraws its bits): eval binarizes
+    it once, from --seed, and says so; a binary model never sees grayscale."""
+    try:
+        load_dataset("mnist:dynamic")
+    except FileNotFoundError:
+        pytest.skip("MNIST not available (set DGM_DATA)")
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--preset", "tiny", "--data", "mnist:dynamic", "--epochs", "1",
+                 "--max-train", "100", "--picture-every", "0", "--no-progress",
+                 "--out", str(run)]) == 0
+    capsys.readouterr()
+    args = ["eval", str(run), "--split", "train", "--max-examples", "20", "--iwae-k", "5",
+            "--json"]
+    outs = []
+    for seed in ("1", "1", "2"):
+        assert main([*args, "--seed", seed]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    assert outs[0]["binarized"] == "one Bernoulli draw, seed 1"
+    assert outs[0]["nll_nats"] == outs[1]["nll_nats"] != outs[2]["nll_nats"]
+    assert outs[0]["nll_nats"] > 0

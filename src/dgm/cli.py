@@ -174,6 +174,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _print_record(out, args.json)
         return 0
     x = ds.x[: args.max_examples] if args.max_examples else ds.x
+    binarized = None
+    if ds.dynamic_binarize:  # grayscale whose bits training redraws: evaluate one fixed draw
+        from dgm.data import dynamic_binarize
+
+        x, binarized = dynamic_binarize(x, seed=args.seed), f"one Bernoulli draw, seed {args.seed}"
     if not hasattr(model, "nll"):
         print(f"dgm eval: model {model.name!r} has no likelihood", file=sys.stderr)
         return 2
@@ -182,6 +187,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     per_example = {k: v.double().cpu().numpy() for k, v in model.nll(x, **opts).items()}
     out: dict[str, Any] = {"model": model.name, "run_dir": str(args.run_dir), "split": args.split,
                            "n_examples": int(x.shape[0]), **opts}
+    if binarized:
+        out["binarized"] = binarized
     for k, v in per_example.items():
         out[k] = float(v.mean())
         if not k.endswith("_nats"):  # a split-wide value (log Z and its error): no stderr
@@ -274,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of the likelihood: sample-quality metrics of N samples (toy "
                    "modes for ring8/grid25; Frechet distance, class histogram, precision and "
                    "recall for MNIST) beside the real-data floor")
-    e.add_argument("--seed", type=int, default=0, help="seed of the samples (with --samples)")
+    e.add_argument("--seed", type=int, default=0,
+                   help="seed of the samples (with --samples) and of the bits of a dynamically "
+                        "binarized split")
     seen: set[str] = set()
     for name in MODEL_NAMES:
         for opt, (typ, default, hlp) in model_class(name).eval_options.items():

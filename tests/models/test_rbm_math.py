@@ -322,3 +322,11 @@ def test_closed_form_update_equals_autograd_of_the_surrogate_loss(options):
         assert float(terms[k]) == pytest.approx(float(auto[k]), abs=1e-12), k
     for p, g in zip((rbm.W, rbm.b, rbm.c), grads):
         assert torch.allclose(p.grad, g, rtol=0, atol=1e-12)
+
+
+def test_from_parameters_keeps_the_data_statistics_in_float64_and_big_weights_are_named():
+    rbm = RBM.from_parameters(np.zeros((3, 2)), [0.0] * 3, [0.0, 0.0])  # float32 parameters
+    assert rbm.W.dtype == torch.float32
+    assert rbm.data_mean.dtype == rbm.data_count.dtype == torch.float64  # counts past 2^24
+    with pytest.raises(ValueError, match="size 800 overflows"):
+        RBM.from_parameters([[800.0, 0.0]], [0.0], [0.0, 0.0]).to_markov_network()

@@ -165,6 +165,7 @@ class RBM(GenerativeModel):
         """
         W = torch.as_tensor(W, dtype=dtype)
         model = cls(cls.Config(hidden=W.shape[1], **config), (W.shape[0],)).to(dtype)
+        model.data_mean, model.data_count = model.data_mean.double(), model.data_count.double()
         with torch.no_grad():
             model.W.copy_(W)
             model.b.copy_(torch.as_tensor(b, dtype=dtype))
@@ -441,6 +442,10 @@ class RBM(GenerativeModel):
         if min(D, H) > max_units:
             raise ValueError(f"to_markov_network: treewidth {min(D, H)} > max_units={max_units}")
         W, b, c = (t.detach().double().cpu().numpy() for t in (self.W, self.b, self.c))
+        big = max(float(abs(t).max(initial=0.0)) for t in (W, b, c))
+        if big > 700:  # the factors hold exp(.) values: exp(710) overflows a float64
+            raise ValueError(f"to_markov_network: a parameter of size {big:.4g} overflows "
+                             f"its factor exp(.) (the cross-check needs |W|, |b|, |c| <= 700)")
         e = math.exp
         fs = [Factor([f"v{i}"], [2], [1.0, e(b[i])]) for i in range(D)]
         fs += [Factor([f"h{j}"], [2], [1.0, e(c[j])]) for j in range(H)]

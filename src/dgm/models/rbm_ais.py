@@ -118,9 +118,12 @@ def base_rate_bias(data_mean: torch.Tensor, smoothing: float = 0.05) -> torch.Te
     """Visible biases of the base-rate model: the logit of the smoothed data marginals
     ``(mean + smoothing) / (1 + 2 smoothing)``.
 
-    Salakhutdinov's ``base_rate.m`` adds 5 pseudo-counts per 100 examples (0.05), which keeps
-    the base model broader than the RBM where a pixel is (almost) never on: a base model
-    narrower than the target makes AIS miss mass and badly underestimate log Z.
+    Salakhutdinov's ``base_rate.m`` adds 5 "on" pseudo-counts per 100 examples, ``(mean +
+    0.05) / 1.05``; here the smoothing is symmetric, so a pixel that is always on keeps a
+    finite bias too. Either keeps the base model broader than the RBM where a pixel is
+    (almost) never on: a base model narrower than the target makes AIS miss mass and badly
+    underestimate log Z. (AIS is unbiased in Z with any base model; only its variance
+    depends on the choice.)
 
     >>> [round(v, 6) for v in base_rate_bias(torch.tensor([0.0, 0.5])).tolist()]
     [-3.044522, 0.0]
