@@ -123,6 +123,10 @@ class GenerativeModel(nn.Module):
     # step to step lives in tensors it updates in place (a rebound tensor, e.g. a persistent
     # Gibbs chain assigned anew, would be read stale by every replay)
     graph_safe: ClassVar[bool] = False
+    # under DistributedDataParallel, rank 0's buffers are copied to every rank before each
+    # forward (batch-norm statistics stay in step); False keeps each rank's own (an RBM's
+    # persistent chains: one set per process, not rank 0's set run on every process)
+    ddp_broadcast_buffers: ClassVar[bool] = True
 
     @property
     def min_batch(self) -> int:

@@ -139,6 +139,7 @@ class RBM(GenerativeModel):
     name = "rbm"
     Config = RBMConfig
     data_kinds = ("binary",)
+    ddp_broadcast_buffers = False  # each process runs its own persistent chains
     eval_options = {
         "ais": (bool, False, "estimate log Z by AIS even when the exact sum is feasible"),
         "ais_betas": (int, PAPER_BETAS, "AIS inverse temperatures (the paper's proportions)"),

@@ -161,7 +161,9 @@ class Trainer:
                 "cuda_graph=True replays the training step on one GPU: it needs device 'cuda' "
                 f"(got {self.info.device}) and a single process (world size {self.info.world})")
         self.model = model.to(self.info.device)
-        self.net = (DistributedDataParallel(self.model) if self.info.active else self.model)
+        self.net = (DistributedDataParallel(
+            self.model, broadcast_buffers=self.model.ddp_broadcast_buffers)
+            if self.info.active else self.model)
         self.optimizers = self.model.configure_optimizers(
             lambda params, **kw: make_optimizer(params, cfg, **kw))
         for opt in self.optimizers.values():
