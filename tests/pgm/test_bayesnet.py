@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dgm.pgm import BayesianNetwork, cpd
-from dgm.pgm.examples import student
+from dgm.pgm.examples import misconception, student
 from dgm.pgm.learning import fit_parameters, refit
 
 from .conftest import load
@@ -87,6 +87,14 @@ def test_dseparation_agrees_with_numerical_independence():
 
 def test_markov_blanket_includes_coparents():
     assert load("asia").markov_blanket("lung") == ["either", "smoke", "tub"]
+
+
+@pytest.mark.parametrize("model", [student, misconception], ids=["bayes", "markov"])
+def test_markov_blanket_of_an_unknown_variable_names_it(model):
+    with pytest.raises(
+        ValueError, match=r"^unknown variables \['Z'\]; the model has \d+ variables$"
+    ):
+        model().markov_blanket("Z")
 
 
 def test_moral_graph_marries_parents_and_keeps_the_joint():

@@ -87,6 +87,14 @@ def test_bad_factor_gets_a_clear_error(kwargs, message):
         Factor(**kwargs)
 
 
+def test_product_of_more_factors_than_einsum_takes():
+    fs = [Factor(["A"], [2], [2.0, 0.5])] * 40 + [Factor(["B"], [3], [1.0, 2.0, 3.0])] * 30
+    prod = fs[0].product(*fs[1:])
+    expected = np.outer([2.0**40, 0.5**40], [1.0, 2.0**30, 3.0**30])
+    assert prod.variables == ("A", "B")
+    assert prod.values == pytest.approx(expected, rel=1e-12)
+
+
 def test_reduce_rejects_unknown_state_by_name():
     f = Factor(["A"], [2], [1, 2], {"A": ["yes", "no"]})
     with pytest.raises(ValueError, match="unknown state 'maybe' for variable 'A'"):

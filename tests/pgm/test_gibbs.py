@@ -83,9 +83,41 @@ def test_evidence_that_pins_the_deterministic_node_removes_the_obstruction():
     assert res.marginal("lung")[0] == 0.0  # either = no forces lung = no
 
 
-def test_bad_scan_and_q_are_rejected():
-    g = GibbsSampler(student())
-    with pytest.raises(ValueError, match="scan"):
-        g.run(5, scan="diagonal")
-    with pytest.raises(ValueError, match="q must be"):
-        g.run(5, scan="random", q=[1.0])
+BAD_INIT = np.zeros((2, 5), dtype=np.int64)  # student: I, D, G, S, L; G has 3 states
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scan": "diagonal"}, "scan"),
+        ({"scan": "random", "q": [1.0]}, "q must be"),
+        ({"scan": "random", "q": [0.25, 0.25, 0.25, 0.0, 0.25]}, "q gives variable 'S' weight 0"),
+        ({"scan": "random", "q": [0.5, 0.25, 0.5, -0.5, 0.25]}, "'S' weight -0.5"),
+        ({"n_draws": 0}, "n_draws must be at least 1, got 0"),
+        ({"chains": 0}, "chains must be at least 1, got 0"),
+        ({"thin": 0}, "thin must be at least 1, got 0"),
+        ({"burn_in": -1}, "burn_in must be at least 0, got -1"),
+        ({"init": BAD_INIT + [0, 0, 3, 0, 0]}, r"variable 'G' the state 3 \(chain 0\); its states"),
+        ({"init": BAD_INIT - [0, 0, 0, 0, 1]}, "variable 'L' the state -1"),
+        ({"init": BAD_INIT[:, :4]}, "init must have shape"),
+    ],
+)
+def test_bad_run_arguments_are_rejected(kwargs, message):
+    args = {"n_draws": 5, "chains": 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        GibbsSampler(student()).run(**args)
+
+
+@pytest.mark.parametrize("scan", ["systematic", "random"])
+def test_every_variable_observed_gives_draws_of_nothing(scan):
+    bn = student()
+    everything = {v: bn.states[v][0] for v in bn.variables}
+    res = GibbsSampler(bn, evidence=everything).run(10, chains=2, seed=0, scan=scan)
+    assert res.samples.shape == (2, 10, 0)
+
+
+@pytest.mark.parametrize("var", ["L", "Z"], ids=["observed", "unknown"])
+def test_marginal_of_a_variable_that_was_not_sampled_is_a_clear_error(var):
+    res = GibbsSampler(student(), evidence={"L": "1"}).run(5, chains=2, burn_in=0, seed=0)
+    with pytest.raises(ValueError, match=f"'{var}' was not sampled"):
+        res.marginal(var)

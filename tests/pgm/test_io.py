@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
-from dgm.pgm import BIFError, parse_bif, read_bif, write_bif
+from dgm.pgm import BayesianNetwork, BIFError, cpd, parse_bif, read_bif, write_bif
 from dgm.pgm.examples import misconception, student
+from dgm.pgm.io.bif import write_bif_string
 from dgm.pgm.io.uai import UAIError, parse_uai, read_uai, write_uai, write_uai_string
 
 from .conftest import bif_path, load
@@ -55,6 +59,10 @@ def test_bif_round_trip_keeps_cpds_and_states(tmp_path, suffix):
         assert back.cpds[v].allclose(bn.cpds[v])
 
 
+A = "variable a { type discrete [ 2 ] { x, y }; }\n"
+B = "variable b { type discrete [ 2 ] { u, v }; }\n"
+P_A = "probability ( a ) { table 0.5, 0.5; }\n"  # line 3 after A and B
+
 BAD_BIF = [
     (
         "variable a { type discrete [ 2 ] { x, y }; }\nprobability ( a ) { table 0.5, oops; }\n",
@@ -76,17 +84,122 @@ BAD_BIF = [
         "line 6: unknown state 'z' of parent 'a'",
     ),
     (
-        "variable a { type discrete [ 2 ] { x, y }; }\nprobability ( a ) { table 0.5, 0.6; }\n",
-        "sums to 1.1",
+        A + "probability ( a ) { table 0.5, 0.6; }\n",
+        "line 2: probability of 'a': the table sums to 1.1",
     ),
     ("bogus stuff\n", "line 1: expected 'network', 'variable' or 'probability'"),
+    *[
+        (
+            A + f"probability ( a ) {{ table {bad}, 1; }}\n",
+            f"line 2: probability of 'a': '{bad}' is not",
+        )
+        for bad in ("-0.1", "nan", "inf")
+    ],
+    (
+        A + B + P_A + "probability ( b | a ) {\n (x) 0.5, 0.5;\n (y) 0.7, 0.8;\n}\n",
+        r"line 6: probability of 'b': the row for parents \{'a': 'y'\} sums to 1.5, not 1",
+    ),
+    (
+        A + B + P_A + "probability ( b | a ) {\n table 0.5,\n 0.3,\n 0.5,\n 0.8; }\n",
+        r"line 6: probability of 'b': the row for parents \{'a': 'y'\} sums to 1.1",
+    ),
+    (A + B + "probability ( a | a ) { table 0.5, 0.5; }\n", "line 3: .*'a' as its own parent"),
+    (A + B + P_A + "probability ( b | a, a ) { table 1, 1; }\n", "line 4: .*parent 'a' twice"),
+    ("variable a { type discrete [ 0 ] { }; }\n", "line 1: variable 'a' has no states"),
+    (A + B + P_A + "probability ( b | a ) { table 0.5, 0.5, 0.5; }\n", "line 4: .*needs 4 numbers"),
+    (A + P_A.replace(" table", "\n table") * 2, "line 4: a second probability block for 'a'"),
+    (
+        A + B + P_A + "probability ( b | a ) {\n (x) 0.5, 0.5;\n (x) 0.1, 0.9; (y) 0.2, 0.8; }\n",
+        r"line 6: row \('x',\) of 'b' is given twice",
+    ),
+    (
+        A + B + P_A + "probability ( b | a ) {\n default 0.5, 0.5;\n default 0.1, 0.9; }\n",
+        "line 6: probability of 'b' has a second default row",
+    ),
+    (
+        A + B + P_A + "probability ( b | a ) {\n (x) 0.5, 0.5; }\n",
+        r"line 4: probability of 'b' has no row for parents \{'a': 'y'\}",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_BIF)
 def test_malformed_bif_error_names_file_and_line(text, message):
-    with pytest.raises(BIFError, match=message):
+    with pytest.raises(BIFError, match="^bad.bif, line [0-9]+: ") as err:
         parse_bif(text, source="bad.bif")
+    err.match(message)
+
+
+DOG = (
+    "variable fo { type discrete [ 2 ] { true, false }; }\n"
+    "variable bp { type discrete [ 2 ] { true, false }; }\n"
+    "variable do { type discrete [ 2 ] { true, false }; }\n"
+    "probability ( fo ) { table 0.15, 0.85; }\n"
+    "probability ( bp ) { table 0.01, 0.99; }\n"
+    "probability ( do | bp, fo ) { table 0.99, 0.97, 0.9, 0.3, 0.01, 0.03, 0.1, 0.7; }\n"
+)
+MIXED = (  # parents of different sizes, so a wrong order cannot pass by symmetry
+    "variable a { type discrete [ 2 ] { a0, a1 }; }\n"
+    "variable b { type discrete [ 3 ] { b0, b1, b2 }; }\n"
+    "variable c { type discrete [ 2 ] { c0, c1 }; }\n"
+    "probability ( a ) { table 0.2, 0.8; }\n"
+    "probability ( b ) { table 0.2, 0.3, 0.5; }\n"
+    "probability ( c | a, b ) {\n"
+    "  table 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4;\n}\n"
+)
+
+
+def test_table_with_parents_lists_the_child_slowest():
+    bn = parse_bif(DOG)  # the JavaBayes dog-problem: P(do = true | bp, fo)
+    p_true = bn.cpds["do"].transpose(["do", "bp", "fo"]).values[0]
+    assert p_true.tolist() == [[0.99, 0.97], [0.9, 0.3]]
+    back = parse_bif(write_bif_string(bn))
+    assert all(back.cpds[v].allclose(bn.cpds[v]) for v in bn.variables)
+
+
+@pytest.mark.parametrize("text", [DOG, MIXED], ids=["dog", "mixed"])
+def test_table_order_agrees_with_pgmpy(text):
+    pytest.importorskip("pgmpy")
+    from pgmpy.readwrite import BIFReader
+
+    ours = parse_bif(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = BIFReader(string=text).get_model()
+    for v in ours.variables:
+        their_cpd = theirs.get_cpds(v)
+        assert {u: tuple(s) for u, s in their_cpd.state_names.items()} == ours.cpds[v].state_names
+        assert np.allclose(ours.cpds[v].transpose(their_cpd.variables).values, their_cpd.values)
+
+
+def test_bif_with_a_byte_order_mark_reads(tmp_path):
+    path = tmp_path / "bom.bif"
+    path.write_bytes(b"\xef\xbb\xbf" + write_bif_string(student()).encode())
+    assert read_bif(path).states == student().states
+
+
+NAME = st.text(alphabet='a/*" ,|{', max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.tuples(NAME, NAME, NAME, NAME))
+@example(("n", "v", "/*x", "y"))
+@example(("/*n", "v", "x", "y"))
+def test_every_name_the_bif_writer_accepts_reads_back(names):
+    net, var, s0, s1 = names
+    assume(s0 != s1 and var != "c")
+    states = {var: (s0, s1)}
+    bn = BayesianNetwork(
+        [cpd(var, [0.5, 0.5], state_names=states), cpd("c", [[1, 0], [0, 1]], [var], states)],
+        name=net,
+    )
+    try:
+        text = write_bif_string(bn)
+    except ValueError as err:
+        assert "cannot be written to BIF" in str(err)
+        return
+    back = parse_bif(text)
+    assert (back.name, back.states, back.parents) == (net, bn.states, bn.parents)
 
 
 def test_bif_error_names_the_file_path(tmp_path):
@@ -118,6 +231,7 @@ BAD_UAI = [
     ),
     ("GRAPH\n", "line 1: expected MARKOV or BAYES"),
     ("MARKOV\n2\n2 2\n1\n2 0 1\n\n4\n1 2 3\n", "unexpected end of file"),
+    ("BAYES\n2\n2 2\n1\n1 0\n\n2\n0.5 0.5\n", r"BAYES variables \[1\] have no CPD"),
 ]
 
 
@@ -125,6 +239,14 @@ BAD_UAI = [
 def test_malformed_uai_error_names_the_line(text, message):
     with pytest.raises(UAIError, match=message):
         parse_uai(text)
+
+
+def test_uai_markov_keeps_variables_that_no_factor_mentions():
+    mn = parse_uai("MARKOV\n3\n2 2 3\n1\n2 0 1\n\n4\n1 2 3 4\n")  # x2 (3 states) is free
+    back = parse_uai(write_uai_string(mn))
+    for m in (mn, back):
+        assert m.cardinality == {"x0": 2, "x1": 2, "x2": 3}
+        assert m.partition_function() == pytest.approx(30.0)
 
 
 def test_uai_bayes_file_of_a_bnlearn_network_gives_the_same_posteriors():

@@ -50,6 +50,14 @@ def test_ising_20x20_logz_is_exact_and_fast():
     assert mn.treewidth_bound() <= 22
 
 
+def test_star_with_more_factors_than_einsum_takes():
+    star = [Factor(["hub", f"leaf{i}"], [2, 2], [[2.0, 1.0], [1.0, 2.0]]) for i in range(70)]
+    mn = MarkovNetwork(star)
+    assert mn.log_partition_function() == pytest.approx(np.log(2) + 70 * np.log(3), rel=1e-12)
+    assert mn.query("hub").values == pytest.approx([0.5, 0.5])
+    assert mn.query("leaf0", {"hub": 1}).values == pytest.approx([1 / 3, 2 / 3])
+
+
 def test_strong_couplings_do_not_overflow():
     mn = ising_grid(4, seed=1, coupling=100.0)  # Z far beyond float range
     logz = mn.log_partition_function()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dgm.pgm import ImpossibleEvidenceError
+from dgm.pgm import BayesianNetwork, ImpossibleEvidenceError, cpd
 from dgm.pgm.examples import misconception, student
 
 from .conftest import load
@@ -77,6 +77,49 @@ def test_impossible_rows_are_named_in_the_error():
 def test_bad_evidence_gets_a_clear_error(evidence, message):
     with pytest.raises(ValueError, match=message):
         load("asia").query("dysp", evidence)
+
+
+@pytest.mark.parametrize(
+    ("ask", "message"),
+    [
+        (lambda bn: bn.map_query(["G"], {"G": "g3"}), r"\['G'\] are both queried and observed"),
+        (lambda bn: bn.map_query(["I", "G"], {"G": 2}), r"\['G'\] are both queried and observed"),
+        (
+            lambda bn: bn.query("I", {"L": "1"}, soft_evidence={"L": [0.2, 0.8]}),
+            r"\['L'\] have both hard and soft evidence",
+        ),
+        (
+            lambda bn: bn.log_probability_of_evidence({"L": "1"}, soft_evidence={"L": [0.2, 0.8]}),
+            r"\['L'\] have both hard and soft evidence",
+        ),
+    ],
+    ids=["map", "marginal-map", "query-soft", "log-p-soft"],
+)
+def test_conflicting_query_and_evidence_is_rejected(ask, message):
+    with pytest.raises(ValueError, match=message):
+        ask(student())
+
+
+def naive_bayes(n: int, p_one: tuple[float, float]) -> BayesianNetwork:
+    """``C -> F0 .. F{n-1}``, ``P(F = 1 | C = c) = p_one[c]``, ``P(C)`` uniform."""
+    rows = [[1 - p_one[0], p_one[0]], [1 - p_one[1], p_one[1]]]
+    return BayesianNetwork([cpd("C", [0.5, 0.5])] + [cpd(f"F{i}", rows, ["C"]) for i in range(n)])
+
+
+@pytest.mark.parametrize(
+    ("n", "p_one"),
+    [(62, (0.1, 0.4)), (400, (0.01, 0.02))],  # more tables than einsum takes; P(e) underflows
+)
+def test_many_observed_children_of_one_variable_match_the_closed_form(n, p_one):
+    bn = naive_bayes(n, p_one)
+    ev = {f"F{i}": "1" for i in range(n)}
+    log_joint = np.log(0.5) + n * np.log(p_one)
+    log_pe = np.logaddexp(*log_joint)
+    post = np.exp(log_joint - log_pe)
+    assert bn.log_probability_of_evidence(ev) == pytest.approx(log_pe, rel=1e-12)
+    assert bn.query("C", ev).values == pytest.approx(post, rel=1e-9, abs=0)
+    batch = bn.query_batch("C", {v: [s, None] for v, s in ev.items()})
+    assert batch == pytest.approx(np.array([post, [0.5, 0.5]]), rel=1e-9, abs=0)
 
 
 def test_posterior_is_never_nan_for_tiny_probabilities():

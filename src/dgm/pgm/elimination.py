@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from dgm.pgm.factor import MAX_OPERANDS
+
 BATCH = "\x00batch"
 Table = tuple[tuple[str, ...], np.ndarray]
 _BIG = 1 << 16  # union size above which einsum looks for a contraction path
@@ -36,6 +38,8 @@ _BIG = 1 << 16  # union size above which einsum looks for a contraction path
 
 def _einsum(tables: Sequence[Table], out: Sequence[str]) -> np.ndarray:
     """The product of ``tables`` summed down to the variables ``out`` (einsum)."""
+    if len(tables) > MAX_OPERANDS:
+        tables, _ = merge_tables(tables, rescale=False)
     label: dict[str, int] = {}
     args: list[Any] = []
     size = 1
@@ -56,6 +60,28 @@ def _einsum(tables: Sequence[Table], out: Sequence[str]) -> np.ndarray:
         merged = _out_vars(small, set())
         return _einsum([tables[big], (merged, _einsum(small, merged))], out)
     return np.einsum(*args, [label[v] for v in out], optimize=size > _BIG)
+
+
+def merge_tables(tables: Sequence[Table], rescale: bool) -> tuple[list[Table], Any]:
+    """Multiply ``tables`` in groups until einsum can take them all at once.
+
+    Each group becomes one table over the union of its scopes (nothing is
+    summed out); with ``rescale`` it is rescaled, and the log scale factored
+    out is returned as in :func:`sum_product`.  Use it on the tables left by
+    :func:`sum_product` before :func:`contract` when they may be many.
+    """
+    pool, log_scale = list(tables), 0.0
+    while len(pool) > MAX_OPERANDS:
+        groups = [pool[k : k + MAX_OPERANDS] for k in range(0, len(pool), MAX_OPERANDS)]
+        pool = []
+        for group in groups:
+            out = _out_vars(group, set())
+            arr = _einsum(group, out)
+            if rescale:
+                arr, ls = _rescale(out, arr)
+                log_scale = log_scale + ls
+            pool.append((out, arr))
+    return pool, log_scale
 
 
 def _out_vars(tables: Sequence[Table], drop: set[str]) -> tuple[str, ...]:
@@ -96,6 +122,8 @@ def sum_product(
         if not psi:
             continue
         pool = [t for t in pool if x not in t[0]]
+        psi, ls = merge_tables(psi, rescale)
+        log_scale = log_scale + ls
         out = _out_vars(psi, {x})
         tau = _einsum(psi, out)
         if rescale:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 StateNames = Mapping[str, Sequence[str]]
+MAX_OPERANDS = 32  # np.einsum takes at most 32 operands (NumPy 1.x; 64 in NumPy 2)
 
 
 def default_states(card: int) -> tuple[str, ...]:
@@ -145,7 +146,16 @@ class Factor:
 
     # ------------------------------------------------------------- operations
     def product(self, *others: Factor) -> Factor:
-        """The factor product, over the union of the scopes (einsum)."""
+        """The factor product, over the union of the scopes (einsum).
+
+        Any number of factors: beyond einsum's operand limit they are
+        multiplied in groups.
+        """
+        if len(others) >= MAX_OPERANDS:
+            out = self
+            for k in range(0, len(others), MAX_OPERANDS - 1):
+                out = out.product(*others[k : k + MAX_OPERANDS - 1])
+            return out
         factors = (self, *others)
         names: dict[str, tuple[str, ...]] = {}
         for f in factors:

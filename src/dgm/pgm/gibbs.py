@@ -47,6 +47,11 @@ class GibbsResult:
 
     def marginal(self, var: str) -> np.ndarray:
         """The estimated marginal distribution of ``var`` (all chains and draws)."""
+        if var not in self.variables:
+            raise ValueError(
+                f"{var!r} was not sampled (observed or not in the model); "
+                f"the sampled variables are {list(self.variables)}"
+            )
         j = self.variables.index(var)
         counts = np.bincount(self.samples[..., j].ravel(), minlength=len(self.states[var]))
         return counts / counts.sum()
@@ -167,21 +172,23 @@ class GibbsSampler:
         A sweep is ``len(variables)`` single-site updates; ``init`` is a starting
         array ``(chains, len(variables))`` or a rule of :meth:`initial_states`.
         """
+        for name, value, low in [
+            ("n_draws", n_draws, 1),
+            ("chains", chains, 1),
+            ("burn_in", burn_in, 0),
+            ("thin", thin, 1),
+        ]:
+            if value < low:
+                raise ValueError(f"{name} must be at least {low}, got {value}")
         if scan not in ("systematic", "random"):
             raise ValueError(f"scan must be 'systematic' or 'random', got {scan!r}")
         rng = as_numpy_rng(seed)
         n = len(self.variables)
-        qv = None
-        if scan == "random":
-            qv = np.full(n, 1.0 / n) if q is None else np.asarray(q, dtype=np.float64)
-            if qv.shape != (n,) or (qv < 0).any() or abs(qv.sum() - 1) > 1e-9:
-                raise ValueError(f"q must be a distribution over the {n} unobserved variables")
+        qv = self._scan_weights(q) if scan == "random" and n else None
         if isinstance(init, str):
             x = self.initial_states(chains, rng, init)
         else:
-            x = np.array(init, dtype=np.int64)
-            if x.shape != (chains, n):
-                raise ValueError(f"init must have shape {(chains, n)}, got {x.shape}")
+            x = self._check_init(init, chains)
         dtype = (
             np.int8 if max((len(s) for s in self.states.values()), default=1) < 128 else np.int32
         )
@@ -197,6 +204,42 @@ class GibbsSampler:
                 out[:, k // thin] = x
         seconds = time.perf_counter() - start
         return GibbsResult(self.variables, self.states, out, sweeps * n * chains, seconds)
+
+    def _scan_weights(self, q: Sequence[float] | None) -> np.ndarray:
+        """The random-scan distribution ``q`` over the unobserved variables, checked."""
+        n = len(self.variables)
+        if q is None:
+            return np.full(n, 1.0 / n)
+        qv = np.asarray(q, dtype=np.float64)
+        if qv.shape != (n,) or not np.all(np.isfinite(qv)) or abs(qv.sum() - 1) > 1e-9:
+            raise ValueError(
+                f"q must be a distribution over the {n} unobserved variables "
+                f"{list(self.variables)}, got {q!r}"
+            )
+        bad = np.flatnonzero(qv <= 0)
+        if bad.size:
+            v = self.variables[int(bad[0])]
+            raise ValueError(
+                f"q gives variable {v!r} weight {qv[bad[0]]:g}; every unobserved variable needs "
+                "q > 0, or it is never updated"
+            )
+        return qv
+
+    def _check_init(self, init: Any, chains: int) -> np.ndarray:
+        """A user-given starting array, checked for shape and state range."""
+        x = np.array(init, dtype=np.int64)
+        n = len(self.variables)
+        if x.shape != (chains, n):
+            raise ValueError(f"init must have shape {(chains, n)}, got {x.shape}")
+        for j, v in enumerate(self.variables):
+            card = len(self.states[v])
+            bad = np.flatnonzero((x[:, j] < 0) | (x[:, j] >= card))
+            if bad.size:
+                raise ValueError(
+                    f"init gives variable {v!r} the state {int(x[bad[0], j])} (chain "
+                    f"{int(bad[0])}); its states are 0..{card - 1}"
+                )
+        return x
 
     # ------------------------------------------------------------ reducibility
     def check_irreducible(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dgm.pgm.data import encode_table
-from dgm.pgm.elimination import BATCH, Table, contract, max_product, sum_product
+from dgm.pgm.elimination import BATCH, Table, contract, max_product, merge_tables, sum_product
 from dgm.pgm.factor import Factor, state_index
 from dgm.pgm.ordering import best_order, greedy_order, interaction_graph
 
@@ -79,14 +79,27 @@ class ExactInference:
     def _check_vars(self, variables: Sequence[str], what: str) -> None:
         unknown = [v for v in variables if v not in self.states]
         if unknown:
+            kind = f"{what} variables" if what else "variables"
             raise ValueError(
-                f"unknown {what} variables {unknown}; the model has {len(self.states)}"
+                f"unknown {kind} {unknown}; the model has {len(self.states)} variables"
             )
 
     def _evidence_index(self, evidence: Mapping[str, Any] | None) -> dict[str, int]:
         evidence = dict(evidence or {})
         self._check_vars(list(evidence), "evidence")
         return {v: state_index(v, s, self.states[v]) for v, s in evidence.items()}
+
+    def _hard_and_soft(
+        self, evidence: Mapping[str, Any] | None, soft_evidence: Mapping[str, Any] | None
+    ) -> tuple[dict[str, int], list[Table]]:
+        """Evidence indices and soft-evidence tables; a variable may have only one kind."""
+        ev = self._evidence_index(evidence)
+        both = sorted(set(ev) & set(soft_evidence or {}))
+        if both:
+            raise ValueError(
+                f"variables {both} have both hard and soft evidence; give one or the other"
+            )
+        return ev, self._soft_tables(soft_evidence, batch=None)
 
     def _reduced(self, keep_vars: set[str], ev: Mapping[str, int]) -> list[Table]:
         tables = self._raw_tables()
@@ -109,10 +122,11 @@ class ExactInference:
         order = self._order_for(elim)
         for rescale in (False, True):
             rest, log_scale = sum_product(tables, order, rescale=rescale)
+            rest, merged_scale = merge_tables(rest, rescale)
             joint = contract(rest, keep)
             total = joint.sum()
             if rescale or _SAFE[0] < total < _SAFE[1]:
-                return joint, log_scale
+                return joint, log_scale + merged_scale
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------- queries
@@ -129,8 +143,7 @@ class ExactInference:
         """
         q = [variables] if isinstance(variables, str) else list(variables)
         self._check_vars(q, "query")
-        ev = self._evidence_index(evidence)
-        soft = self._soft_tables(soft_evidence, batch=None)
+        ev, soft = self._hard_and_soft(evidence, soft_evidence)
         clash = sorted(set(q) & (set(ev) | {t[0][0] for t in soft}))
         if clash:
             raise ValueError(f"variables {clash} are both queried and observed")
@@ -155,8 +168,7 @@ class ExactInference:
         self, evidence: Mapping[str, Any], soft_evidence: Mapping[str, Any] | None = None
     ) -> float:
         """``log P(e)`` (for a Markov network, ``log Z(e) - log Z``)."""
-        ev = self._evidence_index(evidence)
-        soft = self._soft_tables(soft_evidence, batch=None)
+        ev, soft = self._hard_and_soft(evidence, soft_evidence)
         tables = self._reduced(set(ev) | {t[0][0] for t in soft}, ev) + soft
         total = 0.0
         for comp in _components(tables):
@@ -185,6 +197,9 @@ class ExactInference:
             [v for v in self.variables if v not in ev] if variables is None else list(variables)
         )
         self._check_vars(targets, "MAP")
+        clash = sorted(set(targets) & set(ev))
+        if clash:
+            raise ValueError(f"variables {clash} are both queried and observed")
         tables = self._reduced(set(self.variables), ev)
         free = {v for vars_, _ in tables for v in vars_} - set(targets)
         rest, _ = sum_product(tables, self._order_for(free), rescale=True)
@@ -276,6 +291,7 @@ class ExactInference:
             idx = np.flatnonzero(bad)
             redo = [(vs, arr[..., idx] if BATCH in vs else arr) for vs, arr in tables]
             rest, _ = sum_product(redo, order, rescale=True)
+            rest, _ = merge_tables(rest, rescale=True)
             joint[idx] = contract(rest, (target,)).T
             total[idx] = joint[idx].sum(axis=1)
         if not np.all(total > 0):

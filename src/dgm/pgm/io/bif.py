@@ -4,6 +4,10 @@ Plain or gzipped files.  A state name is any run of characters other than
 white space and ``{ } ( ) [ ] , ; |``, so bnlearn names such as ``Asy/Patch``,
 ``>=7.5`` or ``Transp.`` survive.  Syntax errors name the file and line.
 
+A ``table`` lists the child's states slowest, as JavaBayes BIF 0.15 and
+pgmpy do: for ``probability ( c | a, b )`` the values fill an array of shape
+``(card_c, card_a, card_b)`` in C order (``b`` fastest).
+
 >>> text = '''network n { }
 ... variable rain { type discrete [ 2 ] { yes, no }; }
 ... variable wet { type discrete [ 2 ] { yes, no }; }
@@ -25,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgm.pgm.bayesnet import BayesianNetwork
+from dgm.pgm.bayesnet import ROW_TOL, BayesianNetwork
 from dgm.pgm.factor import Factor
 
 DELIMITERS = "{}()[],;|"
@@ -79,9 +83,15 @@ class _Parser:
         self.pos = 0
         self.source = source
 
-    def error(self, message: str) -> BIFError:
-        line = self.tokens[min(self.pos, len(self.tokens) - 1)][1] if self.tokens else 1
+    def error(self, message: str, line: int | None = None) -> BIFError:
+        """An error at ``line`` (default: the line of the next token)."""
+        if line is None:
+            line = self.tokens[min(self.pos, len(self.tokens) - 1)][1] if self.tokens else 1
         return BIFError(f"{self.source}, line {line}: {message}")
+
+    def line(self) -> int:
+        """The line of the token read last."""
+        return self.tokens[self.pos - 1][1]
 
     def peek(self) -> str | None:
         return self.tokens[self.pos][0] if self.pos < len(self.tokens) else None
@@ -112,23 +122,26 @@ class _Parser:
             tok = self.next()
             depth += {"{": 1, "}": -1}.get(tok, 0)
 
-    def numbers(self, stop: str = ";") -> list[float]:
-        start = self.pos
-        words = self.until(stop)
-        try:
-            return [float(w) for w in words]
-        except ValueError:
-            bad = next(w for w in words if not _is_float(w))
-            self.pos = start + [t for t, _ in self.tokens[start:]].index(bad)
-            raise self.error(f"expected a probability, found {bad!r}") from None
-
-
-def _is_float(word: str) -> bool:
-    try:
-        float(word)
-    except ValueError:
-        return False
-    return True
+    def numbers(self, var: str) -> tuple[np.ndarray, list[int]]:
+        """Probabilities of ``var`` up to ``;`` and the line of each (finite, >= 0)."""
+        values, lines = [], []
+        while (word := self.next()) != ";":
+            if word == ",":
+                continue
+            try:
+                x = float(word)
+            except ValueError:
+                self.pos -= 1
+                raise self.error(f"expected a probability, found {word!r}") from None
+            if not (np.isfinite(x) and x >= 0):
+                raise self.error(
+                    f"probability of {var!r}: {word!r} is not a probability "
+                    "(negative, NaN or infinite)",
+                    self.line(),
+                )
+            values.append(x)
+            lines.append(self.line())
+        return np.array(values), lines
 
 
 def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
@@ -162,6 +175,8 @@ def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
                         raise p.error(
                             f"variable {var!r}: [{count}] states declared, {len(names)} listed"
                         )
+                    if not names:
+                        raise p.error(f"variable {var!r} has no states", p.line())
                     if len(set(names)) != len(names):
                         raise p.error(f"variable {var!r}: repeated state name in {list(names)}")
                     states[var] = names
@@ -172,7 +187,7 @@ def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
             if var not in states:
                 raise p.error(f"variable {var!r} has no 'type discrete' line")
         elif kind == "probability":
-            var, parents, arr = _parse_probability(p, states)
+            var, parents, arr = _parse_probability(p, states, set(tables))
             tables[var] = (parents, arr)
         else:
             p.pos -= 1
@@ -190,8 +205,9 @@ def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
         raise BIFError(f"{source}: {err}") from None
 
 
-def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]]):
+def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]], done: set[str]):
     p.expect("(")
+    head_line = p.line()
     head = p.until(")")
     if not head:
         raise p.error("empty probability head")
@@ -199,27 +215,59 @@ def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]]):
     for v in (var, *parents):
         if v not in states:
             raise p.error(f"probability block uses undeclared variable {v!r}")
+    if var in done:
+        raise p.error(f"a second probability block for {var!r}", head_line)
+    if var in parents:
+        raise p.error(f"probability of {var!r} lists {var!r} as its own parent", head_line)
+    repeated = [u for i, u in enumerate(parents) if u in parents[:i]]
+    if repeated:
+        raise p.error(f"probability of {var!r} lists parent {repeated[0]!r} twice", head_line)
     pcards = [len(states[u]) for u in parents]
     card = len(states[var])
-    arr = np.full((card, *pcards), np.nan)
+    arr = np.zeros((card, *pcards))
+    filled = np.zeros(pcards, dtype=bool)
+    default = None
+
+    def check_sum(vals: np.ndarray, line: int, idx: tuple[int, ...] | None) -> None:
+        """A row must sum to 1 (``idx``: its parent configuration; None: the default row)."""
+        total = float(vals.sum())
+        if abs(total - 1.0) <= ROW_TOL:
+            return
+        if idx is None:
+            where = "the default row"
+        elif parents:
+            config = {u: states[u][i] for u, i in zip(parents, idx)}
+            where = f"the row for parents {config}"
+        else:
+            where = "the table"
+        raise p.error(f"probability of {var!r}: {where} sums to {total:.6g}, not 1", line)
+
     p.expect("{")
     while (tok := p.next()) != "}":
+        line = p.line()
         if tok == "table":
-            line = p.pos
-            vals = p.numbers()
+            vals, lines = p.numbers(var)
             if len(vals) != arr.size:
-                p.pos = line
-                raise p.error(f"table of {var!r} needs {arr.size} numbers, got {len(vals)}")
-            # BIF 'table' lists the child fastest when parents exist (C order over parents, child)
-            arr = np.moveaxis(np.asarray(vals).reshape(*pcards, card), -1, 0)
+                raise p.error(
+                    f"table of {var!r} needs {arr.size} numbers, got {len(vals)}",
+                    lines[0] if lines else line,
+                )
+            if filled.any():
+                raise p.error(f"table of {var!r} repeats rows given earlier in the block", line)
+            # the child's states slowest (JavaBayes BIF 0.15, pgmpy): shape (card, *pcards)
+            arr = vals.reshape(card, *pcards)
+            first_line = np.reshape(lines, (card, *pcards))[0]
+            filled[...] = True
+            for idx in np.ndindex(*pcards):
+                check_sum(arr[(slice(None), *idx)], int(first_line[idx]), idx)
         elif tok == "default":
-            vals = p.numbers()
+            vals, _ = p.numbers(var)
             if len(vals) != card:
-                raise p.error(f"default row of {var!r} needs {card} numbers, got {len(vals)}")
-            fill = np.isnan(arr)
-            arr[fill] = np.broadcast_to(
-                np.asarray(vals).reshape(card, *[1] * len(pcards)), arr.shape
-            )[fill]
+                raise p.error(f"default row of {var!r} needs {card} numbers, got {len(vals)}", line)
+            if default is not None:
+                raise p.error(f"probability of {var!r} has a second default row", line)
+            check_sum(vals, line, None)
+            default = vals
         elif tok == "(":
             config = p.until(")")
             if len(config) != len(parents):
@@ -231,19 +279,29 @@ def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]]):
                         f"unknown state {s!r} of parent {u!r}; states are {list(states[u])}"
                     )
                 idx.append(states[u].index(s))
-            vals = p.numbers()
+            vals, _ = p.numbers(var)
             if len(vals) != card:
                 raise p.error(
                     f"row {tuple(config)} of {var!r} needs {card} numbers, got {len(vals)}"
                 )
+            if filled[tuple(idx)]:
+                raise p.error(f"row {tuple(config)} of {var!r} is given twice", line)
+            check_sum(vals, line, tuple(idx))
             arr[(slice(None), *idx)] = vals
+            filled[tuple(idx)] = True
         elif tok == "property":
             p.until(";")
         else:
             p.pos -= 1
             raise p.error(f"probability of {var!r}: unexpected {tok!r}")
-    if np.isnan(arr).any():
-        raise p.error(f"probability of {var!r}: some parent configurations have no row")
+    if default is not None:
+        arr = np.where(filled, arr, default.reshape(card, *[1] * len(pcards)))
+        filled[...] = True
+    missing = [idx for idx in np.ndindex(*pcards) if not filled[idx]]
+    if missing:
+        config = {u: states[u][i] for u, i in zip(parents, missing[0])}
+        what = f"no row for parents {config}" if parents else "no table"
+        raise p.error(f"probability of {var!r} has {what}", head_line)
     return var, parents, arr
 
 
@@ -251,16 +309,24 @@ def read_bif(path: str | Path) -> BayesianNetwork:
     """Read a ``.bif`` or ``.bif.gz`` file."""
     path = Path(path)
     if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
+        with gzip.open(path, "rt", encoding="utf-8-sig") as fh:
             text = fh.read()
     else:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # tolerates a byte-order mark
     return parse_bif(text, source=str(path))
 
 
 def _check_name(kind: str, name: str) -> str:
-    if not name or any(c.isspace() or c in DELIMITERS + '"' for c in name) or name.startswith("//"):
-        raise ValueError(f"{kind} {name!r} cannot be written to BIF (white space or {DELIMITERS})")
+    """``name`` if the reader gives it back as one token; a clear error otherwise."""
+    if (
+        not name
+        or any(c.isspace() or c in DELIMITERS + '"' for c in name)
+        or name.startswith(("//", "/*"))
+    ):
+        raise ValueError(
+            f"{kind} {name!r} cannot be written to BIF (empty, white space, a quote, one of "
+            f"{DELIMITERS}, or a leading // or /* that would start a comment)"
+        )
     return name
 
 

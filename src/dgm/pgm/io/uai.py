@@ -106,7 +106,15 @@ def parse_uai(text: str, source: str = "<string>") -> MarkovNetwork | BayesianNe
         t.pos += 1
         raise t.error(f"unexpected trailing token {t.items[t.pos - 1][0]!r}")
     if kind == "MARKOV":
+        # a declared variable that no factor mentions still counts (in Z): give it a unit factor
+        mentioned = {i for scope in scopes for i in scope}
+        factors += [
+            ([names[i]], [cards[i]], np.ones(cards[i])) for i in range(n) if i not in mentioned
+        ]
         return MarkovNetwork([Factor(v, c, x) for v, c, x in factors], name=Path(source).stem)
+    no_cpd = sorted(set(range(n)) - {scope[-1] for scope in scopes if scope})
+    if no_cpd:
+        raise UAIError(f"{source}: BAYES variables {no_cpd} have no CPD (no scope ends with them)")
     cpds = []
     for v, c, x in factors:
         table = np.moveaxis(x.reshape(c), -1, 0)  # child (last) first
