@@ -95,7 +95,9 @@ def test_save_load_round_trip_keeps_every_tensor(name, digits, tmp_path):
     cfg = TrainConfig(data="digits", epochs=1, batch_size=64, max_train=128, picture_every=0,
                       progress=False)
     Trainer(model, cfg, digits, tmp_path / "run").fit()
+    before = torch.random.get_rng_state()
     loaded = dgm.load(tmp_path / "run")
+    assert torch.equal(torch.random.get_rng_state(), before)  # torch's global RNG untouched
     a, b = model.state_dict(), loaded.state_dict()
     assert a.keys() == b.keys()
     for k in a:

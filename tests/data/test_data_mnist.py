@@ -181,3 +181,35 @@ def test_resolve_data_dir_order(tmp_path, monkeypatch):
 def test_env_var_is_used(mnist_dir, monkeypatch):
     monkeypatch.setenv("DGM_DATA", str(mnist_dir))
     assert len(load_dataset("mnist:gray").test) == 10_000
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):  # unpickling this would create the marker file
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pickle_naming_anything_but_numpy_arrays_is_refused_unrun(tmp_path):
+    import gzip
+    import pickle
+
+    marker = tmp_path / "ran"
+    (tmp_path / "mnist").mkdir()
+    with gzip.open(tmp_path / "mnist" / "mnist.pkl.gz", "wb") as f:
+        pickle.dump((_Payload(marker), None, None), f)
+    with pytest.raises(ValueError, match=r"mnist.pkl.gz: could not read .*refusing to load "
+                                         r"(builtins|io)\.open"):
+        load_dataset("mnist", data_dir=tmp_path)
+    assert not marker.exists()
+
+
+def test_a_corrupt_gzip_trailer_is_an_error_not_silent_data(mnist_dir, tmp_path):
+    """pickle stops at its STOP opcode; reading on to the end lets gzip check its CRC."""
+    data = bytearray((mnist_dir / "mnist" / "mnist.pkl.gz").read_bytes())
+    data[-8] ^= 0x01  # the CRC-32 of the uncompressed data: the pixels decode unchanged
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "mnist.pkl.gz").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"could not read the MNIST pickle .*CRC"):
+        load_dataset("mnist", data_dir=tmp_path)

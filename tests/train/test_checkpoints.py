@@ -13,6 +13,7 @@ from dgm.data import load_dataset
 from dgm.models.vae import VAE, VAEConfig
 from dgm.train import CheckpointError, TrainConfig, Trainer, TrainingInterrupted
 from dgm.train.checkpoint import read_checkpoint
+from dgm.train.loop import NonFiniteLoss
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +150,93 @@ def test_sparse_checkpoints_still_hold_the_best_weights_and_the_last_state(split
     ref_best, _ = read_checkpoint(every / "best.safetensors")
     for k, v in ref_best.items():  # the same weights as a run that saved every epoch
         assert torch.equal(v, tensors[k]), k
+
+
+def _poisoned(model, after: int, error: type[BaseException] | None = None):
+    """``model`` whose training step, from call ``after + 1`` on, leaves NaN weights (or
+    raises ``error``)."""
+    step, calls = model.training_step, [0]
+
+    def wrapped(*args, **kw):
+        calls[0] += 1
+        out = step(*args, **kw)
+        if calls[0] > after:
+            if error is not None:
+                raise error("injected")
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("nan"))
+        return out
+
+    model.training_step = wrapped
+    return model
+
+
+def test_an_interrupt_after_the_weights_diverged_keeps_the_last_good_checkpoint(splits, tmp_path):
+    cfg = TrainConfig(**{**CFG, "epochs": 2})
+    Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 1}), splits,
+            tmp_path / "run").fit()
+    good = (tmp_path / "run" / "checkpoint.safetensors").read_bytes()
+    model = _poisoned(_model(splits.train.shape), after=2)  # steps 1-2 of epoch 2 are fine
+    with pytest.raises(NonFiniteLoss,
+                       match=r"last good checkpoint \(after epoch 1\) is kept") as err:
+        Trainer(model, cfg, splits, tmp_path / "run", resume=True, stop_after_steps=14).fit()
+    assert "by step 4" in str(err.value)  # interrupted at epoch 2's 4th step
+    assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == good
+
+
+@pytest.mark.parametrize("max_train", [64, 640])
+def test_an_interrupt_in_an_epoch_s_last_step_stops_at_the_epoch_end(splits, tmp_path,
+                                                                     max_train):
+    """With one step per epoch (full batch) the stop used to wait for the end of the run."""
+    cfg = TrainConfig(**{**CFG, "max_train": max_train, "epochs": 4})
+    steps = -(-max_train // CFG["batch_size"])
+    ref = _model(splits.train.shape)
+    Trainer(ref, cfg, splits, tmp_path / "ref").fit()
+    cut = _model(splits.train.shape)
+    with pytest.raises(TrainingInterrupted, match="interrupted after epoch 1"):
+        Trainer(cut, cfg, splits, tmp_path / "cut", stop_after_steps=steps).fit()
+    resumed = _model(splits.train.shape)
+    Trainer(resumed, cfg, splits, tmp_path / "cut", resume=True).fit()
+    for a, b in zip(ref.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_metrics_written_after_the_checkpoint_are_not_repeated_on_resume(splits, tmp_path):
+    """Sparse checkpoints: a crash in epoch 4 leaves epochs 2-3 in metrics.jsonl but not in
+    the checkpoint (epoch 1, step 3); the resumed run writes them again, once."""
+    cfg = TrainConfig(**{**CFG, "epochs": 4, "checkpoint_minutes": 30.0})
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted):
+        Trainer(_model(splits.train.shape), cfg, splits, run, stop_after_steps=13).fit()
+    with pytest.raises(RuntimeError, match="injected"):
+        Trainer(_poisoned(_model(splits.train.shape), after=25, error=RuntimeError), cfg,
+                splits, run, resume=True).fit()
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 4, "train_lo')  # and a line cut off by a kill
+    assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()[:-1]
+            ] == [1, 2, 3]
+    Trainer(_model(splits.train.shape), cfg, splits, run, resume=True).fit()
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_a_new_run_in_a_used_directory_does_not_inherit_its_weights(splits, tmp_path):
+    Trainer(_model(splits.train.shape), TrainConfig(**CFG), splits, tmp_path / "run").fit()
+    assert (tmp_path / "run" / "best.safetensors").exists()
+    no_valid = type(splits)(train=splits.train, valid=None, test=splits.test)
+    Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 1}), no_valid,
+            tmp_path / "run").fit()
+    assert not (tmp_path / "run" / "best.safetensors").exists()
+
+
+def test_checkpoints_are_readable_as_the_umask_allows(splits, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 1}), splits,
+                tmp_path / "run").fit()
+    finally:
+        os.umask(old)
+    for name in ("checkpoint.safetensors", "best.safetensors", "config.json", "summary.json"):
+        assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o644, name

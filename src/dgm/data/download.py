@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgm._files import umask_mode
 from dgm.data.paths import resolve_data_dir
 
 
@@ -90,10 +91,11 @@ def _fetch(url: str, dest: Path, spec: FileSpec, progress: bool, timeout: float)
 
     req = urllib.request.Request(url, headers={"User-Agent": "dgm-data/0.1"})
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    out = os.fdopen(fd, "wb")  # owns the descriptor from here: closed on every path
     try:
         sha = hashlib.sha256()
         md5 = hashlib.md5()
-        with urllib.request.urlopen(req, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
+        with out, urllib.request.urlopen(req, timeout=timeout) as resp:
             total = resp.headers.get("Content-Length")
             total = int(total) if total and total.isdigit() else spec.size
             with tqdm(
@@ -113,8 +115,10 @@ def _fetch(url: str, dest: Path, spec: FileSpec, progress: bool, timeout: float)
             raise ValueError(f"SHA-256 mismatch: expected {spec.sha256}, got {sha.hexdigest()}")
         if spec.md5 is not None and md5.hexdigest() != spec.md5:
             raise ValueError(f"MD5 mismatch: expected {spec.md5}, got {md5.hexdigest()}")
+        umask_mode(tmp)
         os.replace(tmp, dest)
     except BaseException:
+        out.close()
         try:
             os.unlink(tmp)
         except FileNotFoundError:

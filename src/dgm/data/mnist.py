@@ -129,10 +129,28 @@ def _check_split(x: np.ndarray, y: np.ndarray, n: int | None, what: str, src: st
         )
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles numpy arrays and nothing else: a pickle naming any other callable (which
+    could run code) is refused. ``mnist.pkl.gz`` needs just these three."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"),
+               ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy "
+                                         f"arrays are allowed)")
+        if module == "numpy.core.multiarray":  # numpy 2 moved it; the old path warns
+            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
+        return super().find_class(module, name)
+
+
 def _load_pkl(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     try:
         with gzip.open(path, "rb") as f:
-            data = pickle.load(f, encoding="latin1")  # a trusted, local file
+            data = _ArraysOnly(f, encoding="latin1").load()
+            f.read()  # to the end, so gzip checks its CRC: a flipped bit is an error
     except (OSError, EOFError, pickle.UnpicklingError) as e:
         raise ValueError(f"{path}: could not read the MNIST pickle ({e})") from e
     if not (isinstance(data, (tuple, list)) and len(data) == 3):

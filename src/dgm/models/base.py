@@ -50,6 +50,8 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown option(s) {sorted(unknown)}")
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        for k, v in kw.items():
+            _check_type(k, v, names[k].type)
         cfg = cls(**kw)
         cfg.validate()
         return cfg
@@ -89,6 +91,18 @@ _FIELD_COMMENT = re.compile(r"^    (\w+)\s*:[^#]*=[^#]*#\s*(.+)$")
 def check_choice(name: str, value: Any, choices: tuple) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    """A scalar option of the wrong type is named (e.g. epochs=2.5, which would run 3)."""
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+          "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          "bool": lambda v: isinstance(v, bool),
+          "str": lambda v: isinstance(v, str)}.get(kind)
+    if ok is not None and not ok(value):
+        raise ValueError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, "
+                         f"got {value!r}")
 
 
 def check_positive(name: str, value: float, allow_zero: bool = False) -> None:

@@ -23,6 +23,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from dgm._files import umask_mode
+
 MAGIC = "dgm-checkpoint-v1"
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
@@ -43,6 +45,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -111,6 +114,7 @@ def save_checkpoint(
         save_file(tensors, tmp, metadata={"format": "pt", MAGIC: json.dumps(header)})
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        umask_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

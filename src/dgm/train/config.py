@@ -53,6 +53,14 @@ class TrainConfig(ModelConfig):
         check_positive("patience", self.patience, allow_zero=True)
         check_positive("max_train", self.max_train, allow_zero=True)
         check_positive("checkpoint_minutes", self.checkpoint_minutes, allow_zero=True)
+        check_positive("eval_batch", self.eval_batch)
+        check_positive("adam_eps", self.adam_eps)
+        for name in ("seed", "max_minutes", "grad_clip", "picture_every", "lr_decay",
+                     "weight_decay"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        for name in ("beta1", "beta2", "momentum"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if self.cuda_graph and self.optimizer != "adam":
             raise ValueError(f"cuda_graph needs optimizer 'adam' (a capturable one), "
                              f"got {self.optimizer!r}")

@@ -20,6 +20,7 @@ import math
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from dgm.train.checkpoint import (
     BEST,
     CHECKPOINT,
     CONFIG,
+    atomic_write_bytes,
     atomic_write_json,
     load_checkpoint,
     save_checkpoint,
@@ -161,9 +163,7 @@ class Trainer:
                 "cuda_graph=True replays the training step on one GPU: it needs device 'cuda' "
                 f"(got {self.info.device}) and a single process (world size {self.info.world})")
         self.model = model.to(self.info.device)
-        self.net = (DistributedDataParallel(
-            self.model, broadcast_buffers=self.model.ddp_broadcast_buffers)
-            if self.info.active else self.model)
+        self.net = self._ddp() if self.info.active else self.model
         self.optimizers = self.model.configure_optimizers(
             lambda params, **kw: make_optimizer(params, cfg, **kw))
         for opt in self.optimizers.values():
@@ -176,6 +176,7 @@ class Trainer:
         self._interrupt = False
         self._best_pending: dict[str, torch.Tensor] | None = None  # best weights not yet on disk
         self._last_save = time.perf_counter()
+        self._saved_at: tuple[int, int] | None = None  # (epoch, step) of the checkpoint on disk
         self.graphed: GraphedStep | None = None  # the captured step (cuda_graph=True)
 
     # -- data ------------------------------------------------------------------------
@@ -209,6 +210,7 @@ class Trainer:
             saved = load_checkpoint(ckpt, self.model, self.optimizers, {"noise": self.noise},
                                     averaged=self.average.model if self.average else None)
             self.state = st = LoopState(**saved["loop"])
+            self._saved_at = (st.epoch, st.step)
             if info.active:  # each rank restores its own noise stream
                 self.noise.set_state(self._rank_noise_state(saved))
             if st.done:  # a finished run continues when its stop no longer holds (a longer
@@ -219,7 +221,10 @@ class Trainer:
                 record = json.loads((self.run_dir / CONFIG).read_text())
                 if record.get("train") != cfg.to_dict():
                     atomic_write_json(self.run_dir / CONFIG, {**record, "train": cfg.to_dict()})
+                self._trim_metrics(st.epoch)
         elif info.is_main:
+            for stale in (CHECKPOINT, BEST):  # a new run never inherits another's weights
+                (self.run_dir / stale).unlink(missing_ok=True)
             atomic_write_json(self.run_dir / CONFIG, self._config_record())
             (self.run_dir / METRICS).write_text("")
         x_train = self._tensor(self.splits.train)  # (N, D)
@@ -255,8 +260,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 bar = self._bar(n_local, st.step * bs)
                 for step in range(st.step, n_steps):
-                    stop = n_local if step == n_steps - 1 else (step + 1) * bs  # short: merged
-                    xb = x_train[shard[step * bs : stop]]  # (B, D)
+                    end = n_local if step == n_steps - 1 else (step + 1) * bs  # short: merged
+                    xb = x_train[shard[step * bs : end]]  # (B, D)
                     if dynamic:
                         xb = bernoulli(xb, generator=self.noise)
                     terms = train_step(xb)
@@ -272,10 +277,10 @@ class Trainer:
                         if step % 25 == 0:
                             bar.set_postfix(loss=f"{terms['loss'].item():.3f}")
                     if step % 50 == 49 and not torch.isfinite(sums["loss"]):
-                        self._non_finite(step)
-                    stop = self._interrupt or (self.stop_after_steps is not None
-                                               and self._global_step() >= self.stop_after_steps)
-                    if D.broadcast_flag(stop, info) and st.step < n_steps:
+                        self._non_finite(st.step)
+                    if self._stop_requested() and st.step < n_steps:
+                        if D.broadcast_flag(not bool(torch.isfinite(sums["loss"])), info):
+                            self._non_finite(st.step)  # never save a diverged state
                         st.sums = {k: float(v) for k, v in sums.items()}
                         st.epoch_seconds += time.perf_counter() - t0
                         self._save(ckpt)
@@ -287,10 +292,49 @@ class Trainer:
                     bar.close()
                 st.epoch_seconds += time.perf_counter() - t0
                 self._end_epoch(sums, x_valid, lr, ckpt)
+                if self._stop_requested() and not st.done and st.epoch < cfg.epochs:
+                    if self._saved_at != (st.epoch, 0):  # a signal during the epoch's last step
+                        self._save(ckpt)
+                    where = f"interrupted after epoch {st.epoch}"
+                    raise TrainingInterrupted(
+                        f"{where}; checkpoint saved, continue with: "
+                        f"dgm train --resume {self.run_dir}", where)
         finally:
             for s, handler in old_handlers.items():
                 signal.signal(s, handler)
         return self._finish()
+
+    def _ddp(self) -> DistributedDataParallel:
+        """The model under DDP; rank-local buffers where the model keeps them (torch 2.13 calls
+        broadcast_buffers deprecated but still advises it for buffers that must stay local:
+        its successor syncs them once at the start)."""
+        if self.model.ddp_broadcast_buffers:
+            return DistributedDataParallel(self.model)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
+            return DistributedDataParallel(self.model, broadcast_buffers=False)
+
+    def _stop_requested(self) -> bool:
+        """A signal arrived (or ``stop_after_steps`` is reached) on any rank."""
+        stop = self._interrupt or (self.stop_after_steps is not None
+                                   and self._global_step() >= self.stop_after_steps)
+        return D.broadcast_flag(stop, self.info)
+
+    def _trim_metrics(self, epochs: int) -> None:
+        """On resume: keep the metrics of the ``epochs`` the checkpoint holds (a line written
+        after it, or a half-written one, would come again or break the file)."""
+        path = self.run_dir / METRICS
+        if not path.exists():
+            return
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and row.get("epoch", epochs + 1) <= epochs:
+                keep.append(line)
+        atomic_write_bytes(path, "".join(f"{line}\n" for line in keep).encode())
 
     def _train_step_fn(self):
         """One optimizer step on a batch: the model's own, or its replayed CUDA graph."""
@@ -392,8 +436,12 @@ class Trainer:
         return torch.tensor(state, dtype=torch.uint8)
 
     def _save(self, path: Path) -> None:
-        """The checkpoint (and the best weights found since the last one), atomically."""
+        """The checkpoint (and the best weights found since the last one), atomically;
+        never weights that are NaN or inf (the checkpoint before them is kept)."""
         st = self.state
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            self._non_finite(st.step)  # the parameters agree on every rank: all raise
+        self._saved_at = (st.epoch, st.step)
         self._last_save = time.perf_counter()
         if self._best_pending is not None and self.info.is_main:
             save_checkpoint(self.run_dir / BEST, self._best_pending,
@@ -432,11 +480,18 @@ class Trainer:
         D.teardown(self.info)
         return summary
 
-    def _non_finite(self, step: int) -> None:
+    def _non_finite(self, steps: int) -> None:
+        """Stop: the loss (or the weights) became NaN/inf within the first ``steps`` steps of
+        the current epoch; the checkpoint on disk, written before, is left as it is."""
+        if self._saved_at is None:
+            kept = "no checkpoint was written yet"
+        else:
+            epoch, step = self._saved_at
+            at = f"after epoch {epoch}" + (f", step {step} of epoch {epoch + 1}" if step else "")
+            kept = f"the last good checkpoint ({at}) is kept in {self.run_dir}"
         raise NonFiniteLoss(
-            f"the loss became NaN/inf in epoch {self.state.epoch + 1} (by step {step + 1}); "
-            f"the last good checkpoint (epoch {self.state.epoch}) is kept in {self.run_dir}; "
-            "try a smaller --lr or --grad-clip")
+            f"the loss or the weights became NaN/inf in epoch {self.state.epoch + 1} (by step "
+            f"{max(steps, 1)}); {kept}; try a smaller --lr or --grad-clip")
 
     def _bar(self, total: int, initial: int):
         if not (self.cfg.progress and self.info.is_main and sys.stderr.isatty()):
