@@ -167,3 +167,72 @@ def test_eval_of_a_dynamically_binarized_split_uses_one_seeded_draw(tmp_path, ca
     assert outs[0]["binarized"] == "one Bernoulli draw, seed 1"
     assert outs[0]["nll_nats"] == outs[1]["nll_nats"] != outs[2]["nll_nats"]
     assert outs[0]["nll_nats"] > 0
+
+
+def test_bad_counts_and_outputs_are_errors_before_any_work(run, tmp_path, capsys):
+    for args in (["sample", str(run), "-n", "0", "-o", str(tmp_path / "a.png")],
+                 ["sample", str(run), "-o", str(tmp_path / "a.jpg")],
+                 ["eval", str(run), "--samples", "3"],
+                 ["eval", str(run), "--max-examples", "-1"],
+                 ["eval", str(run), "--iwae-k", "0"]):
+        assert main(args) == 2, args
+        assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_another_model_s_eval_option_is_refused_not_ignored(run, capsys):
+    assert main(["eval", str(run), "--masks", "8", "--max-examples", "5"]) == 2
+    assert "--masks is an option of made, not of this vae run" in capsys.readouterr().err
+
+
+def test_resume_refuses_new_flags_and_a_bad_epoch_count_without_touching_the_run(run, capsys):
+    before = (run / "config.json").read_text()
+    assert main(["train", "--resume", str(run), "vae", "--lr", "0.5"]) == 2
+    assert "cannot change it" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--more-epochs", "-4"]) == 2
+    assert "epochs must be > 0" in capsys.readouterr().err
+    assert (run / "config.json").read_text() == before
+
+
+def test_a_broken_run_directory_is_an_error_naming_the_file(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{not json")
+    for cmd in (["info", str(tmp_path)], ["sample", str(tmp_path), "-o", str(tmp_path / "x.png")],
+                ["eval", str(tmp_path)]):
+        assert main(cmd) == 2, cmd
+        assert "config.json is not a valid dgm run config" in capsys.readouterr().err
+
+
+def test_pm1_samples_come_out_in_0_1_and_the_model_s_pictures_are_drawn(tmp_path, capsys):
+    """The README: `dgm sample -o x.npy` gives images in [0, 1], from a tanh GAN too; and
+    `dgm train` leaves each model's own pictures (here a GAN's D(x) / D(G(z)) curves)."""
+    out = tmp_path / "gan"
+    assert main(["train", "gan", "--preset", "tiny", "--data", "digits:pm1", "--output", "tanh",
+                 "--epochs", "1", "--max-train", "200", "--no-progress", "--out",
+                 str(out)]) == 0
+    assert main(["sample", str(out), "-n", "16", "-o", str(tmp_path / "s.npy")]) == 0
+    s = np.load(tmp_path / "s.npy")
+    assert s.shape == (16, 1, 8, 8) and s.min() >= 0 and s.max() <= 1
+    assert (out / "gan_curves.png").is_file()
+    capsys.readouterr()
+    gan = ["train", "gan", "--preset", "tiny", "--data", "digits:pm1", "--output", "tanh"]
+    assert main([*gan, "--lr", "5",
+                 "--out", str(tmp_path / "g2")]) == 2
+    assert "--lr-g/--lr-d" in capsys.readouterr().err
+    assert main([*gan, "--optimizer", "sgd", "--out", str(tmp_path / "g3")]) == 2
+    assert "train it with optimizer 'adam'" in capsys.readouterr().err
+
+
+def test_a_2d_latent_vae_on_non_image_data_finishes(tmp_path):
+    assert main(["train", "vae", "--preset", "tiny", "--latent", "2", "--data", "tiny:bn",
+                 "--epochs", "1", "--no-progress", "--out", str(tmp_path / "v")]) == 0
+
+
+def test_rbm_ais_options_ask_for_ais_and_its_pictures_are_drawn(tmp_path, capsys):
+    out = tmp_path / "rbm"
+    assert main(["train", "rbm", *FAST, "--epochs", "1", "--out", str(out)]) == 0
+    assert (out / "filters.png").is_file()
+    capsys.readouterr()
+    assert main(["eval", str(out), "--ais-runs", "8", "--ais-betas", "100", "--json",
+                 "--max-examples", "20"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert "log_z_stderr" in rec and "nll_exact_nats" in rec  # AIS ran, beside the exact

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dgm._errors import DGMError
 from dgm.data.cli import add_data_subparser, run_data
 from dgm.pgm.cli import add_pgm_subparser, run_pgm
 from dgm.registry import MODEL_NAMES
@@ -64,13 +65,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dgm.data import load_dataset
     from dgm.registry import build_model, model_class
     from dgm.train import TrainConfig, Trainer, TrainingInterrupted
+    from dgm.train.checkpoint import read_run_config
 
     if args.resume:
+        if args.model:
+            raise ValueError(f"--resume continues {args.resume} as it was configured: a model "
+                             f"and its flags ({args.model} ...) cannot change it (only "
+                             f"--more-epochs can)")
         run_dir = Path(args.resume)
-        rec = json.loads((run_dir / "config.json").read_text())
-        tcfg = TrainConfig.from_dict(rec["train"])
-        if getattr(args, "more_epochs", None):
-            tcfg.epochs = args.more_epochs
+        rec = read_run_config(run_dir)
+        more = getattr(args, "more_epochs", None)
+        tcfg = TrainConfig.from_dict({**rec["train"], **({"epochs": more} if more else {})})
         model = build_model(rec["model"], rec["model_config"], tuple(rec["input_shape"]))
     else:
         if not args.model:
@@ -104,7 +109,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(str(stop), file=sys.stderr)
         return 130
     if trainer.info.is_main:
-        _final_pictures(run_dir, splits)
+        try:
+            _final_pictures(run_dir, splits)
+        except Exception as err:  # a picture never turns a finished run into an error
+            print(f"warning: final pictures failed: {err!r}", file=sys.stderr)
         best = summary["best_valid_loss"]
         kept = (f"best valid loss {best:.4f} (epoch {summary['best_epoch']})" if best is not None
                 else "no validation split: the last weights kept")
@@ -117,7 +125,14 @@ def _final_pictures(run_dir: Path, splits) -> None:
     import dgm
 
     model = dgm.load(run_dir)
-    if getattr(model.config, "latent", None) == 2 and hasattr(model, "decode_grid"):
+    if hasattr(model, "pictures") and len(model.input_shape) == 3:  # filters, conditionals
+        model.pictures(run_dir)
+    if getattr(model, "adversarial", False):
+        from dgm.eval.pictures import plot_gan_curves
+
+        plot_gan_curves(run_dir)
+    if (getattr(model.config, "latent", None) == 2 and hasattr(model, "decode_grid")
+            and len(model.input_shape) == 3):
         from dgm.plots import latent_pictures
 
         ds = splits.test
@@ -131,23 +146,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import dgm
     from dgm.plots import save_grid
 
+    if args.n < 1:
+        raise ValueError(f"-n must be at least 1, got {args.n}")
+    out = Path(args.output)
+    if out.suffix not in (".png", ".npy"):
+        raise ValueError(f"output must end in .png or .npy, got {out}")
     model = dgm.load(args.run_dir)
     if not hasattr(model, "sample"):
         print(f"dgm sample: model {model.name!r} cannot generate", file=sys.stderr)
         return 2
+    if out.suffix == ".png" and len(model.input_shape) != 3:
+        raise ValueError("a .png grid needs image data; use .npy")
     x = model.sample(args.n, seed=args.seed).cpu().numpy()
-    out = Path(args.output)
+    if len(model.input_shape) == 3 and model.data_range == "pm1":
+        from dgm.eval.samples import to_unit
+
+        x = to_unit(x, "pm1")  # images in [0, 1], as the README says
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, x.reshape(args.n, *model.input_shape))
-    elif out.suffix == ".png":
-        if len(model.input_shape) != 3:
-            print("dgm sample: a .png grid needs image data; use .npy", file=sys.stderr)
-            return 2
-        save_grid(out, x, model.input_shape)
     else:
-        print(f"dgm sample: output must end in .png or .npy, got {out}", file=sys.stderr)
-        return 2
+        save_grid(out, x, model.input_shape)
     print(f"wrote {args.n} samples to {out}")
     return 0
 
@@ -157,9 +176,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     import dgm
     from dgm.data import load_dataset
+    from dgm.registry import model_class
+    from dgm.train.checkpoint import read_run_config
 
+    if args.samples < 0 or 0 < args.samples < 10:
+        raise ValueError(f"--samples must be 0 (the likelihood) or at least 10, got "
+                         f"{args.samples}")
+    if args.max_examples < 0:
+        raise ValueError(f"--max-examples must be >= 0 (0: the whole split), got "
+                         f"{args.max_examples}")
     model = dgm.load(args.run_dir)
-    rec = json.loads((Path(args.run_dir) / "config.json").read_text())
+    for name in MODEL_NAMES:  # every model's options are flags: only this one's apply
+        for opt in model_class(name).eval_options:
+            if getattr(args, opt, None) is not None and opt not in model.eval_options:
+                raise ValueError(f"{_flag(opt)} is an option of {name}, not of this "
+                                 f"{model.name} run (its options: "
+                                 f"{[_flag(o) for o in model.eval_options] or 'none'})")
+    for opt, (typ, _, _) in model.eval_options.items():
+        if typ is int and getattr(args, opt, None) is not None and getattr(args, opt) < 1:
+            raise ValueError(f"{_flag(opt)} must be at least 1, got {getattr(args, opt)}")
+    rec = read_run_config(args.run_dir)
     splits = load_dataset(rec["data"]["spec"], data_dir=args.data_dir or rec["train"]["data_dir"])
     ds = getattr(splits, args.split)
     if ds is None:
@@ -225,13 +261,13 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    import dgm
     from dgm.plots import read_metrics
+    from dgm.train.checkpoint import read_run_config
 
     run_dir = Path(args.run_dir)
-    rec = json.loads((run_dir / "config.json").read_text())
+    rec = read_run_config(run_dir)
     rows = read_metrics(run_dir)
-    import dgm
-
     model = dgm.load(run_dir)
     n_params = sum(p.numel() for p in model.parameters())
     info = {"model": rec["model"], "model_config": rec["model_config"], "data": rec["data"],
@@ -316,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, DGMError) as err:
         print(f"dgm {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -174,3 +174,19 @@ def test_a_last_batch_shorter_than_a_pack_joins_the_one_before(tmp_path):
     tiny = TrainConfig(data="ring8", epochs=1, max_train=1, picture_every=0, progress=False)
     with pytest.raises(ValueError, match="at least 2 examples; the training split has 1"):
         Trainer(model, tiny, splits, tmp_path / "tiny").fit()
+
+
+def test_the_sample_range_follows_the_data_trained_on_and_the_record_names_that_data(
+        tmp_path):
+    """A tanh DCGAN trained on [0, 1] images has samples in [0, 1] terms (no (x+1)/2 before
+    FID or pictures), and config.json names the splits given, not TrainConfig's default."""
+    model = DCGAN(DCGANConfig(**DCGANConfig.presets["tiny"]), (1, 8, 8)).reset_parameters(0)
+    assert model.data_range == "pm1"  # unknown data: the tanh output's range
+    splits = load_dataset("digits:gray")
+    cfg = TrainConfig(epochs=1, batch_size=32, max_train=64, picture_every=0, progress=False)
+    Trainer(model, cfg, splits, tmp_path / "run").fit()
+    assert model.data_range == "unit"
+    loaded = dgm.load(tmp_path / "run")
+    assert loaded.data_kind == "unit" and loaded.data_range == "unit"
+    record = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert record["spec"] == "digits:gray" and record["n_train"] == 64

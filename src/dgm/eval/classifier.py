@@ -37,6 +37,7 @@ from dgm._rng import as_torch_generator
 
 FILE_NAME = "mnist_classifier.safetensors"
 MAGIC = "dgm-classifier-v1"
+MIN_ACCURACY = 0.95  # below this the features are not fit to compare images by
 
 
 class FeatureClassifier(nn.Module):
@@ -182,6 +183,8 @@ def train_classifier(data_dir: str | os.PathLike | None = None, out: str | Path 
     """Train the MNIST feature classifier and cache it; returns (classifier, info)."""
     from dgm.data import load_dataset
 
+    if epochs < 1:
+        raise ValueError(f"the feature classifier needs at least 1 epoch, got {epochs}")
     splits = load_dataset("mnist:gray", data_dir=data_dir)
     clf = FeatureClassifier(side=28).reset_parameters(seed)
     t0 = time.perf_counter()
@@ -190,6 +193,9 @@ def train_classifier(data_dir: str | os.PathLike | None = None, out: str | Path 
             "valid_accuracy": clf.accuracy(splits.valid.x, splits.valid.y),
             "test_accuracy": clf.accuracy(splits.test.x, splits.test.y),
             "data": "mnist:gray (50k train)"}
+    if info["valid_accuracy"] < MIN_ACCURACY:  # features of a poor classifier mislead FID
+        raise ValueError(f"the feature classifier reached {info['valid_accuracy']:.3f} "
+                         f"validation accuracy (< {MIN_ACCURACY}); not saved: train longer")
     if out is None:  # the per-user cache first: a shared data folder is better left read-only
         for p in reversed(candidate_paths(data_dir)):
             try:

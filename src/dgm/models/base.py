@@ -142,6 +142,24 @@ class GenerativeModel(nn.Module):
     # persistent chains: one set per process, not rank 0's set run on every process)
     ddp_broadcast_buffers: ClassVar[bool] = True
 
+    #: the kind of data the model was trained on ("binary", "unit", "pm1", "real"): set by
+    #: the training loop and by ``dgm.load``; None for a model built by hand
+    data_kind: str | None = None
+
+    @property
+    def output_range(self) -> str:
+        """The range of the model's own outputs when its data kind is not known."""
+        return "unit"
+
+    @property
+    def data_range(self) -> str:
+        """Where samples live: "pm1" ([-1, 1]: pictures and sample metrics map them to
+        [0, 1]), "real", or "unit"; from the data trained on when known (a DCGAN trained on
+        [0, 1] images has a tanh output but [0, 1] data), else :attr:`output_range`."""
+        if self.data_kind is not None:
+            return {"pm1": "pm1", "real": "real"}.get(self.data_kind, "unit")
+        return self.output_range
+
     @property
     def min_batch(self) -> int:
         """The smallest batch the model's loss and validation terms work on: the training

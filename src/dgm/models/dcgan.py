@@ -160,5 +160,5 @@ class DCGAN(GAN):
         return self.data_kinds
 
     @property
-    def data_range(self) -> str:
-        return "pm1"
+    def output_range(self) -> str:
+        return "pm1"  # tanh

@@ -195,8 +195,8 @@ class GAN(GenerativeModel):
         return KINDS_BY_OUTPUT[self.config.output]
 
     @property
-    def data_range(self) -> str:
-        """"pm1" for a tanh generator (dgm.plots maps its samples to [0, 1]), else "unit"/"real"."""
+    def output_range(self) -> str:
+        """"pm1" for a tanh generator, "unit" for a sigmoid one, else "real"."""
         return {"tanh": "pm1", "sigmoid": "unit", "linear": "real"}[self.config.output]
 
     def noise(self, n: int, generator) -> torch.Tensor:

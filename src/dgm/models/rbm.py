@@ -383,12 +383,17 @@ class RBM(GenerativeModel):
         return -self.free_energy(v).double() - log_z
 
     @torch.no_grad()
-    def nll(self, x: Any, ais: bool = False, ais_betas: int = PAPER_BETAS, ais_runs: int = 100,
-            seed: Any = 0) -> dict[str, torch.Tensor]:
+    def nll(self, x: Any, ais: bool = False, ais_betas: int | None = None,
+            ais_runs: int | None = None, seed: Any = 0) -> dict[str, torch.Tensor]:
         """Per-example ``nll_nats`` for ``dgm eval`` (exact log Z when feasible and ``ais`` is
         off, else AIS) and ``log_z`` (repeated per example). With AIS: ``log_z_stderr`` (the
         standard error of log Z-hat over the runs), ``nll_lo3_nats`` / ``nll_hi3_nats`` (from
-        log Z-hat -+ 3 sd), and ``nll_exact_nats`` when the exact value is also feasible."""
+        log Z-hat -+ 3 sd), and ``nll_exact_nats`` when the exact value is also feasible.
+        Giving ``ais_betas`` or ``ais_runs`` asks for AIS (default: the paper's schedule,
+        100 runs)."""
+        ais = ais or ais_betas is not None or ais_runs is not None
+        ais_betas = PAPER_BETAS if ais_betas is None else ais_betas
+        ais_runs = 100 if ais_runs is None else ais_runs
         v = self.check_likelihood_input(x)
         f = torch.cat([self.free_energy(vb).double() for vb in v.split(1000)])  # (N,)
         out: dict[str, torch.Tensor] = {}

@@ -23,6 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from dgm._errors import DGMError
 from dgm._files import umask_mode
 
 MAGIC = "dgm-checkpoint-v1"
@@ -32,7 +33,7 @@ CONFIG = "config.json"
 AVERAGE = "average."
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(DGMError):
     """A checkpoint that is missing, corrupt, or not written by dgm."""
 
 
@@ -122,6 +123,23 @@ def save_checkpoint(
         raise
 
 
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a run directory, with a clear error naming the file when the
+    directory is not a run or the file is not a dgm run config."""
+    cfg_path = Path(run_dir) / CONFIG
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{run_dir} is not a dgm run directory: {cfg_path} is missing")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+        missing = [k for k in ("model", "model_config", "input_shape", "train", "data")
+                   if k not in cfg]
+    except (json.JSONDecodeError, TypeError) as err:
+        raise CheckpointError(f"{cfg_path} is not a valid dgm run config: {err}") from err
+    if missing:
+        raise CheckpointError(f"{cfg_path} is not a valid dgm run config: no {missing}")
+    return cfg
+
+
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Return (tensors, header) of a dgm checkpoint, with a clear error for anything else."""
     path = Path(path)
@@ -194,13 +212,8 @@ def load_model(run_dir: str | os.PathLike, map_location: str = "cpu", which: str
 
     run_dir = Path(run_dir)
     cfg_path = run_dir / CONFIG
-    if not cfg_path.is_file():
-        raise CheckpointError(f"{run_dir} is not a dgm run directory: {cfg_path} is missing")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-        name, model_cfg, shape = cfg["model"], cfg["model_config"], cfg["input_shape"]
-    except (json.JSONDecodeError, KeyError) as err:
-        raise CheckpointError(f"{cfg_path} is not a valid dgm run config: {err!r}") from err
+    cfg = read_run_config(run_dir)
+    name, model_cfg, shape = cfg["model"], cfg["model_config"], cfg["input_shape"]
     model = build_model(name, model_cfg, tuple(shape))
     use_best = which == "best" and (run_dir / BEST).is_file()
     path = run_dir / (BEST if use_best else CHECKPOINT)
@@ -211,4 +224,5 @@ def load_model(run_dir: str | os.PathLike, map_location: str = "cpu", which: str
     except RuntimeError as err:
         raise CheckpointError(f"{path} does not fit the model in {cfg_path}: {err}") from err
     model.data_spec = cfg.get("data", {}).get("spec")
+    model.data_kind = cfg.get("data", {}).get("kind")
     return model.to(map_location).eval()

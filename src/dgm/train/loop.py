@@ -30,6 +30,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from dgm import __version__
+from dgm._errors import DGMError
 from dgm._rng import derive_seed
 from dgm.models._layers import bernoulli
 from dgm.train import distributed as D
@@ -61,7 +62,7 @@ class TrainingInterrupted(Exception):
         self.where = where or message
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(DGMError):
     """The loss became NaN or inf; the last good checkpoint is kept."""
 
 
@@ -87,6 +88,7 @@ def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimiz
     784-200-200-50 VAE a quarter of its step time.
     """
     params = [dict(p, params=list(p["params"])) if isinstance(p, dict) else p for p in params]
+    _check_overrides(cfg, overrides)
     fused = {"fused": True} if _fusable(params, cfg.optimizer) else {}
     if cfg.optimizer == "adam":
         kw = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
@@ -99,6 +101,23 @@ def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimiz
         return torch.optim.SGD(params, **{**kw, **overrides})
     kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
     return torch.optim.Adagrad(params, **{**kw, **overrides})
+
+
+def _check_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> None:
+    """A model that sets its optimizers' lr or betas itself (a GAN: --lr-g, --lr-d,
+    --gd-beta1, --gd-beta2) would silently ignore --lr/--beta1/--beta2, and Adam's betas
+    mean nothing to SGD or Adagrad: both are errors that say what to use instead."""
+    if "betas" in overrides and cfg.optimizer != "adam":
+        raise ValueError(f"this model sets Adam's betas itself (a GAN: --gd-beta1/--gd-beta2): "
+                         f"train it with optimizer 'adam', not {cfg.optimizer!r}")
+    fields = {"lr": ("lr",), "betas": ("beta1", "beta2")}
+    for key in overrides:
+        for name in fields.get(key, ()):
+            default = TrainConfig.__dataclass_fields__[name].default
+            if getattr(cfg, name) != default:
+                raise ValueError(f"this model sets its optimizers' {key} itself (a GAN: "
+                                 f"--lr-g/--lr-d, --gd-beta1/--gd-beta2): {name}="
+                                 f"{getattr(cfg, name)!r} would be ignored")
 
 
 def batch_count(n: int, size: int, min_batch: int = 1) -> int:
@@ -163,6 +182,7 @@ class Trainer:
                 "cuda_graph=True replays the training step on one GPU: it needs device 'cuda' "
                 f"(got {self.info.device}) and a single process (world size {self.info.world})")
         self.model = model.to(self.info.device)
+        self.model.data_kind = splits.train.kind  # where its samples live (pictures, metrics)
         self.net = self._ddp() if self.info.active else self.model
         self.optimizers = self.model.configure_optimizers(
             lambda params, **kw: make_optimizer(params, cfg, **kw))
@@ -192,8 +212,10 @@ class Trainer:
             "model": self.model.name,
             "model_config": self.model.config.to_dict(),
             "input_shape": list(self.model.input_shape),
-            "data": {"spec": self.cfg.data, "kind": tr.kind, "shape": list(tr.shape),
-                     "dynamic_binarize": bool(tr.dynamic_binarize), "n_train": len(tr)},
+            # the splits actually given (the API may pass other data than cfg.data names)
+            "data": {"spec": tr.name, "kind": tr.kind, "shape": list(tr.shape),
+                     "dynamic_binarize": bool(tr.dynamic_binarize),
+                     "n_train": min(len(tr), self.cfg.max_train or len(tr))},
             "train": self.cfg.to_dict(),
             "versions": {"dgm": __version__, "torch": torch.__version__},
             "world_size": self.info.world,
