@@ -236,3 +236,4 @@ def test_rbm_ais_options_ask_for_ais_and_its_pictures_are_drawn(tmp_path, capsys
                  "--max-examples", "20"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert "log_z_stderr" in rec and "nll_exact_nats" in rec  # AIS ran, beside the exact
+    assert rec["ais_trace"] == str(out / "ais_trace.png") and (out / "ais_trace.png").is_file()

@@ -53,7 +53,15 @@ def as_torch_generator(seed: Any = None, device: Any = "cpu") -> torch.Generator
 
 
 def derive_seed(seed: int, *salt: int | str) -> int:
-    """A new 63-bit seed deterministically derived from ``seed`` and a salt (e.g. an epoch)."""
+    """A new 63-bit seed deterministically derived from ``seed`` and a salt (e.g. an epoch).
+
+    A string salt counts as the sum of its character codes (kept: it pins the published
+    data bits), so anagrams collide ("init" and "perm"), and trailing zeros do not count:
+    give streams that must differ salts with different sums or lengths.
+
+    >>> derive_seed(7, "cli", "init") != derive_seed(7, "perm", 0)
+    True
+    """
     parts = [int(seed)] + [s if isinstance(s, int) else sum(map(ord, s)) for s in salt]
     ss = np.random.SeedSequence(parts)
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))

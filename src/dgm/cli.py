@@ -99,7 +99,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.resume:
         from dgm._rng import derive_seed
 
-        model = cls(mcfg, splits.train.shape).reset_parameters(derive_seed(tcfg.seed, "init"))
+        # ("init" alone would equal the loop's first shuffle seed, derive_seed(seed, "perm", 0))
+        init = derive_seed(tcfg.seed, "cli", "init")
+        model = cls(mcfg, splits.train.shape).reset_parameters(init)
     model.check_data(splits.train)
     t0 = time.perf_counter()
     trainer = Trainer(model, tcfg, splits, run_dir, resume=bool(args.resume))
@@ -232,6 +234,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         err = k.replace("_nats", "") + "_stderr" if k != "nll_nats" else "nll_stderr"
         out[err] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
     out["seconds"] = time.perf_counter() - t0
+    if getattr(model, "last_ais", None) is not None:  # the AIS run's log Z-hat trace
+        from dgm.models.rbm_ais import plot_ais_trace
+
+        exact = float(model.log_partition()) if model.exact_feasible else None
+        out["ais_trace"] = str(plot_ais_trace(model.last_ais, Path(args.run_dir) /
+                                              "ais_trace.png", exact=exact))
     _print_record(out, args.json)
     return 0
 

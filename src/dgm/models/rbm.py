@@ -400,6 +400,7 @@ class RBM(GenerativeModel):
         exact = float(self.log_partition()) if self.exact_feasible else None
         if ais or exact is None:
             res = self.ais(ais_betas, ais_runs, seed)
+            self.last_ais = res  # for its trace picture (dgm eval --ais)
             print(f"rbm: AIS log Z = {res.log_z:.4f} +- {res.log_z_stderr:.4f} "
                   f"(3 sd: [{res.log_z_lo3:.4f}, {res.log_z_hi3:.4f}]); AIS tends to "
                   "UNDERESTIMATE log Z, which flatters the NLL"
