@@ -41,8 +41,16 @@ from dgm.train import TrainConfig, Trainer, TrainingInterrupted  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 PUBLISHED = {"nade": 88.86, "made1": 88.40, "made_ensemble": 86.64}
+PUBLISHED_ENSEMBLE_1LAYER = 88.04  # MADE table 6: one hidden layer, 32 masks
 GOALS = {"nade": 88.5, "made1": 88.0, "made_ensemble": 86.5}
 PREFIX = {"nade": "nade", "made1": "made_1mask", "made_ensemble": "made_ensemble"}
+
+
+def published(stage: str, model) -> float:
+    """The paper's figure for this stage and model (the ensemble's depends on its layers)."""
+    if stage == "made_ensemble" and len(model.config.hidden_sizes) == 1:
+        return PUBLISHED_ENSEMBLE_1LAYER
+    return PUBLISHED[stage]
 
 
 def build(stage: str, args) -> tuple[torch.nn.Module, dict]:
@@ -109,7 +117,9 @@ def run_stage(stage: str, args, splits) -> bool:
     eval_seconds = time.perf_counter() - t0
     nll = per["nll_nats"].double()
     stderr = float(nll.std() / nll.numel() ** 0.5)
-    valid = float(best.nll(splits.valid.x)["nll_nats"].mean())
+    # what selects among variants: the reported quantity (the ensemble's too), on validation
+    valid = float((best.nll(splits.valid.x, masks=masks) if isinstance(best, MADE)
+                   else best.nll(splits.valid.x))["nll_nats"].mean())
     p = PREFIX[stage]
     figures = {f"{p}_test_nll_nats": float(nll.mean()), f"{p}_test_nll_stderr": stderr,
                f"{p}_train_seconds": summary["train_seconds"],
@@ -122,7 +132,7 @@ def run_stage(stage: str, args, splits) -> bool:
         "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
         "best_valid_loss": summary["best_valid_loss"], "valid_nll_nats": valid,
         "test_eval_seconds": eval_seconds, "device": str(best.device),
-        "tf32_training": args.tf32, "published_test_nll_nats": PUBLISHED[stage],
+        "tf32_training": args.tf32, "published_test_nll_nats": published(stage, best),
         "goal_test_nll_nats": GOALS[stage],
         "goal_met": bool(float(nll.mean()) <= GOALS[stage]), "run_dir": str(run_dir),
         **figures,

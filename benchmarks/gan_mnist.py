@@ -118,7 +118,9 @@ def main() -> int:
                          "d_collapsed_per_epoch": [r.get("train_d_collapsed") for r in rows],
                          "d_real_per_epoch": [r.get("train_d_real") for r in rows],
                          "d_fake_per_epoch": [r.get("train_d_fake") for r in rows]},
-               "samples_per_eval": a.samples, "evaluated": "final generator (BN in eval mode)",
+               "samples_per_eval": a.samples, "evaluated": (
+                   f"moving average of the generator's weights (decay {a.ema}), batch-norm "
+                   f"statistics re-estimated" if a.ema else "final generator (BN in eval mode)"),
                "goal": {"min_class_share": 0.07, "fid_below_vae": True},
                "goal_met": bool(dc["min_class_share"] >= 0.07 and vae is not None
                                 and dc["fid"] < vae["fid"])}

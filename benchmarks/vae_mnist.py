@@ -46,7 +46,8 @@ from dgm.train.loop import make_optimizer, tensor_lrs  # noqa: E402
 RUNS = Path(__file__).resolve().parent / "runs"
 PUBLISHED = {"vae": 88.71, "iwae50": 87.10, "dynamic_vae": 86.76, "dynamic_iwae50": 84.78}
 CPU = torch.device("cpu")
-GOALS = {"vae": 88.0, "iwae50": 86.5, "dynamic_vae": 86.5, "dynamic_iwae50": 84.7}
+GOALS = {"vae": 88.0, "iwae50": 86.5, "dynamic_vae": 86.5, "dynamic_iwae50": 84.7,
+         "quick": 90.0}  # quick: protocol 1's VAE within 30 minutes on 2 CPU cores
 
 
 def paper_model(k: int, kl_warmup: int = 0) -> VAE:
@@ -175,7 +176,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                                       else "none"),
                    "kl_warmup": warmup, "cuda_graph": cuda_graph},
         "published_nats": PUBLISHED.get(base),
-        "goal_nats": GOALS.get(base),
+        "goal_nats": GOALS.get(stage, GOALS.get(base)),
     }
 
 

@@ -1,4 +1,4 @@
-"""The benchmarks' ``--resume`` check: a continued run must be the saved run."""
+"""The benchmarks' shared helpers: the --resume check and the selection on validation."""
 
 from __future__ import annotations
 
@@ -49,3 +49,21 @@ def test_a_changed_setting_is_refused_by_name(run_dir, train, model, named):
 def test_no_saved_run_is_a_clear_exit(tmp_path):
     with pytest.raises(SystemExit, match=r"--resume: no run in .* \(no config.json\)"):
         common.saved_train_config(tmp_path / "missing")
+
+
+def test_a_worse_rerun_of_the_chosen_variant_gives_way_to_the_best_stored_one(tmp_path,
+                                                                             monkeypatch):
+    """Selection on validation over every stored variant: a rerun of the chosen variant
+    that scores worse does not keep its place over a better one stored earlier."""
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+
+    def run(key, valid, test):
+        common.select_variant("r", "vae", key, {"valid": valid}, {"vae_test": test}, "valid")
+        return json.loads((tmp_path / "r.json").read_text())
+
+    run("vae_a", 90.0, 1.0)
+    run("vae_b", 91.0, 2.0)
+    data = run("vae_a", 95.0, 3.0)
+    assert data["selected"]["vae"] == "vae_b" and data["vae_test"] == 2.0
+    data = run("vae_c", 89.0, 4.0)
+    assert data["selected"]["vae"] == "vae_c" and data["vae_test"] == 4.0
