@@ -12,8 +12,9 @@ from dgm.pgm.learning import fit_parameters, refit
 from .conftest import load
 
 
-def test_student_joint_matches_the_seed_value():
-    p = student().probability({"I": 1, "D": 0, "G": "g2", "S": 1, "L": 0})
+@pytest.mark.parametrize("grade", ["g2", 1, np.int64(1)], ids=["name", "int", "numpy-int"])
+def test_student_joint_matches_the_seed_value(grade):
+    p = student().probability({"I": 1, "D": 0, "G": grade, "S": 1, "L": 0})
     assert p == pytest.approx(0.3 * 0.6 * 0.08 * 0.8 * 0.4, rel=1e-12)
 
 
@@ -71,6 +72,9 @@ def test_local_independencies_of_the_student_network():
         ("L", "S", ["I"], True),
         ("L", "S", [], False),
         ("D", "S", ["L"], False),
+        ("D", "D", [], False),  # a variable is not independent of itself
+        (["D", "I"], ["I"], ["G"], False),
+        ("G", "G", ["G"], True),  # ... unless it is observed
     ],
 )
 def test_dseparation_follows_the_bayes_ball_rules(x, y, z, separated):
@@ -139,3 +143,19 @@ def test_learning_rejects_unknown_prior_and_missing_columns():
         fit_parameters([], {"A": [0, 1]}, states, prior="jeffreys")
     with pytest.raises(ValueError, match="lacks columns"):
         fit_parameters([], {"B": [0]}, {"A": ("0", "1"), "B": ("0", "1")} | {})
+
+
+@pytest.mark.parametrize("ess", [0, -1.0, float("nan"), float("inf")])
+def test_bdeu_rejects_an_equivalent_sample_size_that_is_not_positive(ess):
+    data = {"A": ["y", "n"], "B": ["y", "n"]}
+    with pytest.raises(ValueError, match=r"equivalent_sample_size .* > 0, got"):
+        fit_parameters([("A", "B")], data, {"A": ("y", "n"), "B": ("y", "n")}, "bdeu", ess)
+
+
+@pytest.mark.parametrize("marker", ["NA", "?", "nan", ""])
+def test_a_state_named_like_a_missing_value_is_that_state(marker):
+    states = {"A": ("yes", marker)}
+    bn = BayesianNetwork([cpd("A", [0.3, 0.7], state_names=states)])
+    assert bn.probability({"A": marker}) == pytest.approx(0.7)
+    learned = fit_parameters([], {"A": [marker, marker, "yes"]}, states)
+    assert learned.cpds["A"].values.tolist() == pytest.approx([1 / 3, 2 / 3])

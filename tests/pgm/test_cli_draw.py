@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,12 +73,58 @@ def test_sample_then_batch_query_round_trip(tmp_path, capsys):
         (["query", "NET", "--target", "lung", "--evidence", "smoke"], "VARIABLE=STATE"),
         (["query", "NET", "--target", "lungs"], "unknown target variable 'lungs'"),
         (["info", "/no/such/net.bif"], "no network file"),
+        (["query", "NET", "--target", "lung", "-o", "p.csv"], "-o/--output needs --evidence-csv"),
+        (
+            ["query", "NET", "--target", "tub", "--evidence-csv", "e.csv", "--evidence", "asia=no"],
+            "--evidence cannot be combined with --evidence-csv",
+        ),
+        (
+            ["query", "NET", "--target", "lung", "--evidence-csv", "e.csv", "--json"],
+            "--json cannot be combined with --evidence-csv",
+        ),
+        (["sample", "NET", "-n", "0", "-o", "s.csv"], "-n must be at least 1, got 0"),
+        (["sample", "NET", "-n", "-3", "-o", "s.csv"], "-n must be at least 1, got -3"),
+        (["info", "TRUNCATED.bif.gz"], "TRUNCATED.bif.gz: truncated or corrupt file"),
     ],
 )
-def test_cli_errors_are_one_line_and_exit_2(argv, message, capsys):
+def test_cli_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths (outputs, the truncated file) land here
+    Path("TRUNCATED.bif.gz").write_bytes(bif_path("asia").read_bytes()[:300])
+    Path("e.csv").write_text("asia\nyes\n")
     argv = [str(bif_path("asia")) if a == "NET" else a for a in argv]
     assert main(argv) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not Path("p.csv").exists() and not Path("s.csv").exists()
+
+
+def test_evidence_csv_with_only_the_target_column_gives_the_prior(tmp_path, capsys):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("lung\nyes\nno\n")
+    net = str(bif_path("asia"))
+    assert main(["query", net, "--target", "lung", "--evidence-csv", str(rows)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    got = np.array([[float(x) for x in line.split(",")] for line in lines[1:]])
+    assert lines[0] == "P(lung=yes),P(lung=no)"
+    assert got.shape == (2, 2) and np.allclose(got, load("asia").query("lung").values)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [("e.bif", "network e {\n}\n"), ("e.uai", "MARKOV\n0\n\n0\n")]
+)
+def test_info_on_a_network_without_variables(tmp_path, capsys, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    assert main(["info", str(path)]) == 0
+    assert "0 variables, 0 edges" in capsys.readouterr().out
+
+
+def test_draw_without_a_suffix_writes_and_reports_a_png(tmp_path, capsys):
+    assert main(["draw", str(bif_path("asia")), "-o", str(tmp_path / "net")]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'net.png'}\n"
+    assert plot_mixing({"weather": [0.5, 0.1]}, tmp_path / "mix") == tmp_path / "mix.png"
+    for name in ("net.png", "mix.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("model", [lambda: load("child"), misconception], ids=["bayes", "markov"])

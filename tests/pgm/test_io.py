@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import warnings
 
 import numpy as np
@@ -208,6 +209,22 @@ def test_bif_error_names_the_file_path(tmp_path):
         fh.write("variable a { type discrete [ 2 ] { x, y }; }\nprobability ( a ) { table 0.5; }\n")
     with pytest.raises(BIFError, match=r"broken\.bif\.gz, line 2: table of 'a' needs 2 numbers"):
         read_bif(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "reader", "error"),
+    [
+        ("t.bif.gz", write_bif_string(student()), read_bif, BIFError),
+        ("t.uai.gz", write_uai_string(misconception()), read_uai, UAIError),
+    ],
+    ids=["bif", "uai"],
+)
+def test_truncated_gzip_file_error_names_the_file(tmp_path, name, text, reader, error):
+    path = tmp_path / name
+    data = gzip.compress(text.encode())
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(error, match=f"^{re.escape(str(path))}: truncated or corrupt file"):
+        reader(path)
 
 
 @pytest.mark.parametrize("model", [misconception, student], ids=["markov", "bayes"])

@@ -77,6 +77,26 @@ def test_local_independencies_and_blanket_of_the_loop():
     assert mn.is_separated(["A"], ["C"], ["B", "D"]) and not mn.is_separated(["A"], ["C"], ["B"])
 
 
+@pytest.mark.parametrize(
+    ("x", "y", "z", "separated"),
+    [
+        ("x0_0", "x1_1", ["x0_1", "x1_0"], True),  # single names, not strings of characters
+        ("x0_0", "x1_1", "x0_1", False),
+        ("x0_0", "x0_0", [], False),  # a variable is not separated from itself
+        (["x0_0", "x0_1"], "x0_1", "x1_1", False),
+        ("x0_0", "x0_0", "x0_0", True),  # ... unless it is observed
+    ],
+)
+def test_separation_in_a_grid(x, y, z, separated):
+    assert ising_grid(2, seed=0).is_separated(x, y, z) is separated
+
+
+@pytest.mark.parametrize(("x", "y"), [(["A"], ["Q"]), (["Zz"], ["A"])])
+def test_separation_of_an_unknown_variable_names_it(x, y):
+    with pytest.raises(ValueError, match=r"^unknown variables \['[QZz]+'\]; the model has 4"):
+        misconception().is_separated(x, y, [])
+
+
 def test_map_of_the_loop_is_the_heaviest_assignment():
     mn = misconception()
     grid = np.array(list(itertools.product(range(2), repeat=4)))

@@ -46,6 +46,17 @@ def test_batched_rows_accept_state_names_and_missing_entries():
     assert np.allclose(out, [f.values for f in expected])
 
 
+@pytest.mark.parametrize("marker", ["NA", "?", "nan", ""])
+def test_evidence_in_a_state_named_like_a_missing_value_is_observed(marker):
+    states = {"A": ("yes", marker), "B": ("lo", "hi")}
+    prior = cpd("A", [0.5, 0.5], state_names=states)
+    bn = BayesianNetwork([prior, cpd("B", [[0.9, 0.1], [0.2, 0.8]], ["A"], states)])
+    other = "?" if marker != "?" else "NA"  # a missing marker that is not a state stays missing
+    expected = [bn.query("B", {"A": marker}).values, bn.query("B").values]
+    assert np.allclose(bn.query_batch("B", {"A": [marker, other]}), expected)
+    assert np.allclose(bn.query_batch("B", [{"A": marker}, {"A": other}]), expected)
+
+
 def test_soft_evidence_equals_hard_evidence_for_an_indicator_and_reweights_otherwise():
     bn = student()
     hard = bn.query("I", {"G": "g2"}).values

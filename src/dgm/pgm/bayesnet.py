@@ -202,9 +202,14 @@ class BayesianNetwork(ExactInference):
     def is_dseparated(
         self, x: str | Iterable[str], y: str | Iterable[str], z: str | Iterable[str] = ()
     ) -> bool:
-        """Whether every trail between ``x`` and ``y`` is blocked by ``z`` (Bayes ball)."""
+        """Whether every trail between ``x`` and ``y`` is blocked by ``z`` (Bayes ball).
+
+        A variable in both ``x`` and ``y`` but not in ``z`` is never separated from itself.
+        """
         xs, ys, zs = ({a} if isinstance(a, str) else set(a) for a in (x, y, z))
         self._check_vars(sorted(xs | ys | zs), "")
+        if (xs & ys) - zs:
+            return False
         return not (self.reachable(xs, zs) & ys)
 
     def reachable(self, xs: set[str], zs: set[str]) -> set[str]:

@@ -5,7 +5,7 @@ found as ``$DGM_DATA/bnlearn/NAME.bif.gz``.
 
     dgm pgm info NET
     dgm pgm query NET --target X --evidence A=yes B=no [--json]
-    dgm pgm query NET --target X --evidence-csv rows.csv -o posteriors.csv
+    dgm pgm query NET --target X --evidence-csv rows.csv [-o posteriors.csv]
     dgm pgm sample NET -n 100000 -o samples.csv [--seed 0]
     dgm pgm draw NET -o net.png
 
@@ -61,7 +61,8 @@ def _info(model: Any, args: argparse.Namespace) -> int:
     kind = type(model).__name__
     cards = [len(s) for s in model.states.values()]
     print(f"{model.name}: {kind}, {len(model.variables)} variables, {len(model.edges)} edges")
-    print(f"states per variable: min {min(cards)}, max {max(cards)}")
+    if cards:
+        print(f"states per variable: min {min(cards)}, max {max(cards)}")
     print(f"elimination order width: {_width(model)}")
     if hasattr(model, "parents"):
         for v in model.variables:
@@ -80,16 +81,25 @@ def _width(model: Any) -> int:
 def _query(model: Any, args: argparse.Namespace) -> int:
     from dgm.pgm.data import read_csv, write_csv
 
+    if args.evidence_csv and (args.evidence or args.json):
+        option = "--evidence" if args.evidence else "--json"
+        raise ValueError(f"{option} cannot be combined with --evidence-csv")
+    if args.output and not args.evidence_csv:
+        raise ValueError("-o/--output needs --evidence-csv (a single query prints its posterior)")
     states = model.states.get(args.target)
     if states is None:
         raise ValueError(f"unknown target variable {args.target!r}")
     if args.evidence_csv:
         rows = read_csv(args.evidence_csv)
+        n = len(next(iter(rows.values()), []))
         if rows.pop(args.target, None) is not None:
             print(
                 f"note: ignoring the {args.target!r} column of {args.evidence_csv}", file=sys.stderr
             )
-        post = model.query_batch(args.target, rows)
+        if rows:
+            post = model.query_batch(args.target, rows)
+        else:  # no evidence columns: every row gets the prior
+            post = np.tile(model.query(args.target).values, (n, 1))
         header = [f"P({args.target}={s})" for s in states]
         if args.output:
             write_csv(args.output, header, ([f"{p:.10g}" for p in r] for r in post))
@@ -121,6 +131,8 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
         raise ValueError(
             "forward sampling needs a Bayesian network (use Gibbs for Markov networks)"
         )
+    if args.n < 1:
+        raise ValueError(f"-n must be at least 1, got {args.n}")
     codes = model.sample(args.n, seed=args.seed)
     names = [np.asarray(model.states[v], dtype=object) for v in model.variables]
     rows = zip(*(names[j][codes[:, j]] for j in range(len(names))))
@@ -132,8 +144,8 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
 def _draw(model: Any, args: argparse.Namespace) -> int:
     from dgm.pgm.draw import draw_network
 
-    draw_network(model, args.output)
-    print(f"wrote {args.output}")
+    path = draw_network(model, args.output)
+    print(f"wrote {path}")
     return 0
 
 
@@ -149,18 +161,20 @@ def add_pgm_subparser(subparsers: Any) -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="posterior of a target variable")
     query.add_argument("net")
     query.add_argument("--target", required=True)
-    query.add_argument("--evidence", nargs="*", default=[], metavar="VAR=STATE")
+    query.add_argument(
+        "--evidence", nargs="*", default=[], metavar="VAR=STATE", help="not with --evidence-csv"
+    )
     query.add_argument("--evidence-csv", help="CSV of evidence rows (empty cell = unobserved)")
-    query.add_argument("-o", "--output", help="CSV of posteriors (with --evidence-csv)")
-    query.add_argument("--json", action="store_true", help="print JSON")
+    query.add_argument("-o", "--output", help="CSV of posteriors (only with --evidence-csv)")
+    query.add_argument("--json", action="store_true", help="print JSON (not with --evidence-csv)")
     sample = sub.add_parser("sample", help="forward samples to CSV")
     sample.add_argument("net")
-    sample.add_argument("-n", type=int, default=1000)
+    sample.add_argument("-n", type=int, default=1000, help="number of samples (at least 1)")
     sample.add_argument("-o", "--output", required=True)
     sample.add_argument("--seed", type=int, default=0)
     draw = sub.add_parser("draw", help="picture of the network (PNG)")
     draw.add_argument("net")
-    draw.add_argument("-o", "--output", required=True)
+    draw.add_argument("-o", "--output", required=True, help="PNG file (.png added if no suffix)")
     return pgm
 
 

@@ -2,7 +2,9 @@
 
 A *table* is a mapping ``{column: values}`` (a dict or a pandas DataFrame), a
 list of row mappings, or a 2-D integer array whose columns are given.  Missing
-entries (``None``, ``""``, ``NaN``, or ``-1`` in integer columns) become ``-1``.
+entries (``None``, ``NaN``, ``-1`` in integer columns, or one of the strings
+``""``, ``"nan"``, ``"NaN"``, ``"NA"``, ``"?"`` that is not a state of the
+variable) become ``-1``.
 
 >>> states = {"A": ("yes", "no"), "B": ("lo", "mid", "hi")}
 >>> cols, codes = encode_table({"A": ["no", None], "B": ["hi", "lo"]}, states)
@@ -54,10 +56,10 @@ def _encode_column(
         lookup = {s: i for i, s in enumerate(states)}
         mapped = np.empty(len(uniq), dtype=np.int64)
         for k, value in enumerate(uniq.tolist()):
-            if value in MISSING_STRINGS:
-                mapped[k] = -1
-            elif value in lookup:
+            if value in lookup:  # a state named like a missing marker ("NA") is that state
                 mapped[k] = lookup[value]
+            elif value in MISSING_STRINGS:
+                mapped[k] = -1
             else:
                 r = int(np.flatnonzero(inverse == k)[0])
                 raise ValueError(
@@ -68,12 +70,14 @@ def _encode_column(
         lookup = {s: i for i, s in enumerate(states)}
         codes = np.empty(arr.shape[0], dtype=np.int64)
         for r, value in enumerate(arr.tolist()):
-            if _is_missing(value):
-                codes[r] = -1
-            elif isinstance(value, int) and not isinstance(value, bool) and arr.dtype.kind != "U":
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
                 if not 0 <= value < len(states):
                     raise ValueError(f"row {r}, column {name!r}: state index {value} out of range")
                 codes[r] = value
+            elif isinstance(value, str) and value in lookup:
+                codes[r] = lookup[value]
+            elif _is_missing(value):
+                codes[r] = -1
             else:
                 idx = lookup.get(str(value))
                 if idx is None:

@@ -44,8 +44,14 @@ def _figure(width: float, height: float):
     return plt, plt.figure(figsize=(width, height))
 
 
+def _png(path: str | Path) -> Path:
+    """``path``, with ``.png`` added when it has no suffix (as matplotlib does when saving)."""
+    path = Path(path)
+    return path if path.suffix else path.with_suffix(".png")
+
+
 def draw_network(model: Any, path: str | Path, title: str | None = None) -> Path:
-    """Save a picture of the network's graph to ``path`` (PNG)."""
+    """Save a picture of the network's graph to ``path`` (PNG); return the path written."""
     pos = layout(model)
     directed = hasattr(model, "parents")
     rows: dict[float, int] = {}
@@ -78,7 +84,7 @@ def draw_network(model: Any, path: str | Path, title: str | None = None) -> Path
     ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
     ax.axis("off")
     ax.set_title(title or getattr(model, "name", ""))
-    path = Path(path)
+    path = _png(path)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -87,7 +93,10 @@ def draw_network(model: Any, path: str | Path, title: str | None = None) -> Path
 def plot_mixing(
     curves: Mapping[str, Sequence[float]], path: str | Path, ylabel: str = "total variation to pi"
 ) -> Path:
-    """Save a mixing-curve plot: one line per named curve, against the step (log scale)."""
+    """Save a mixing-curve plot (PNG): one line per named curve, against the step (log scale).
+
+    Returns the path written.
+    """
     plt, fig = _figure(6.0, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     for label, ys in curves.items():
@@ -97,7 +106,7 @@ def plot_mixing(
     ax.set_ylabel(ylabel)
     ax.legend()
     ax.grid(True, alpha=0.3)
-    path = Path(path)
+    path = _png(path)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -40,6 +40,11 @@ def fit_parameters(
     """
     if prior not in PRIORS:
         raise ValueError(f"unknown prior {prior!r}; choose from {PRIORS}")
+    ess = equivalent_sample_size
+    if prior == "bdeu" and not (np.isfinite(ess) and ess > 0):
+        raise ValueError(
+            f"equivalent_sample_size of the bdeu prior must be a finite number > 0, got {ess!r}"
+        )
     parents: dict[str, list[str]] = {v: [] for v in states}
     for p, c in edges:
         for v in (p, c):
@@ -60,7 +65,7 @@ def fit_parameters(
         if prior == "laplace":
             counts += 1.0
         elif prior == "bdeu":
-            counts += equivalent_sample_size / np.prod(shape)
+            counts += ess / np.prod(shape)
         totals = counts.sum(axis=0, keepdims=True)
         table = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), 1.0 / shape[0])
         cpds.append(Factor(scope, shape, table, {u: states[u] for u in scope}))

@@ -141,14 +141,21 @@ class MarkovNetwork(ExactInference):
                 out.append(Independence(v, frozenset(others), frozenset(mb)))
         return out
 
-    def is_separated(self, x: Iterable[str], y: Iterable[str], z: Iterable[str]) -> bool:
-        """Whether every path from ``x`` to ``y`` passes through ``z``."""
-        zs = set(z)
-        seen = set(x) - zs
+    def is_separated(
+        self, x: str | Iterable[str], y: str | Iterable[str], z: str | Iterable[str] = ()
+    ) -> bool:
+        """Whether every path from ``x`` to ``y`` passes through ``z``.
+
+        Each argument is a variable name or several.  A variable in both ``x``
+        and ``y`` but not in ``z`` is never separated from itself.
+        """
+        xs, ys, zs = ({a} if isinstance(a, str) else set(a) for a in (x, y, z))
+        self._check_vars(sorted(xs | ys | zs), "")
+        seen = xs - zs  # the shared variables of x and y outside z count as reached
         stack = list(seen)
         while stack:
             for u in self.graph[stack.pop()]:
                 if u not in seen and u not in zs:
                     seen.add(u)
                     stack.append(u)
-        return not (seen & set(y))
+        return not (seen & ys)

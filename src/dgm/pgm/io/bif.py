@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -308,11 +309,14 @@ def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]], done: set
 def read_bif(path: str | Path) -> BayesianNetwork:
     """Read a ``.bif`` or ``.bif.gz`` file."""
     path = Path(path)
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8-sig") as fh:
-            text = fh.read()
-    else:
-        text = path.read_text(encoding="utf-8-sig")  # tolerates a byte-order mark
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8-sig") as fh:
+                text = fh.read()
+        else:
+            text = path.read_text(encoding="utf-8-sig")  # tolerates a byte-order mark
+    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as err:
+        raise BIFError(f"{path}: truncated or corrupt file ({err})") from None
     return parse_bif(text, source=str(path))
 
 

@@ -20,6 +20,7 @@ dgm.pgm.io.uai.UAIError: <string>, line 5: variable index 7 out of range (2 vari
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +130,12 @@ def read_uai(path: str | Path) -> MarkovNetwork | BayesianNetwork:
     """Read a ``.uai`` (or ``.uai.gz``) file."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return parse_uai(fh.read(), source=str(path))
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            text = fh.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as err:
+        raise UAIError(f"{path}: truncated or corrupt file ({err})") from None
+    return parse_uai(text, source=str(path))
 
 
 def write_uai_string(model: MarkovNetwork | BayesianNetwork) -> str:
