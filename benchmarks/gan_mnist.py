@@ -92,7 +92,9 @@ def main() -> int:
     dc = image_metrics(clf, model_samples(model, a.samples, seed=1), ref)
     raw = None
     if trainer.average is not None:
-        averaged = standing_statistics(trainer.average.synced(), a.batch, seed=a.seed)
+        averaged = trainer.average.synced()
+        averaged.refresh_statistics(batches=100, batch=a.batch, seed=a.seed)
+        averaged.eval()
         raw, dc = dc, image_metrics(clf, model_samples(averaged, a.samples, seed=1), ref)
         dc["generator"] = (f"moving average of the weights (decay {a.ema} per step), batch "
                            "norm statistics re-estimated on 100 batches of its own samples")
@@ -127,26 +129,6 @@ def main() -> int:
     update_results("gan", figures, "dcgan_mnist", details)
     print(json.dumps(figures, indent=2))
     return 0
-
-
-@torch.no_grad()
-def standing_statistics(model, batch: int, n_batches: int = 100, seed: int = 0):
-    """Re-estimate the generator's batch-norm running statistics for its current weights
-    (an average of the weights never produced the running statistics it inherits): the
-    cumulative mean over ``n_batches`` batches of G(z) in training mode."""
-    bns = [m for m in model.G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    gen = torch.Generator().manual_seed(seed)
-    model.G.train()
-    for _ in range(n_batches):
-        model.generate(model.noise(batch, gen))
-    for m, mom in zip(bns, saved):
-        m.momentum = mom
-    model.eval()
-    return model
 
 
 if __name__ == "__main__":

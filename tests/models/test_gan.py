@@ -177,3 +177,14 @@ def test_accepted_data_kinds_follow_the_output():
     assert "real" not in GAN(GANConfig(output="tanh"), (2,)).accepted_kinds()
     assert "real" in GAN(GANConfig(output="linear"), (2,)).accepted_kinds()
     assert GAN(GANConfig(output="tanh"), (2,)).data_range == "pm1"
+
+
+def test_discriminate_scores_each_example_alone_and_leaves_the_model_as_it_was():
+    from dgm.models.dcgan import DCGAN, DCGANConfig
+
+    m = DCGAN(DCGANConfig(latent=8, width=4), (1, 16, 16)).reset_parameters(0)
+    x = torch.rand(4, 256, generator=gen(0)) * 2 - 1
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    d4, d1 = m.discriminate(x), m.discriminate(x[:1])
+    assert torch.allclose(d4[:1], d1) and m.D.training
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in state.items())

@@ -73,3 +73,26 @@ def test_resuming_with_an_average_needs_one_in_the_checkpoint(splits, tmp_path):
     with pytest.raises(CheckpointError, match="no averaged weights"):
         load_checkpoint(tmp_path / "checkpoint.safetensors", model,
                         averaged=WeightAverage(model, 0.9).model)
+
+
+def test_the_averaged_dcgan_normalizes_with_statistics_of_its_own_weights():
+    """An average of the weights never produced the batch-norm statistics it would inherit
+    from the trained model: synced() re-estimates them for the averaged generator."""
+    from dgm.models.dcgan import DCGAN, DCGANConfig
+
+    m = DCGAN(DCGANConfig(latent=8, width=4), (1, 8, 8)).reset_parameters(0)
+    avg = WeightAverage(m, 0.999)
+    g = torch.Generator().manual_seed(0)
+    for t in range(20):  # the live generator drifts away; its batch norm follows it
+        with torch.no_grad():
+            m.G[1].weight.mul_(1.1)
+        m.G.train()
+        m.generate(m.noise(64, g))
+        avg.update(10_000 + t)
+    ema = avg.synced()
+    bn = ema.G[2]
+    with torch.no_grad():
+        pre = ema.G[:2](ema.noise(4096, torch.Generator().manual_seed(1)))  # before that BN
+    assert torch.allclose(bn.running_var, pre.var((0, 2, 3)), rtol=0.1)
+    assert torch.allclose(bn.running_mean, pre.mean((0, 2, 3)), atol=0.05 * pre.std().item())
+    assert not torch.allclose(bn.running_var, m.G[2].running_var, rtol=0.5)  # not the live ones

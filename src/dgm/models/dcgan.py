@@ -162,3 +162,25 @@ class DCGAN(GAN):
     @property
     def output_range(self) -> str:
         return "pm1"  # tanh
+
+    @torch.no_grad()
+    def refresh_statistics(self, batches: int = 20, batch: int = 100, seed: int = 0) -> None:
+        """Re-estimate the generator's batch-norm running statistics for its current weights:
+        the cumulative mean over ``batches`` batches of G(z) in training mode, z from
+        ``seed``. A weight average (``ema``) never produced the statistics it inherits from
+        the trained model; the loop calls this on the average before it is used."""
+        bns = [m for m in self.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        was = self.G.training
+        self.G.train()
+        try:
+            for _ in range(batches):
+                self.generate(self.noise(batch, gen))
+        finally:
+            self.G.train(was)
+            for m, mom in zip(bns, saved):
+                m.momentum = mom

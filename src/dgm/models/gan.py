@@ -312,7 +312,12 @@ class GAN(GenerativeModel):
         """D(x) = sigmoid(l(x)) per example (pack must be 1)."""
         if self.config.pack != 1:
             raise ValueError("discriminate() needs pack=1")
-        return torch.sigmoid(self.logits(self.check_input(x)))
+        was = self.D.training  # batch norm: running statistics, left unchanged
+        self.D.eval()
+        try:
+            return torch.sigmoid(self.logits(self.check_input(x)))
+        finally:
+            self.D.train(was)
 
 
 def _all_reduce_mean(params: list[torch.Tensor]) -> None:

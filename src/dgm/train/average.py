@@ -9,7 +9,8 @@ remembering the random initialization; TensorFlow's ``ExponentialMovingAverage``
 does the same). The average is what validation, early stopping, the best
 weights, the pictures and ``dgm.load`` see; the optimizer keeps training the raw
 weights. Buffers (batch-norm statistics, persistent Gibbs chains) are copied from
-the trained model, not averaged.
+the trained model, not averaged; a model whose statistics depend on its weights
+re-estimates them for the average (``refresh_statistics``: the DCGAN's batch norm).
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ class WeightAverage:
 
     @torch.no_grad()
     def synced(self) -> torch.nn.Module:
-        """The averaged model, its buffers copied from the trained one."""
+        """The averaged model, its buffers copied from the trained one; statistics that
+        depend on the weights (a DCGAN's batch norm) re-estimated for the averaged ones."""
         for mine, theirs in zip(self.model.buffers(), self.source.buffers()):
             mine.copy_(theirs)
+        if hasattr(self.model, "refresh_statistics"):
+            self.model.refresh_statistics()
         return self.model
 
     def state_dict(self) -> dict[str, torch.Tensor]:
