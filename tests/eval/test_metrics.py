@@ -39,6 +39,13 @@ def test_collapsed_and_off_mode_samples():
 
 
 # -- Frechet distance and histogram ---------------------------------------------------------
+@pytest.mark.parametrize("shape", [(10, 4), (20,), (0, 2)])
+def test_samples_of_the_wrong_shape_are_refused_not_reshaped(shape):
+    """(n, 4) was read as 2n points; no samples gave NaN with a warning."""
+    with pytest.raises(ValueError, match=r"samples of shape \(n >= 1, 2\)"):
+        toy_metrics("ring8", np.zeros(shape))
+
+
 def test_frechet_distance_matches_the_closed_form_for_commuting_covariances():
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.normal(size=(4, 4)))

@@ -47,7 +47,10 @@ def mode_metrics(samples: Any, means: np.ndarray, stds: np.ndarray,
                  n_std: float = N_STD) -> dict[str, Any]:
     """Modes captured, share of high-quality samples, reverse KL, and per-mode counts."""
     x = np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples,
-                   dtype=np.float64).reshape(-1, means.shape[1])
+                   dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != means.shape[1] or len(x) == 0:
+        raise ValueError(f"mode metrics need samples of shape (n >= 1, {means.shape[1]}), got "
+                         f"{x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("samples contain NaN or inf")
     d2 = ((x[:, None, :] - means[None, :, :]) ** 2).sum(-1)  # (n, K)
