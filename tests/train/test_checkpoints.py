@@ -240,3 +240,18 @@ def test_checkpoints_are_readable_as_the_umask_allows(splits, tmp_path):
         os.umask(old)
     for name in ("checkpoint.safetensors", "best.safetensors", "config.json", "summary.json"):
         assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_resume_refuses_a_changed_training_setting_but_takes_more_epochs(splits, tmp_path):
+    cfg = TrainConfig(**CFG)
+    with pytest.raises(TrainingInterrupted):
+        Trainer(_model(splits.train.shape), cfg, splits, tmp_path / "run",
+                stop_after_steps=13).fit()
+    for change in ({"lr": 0.01}, {"batch_size": 32}, {"seed": 6}):
+        name = next(iter(change))
+        with pytest.raises(ValueError, match=f"differ from the saved run's .*'{name}'"):
+            Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, **change}), splits,
+                    tmp_path / "run", resume=True).fit()
+    summary = Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 4}), splits,
+                      tmp_path / "run", resume=True).fit()
+    assert summary["epochs"] == 4

@@ -42,6 +42,7 @@ from dgm.train.checkpoint import (
     atomic_write_bytes,
     atomic_write_json,
     load_checkpoint,
+    read_run_config,
     save_checkpoint,
 )
 from dgm.train.config import TrainConfig, lr_factor, schedule_position
@@ -60,6 +61,12 @@ class TrainingInterrupted(Exception):
     def __init__(self, message: str, where: str = ""):
         super().__init__(message)
         self.where = where or message
+
+
+#: training settings a resumed run may change: its length and stopping, where it runs, what it
+#: shows (anything else would make it another run)
+RESUME_FREE = ("epochs", "max_minutes", "patience", "checkpoint_minutes", "data_dir", "device",
+               "cuda_graph", "progress", "picture_every", "eval_batch")
 
 
 class NonFiniteLoss(DGMError):
@@ -229,6 +236,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         ckpt = self.run_dir / CHECKPOINT
         if self.resume:
+            self._check_resumable()
             saved = load_checkpoint(ckpt, self.model, self.optimizers, {"noise": self.noise},
                                     averaged=self.average.model if self.average else None)
             self.state = st = LoopState(**saved["loop"])
@@ -335,6 +343,19 @@ class Trainer:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
             return DistributedDataParallel(self.model, broadcast_buffers=False)
+
+    def _check_resumable(self) -> None:
+        """A resumed run continues the saved one: only its length and stopping rules, where
+        it runs and what it shows may change (e.g. more epochs); any other training setting
+        that differs is named (a changed lr or batch size would make another run)."""
+        saved = read_run_config(self.run_dir)["train"]
+        mine = self.cfg.to_dict()
+        differ = {k: (mine.get(k), v) for k, v in saved.items()
+                  if k not in RESUME_FREE and mine.get(k) != v}
+        if differ:
+            raise ValueError(f"resume {self.run_dir}: the training settings differ from the "
+                             f"saved run's (now, saved): {differ}; only {list(RESUME_FREE)} "
+                             f"may change")
 
     def _stop_requested(self) -> bool:
         """A signal arrived (or ``stop_after_steps`` is reached) on any rank."""
