@@ -75,13 +75,20 @@ def merge_tables(tables: Sequence[Table], rescale: bool) -> tuple[list[Table], A
         groups = [pool[k : k + MAX_OPERANDS] for k in range(0, len(pool), MAX_OPERANDS)]
         pool = []
         for group in groups:
-            out = _out_vars(group, set())
-            arr = _einsum(group, out)
-            if rescale:
-                arr, ls = _rescale(out, arr)
-                log_scale = log_scale + ls
-            pool.append((out, arr))
+            table, ls = _product(group, _out_vars(group, set()), rescale)
+            log_scale = log_scale + ls
+            pool.append(table)
     return pool, log_scale
+
+
+def _product(tables: Sequence[Table], out: tuple[str, ...], rescale: bool) -> tuple[Table, Any]:
+    """The product of ``tables`` summed down to ``out``, divided by its largest entry when
+    ``rescale``: the new table and the log scale taken out (0 without rescaling)."""
+    arr = _einsum(tables, out)
+    if not rescale:
+        return (out, arr), 0.0
+    arr, log_scale = _rescale(out, arr)
+    return (out, arr), log_scale
 
 
 def _out_vars(tables: Sequence[Table], drop: set[str]) -> tuple[str, ...]:
@@ -123,13 +130,9 @@ def sum_product(
             continue
         pool = [t for t in pool if x not in t[0]]
         psi, ls = merge_tables(psi, rescale)
-        log_scale = log_scale + ls
-        out = _out_vars(psi, {x})
-        tau = _einsum(psi, out)
-        if rescale:
-            tau, ls = _rescale(out, tau)
-            log_scale = log_scale + ls
-        pool.append((out, tau))
+        tau, ls_tau = _product(psi, _out_vars(psi, {x}), rescale)
+        log_scale = log_scale + ls + ls_tau
+        pool.append(tau)
     return pool, log_scale
 
 
