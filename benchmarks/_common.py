@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dgm._json import strict_json
+from dgm.train.config import setting_differences
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -70,12 +71,11 @@ def check_same_run(run_dir: Path, mine: dict[str, Any], saved: dict[str, Any],
     """``--resume``: the arguments (``mine``, a TrainConfig's dict, and ``model_config``
     when the arguments shape the model) must describe the saved run; only the training
     settings in ``free`` may change. Exits naming each that differs."""
-    differ = {k: (mine.get(k), v) for k, v in saved.items() if k not in free and mine.get(k) != v}
+    differ = setting_differences(mine, saved, free)
     if model_config is not None:
         record = json.loads((run_dir / "config.json").read_text())["model_config"]
-        now = json.loads(json.dumps(model_config))  # as saved: tuples are lists in JSON
-        differ.update({f"model.{k}": (now.get(k), v) for k, v in record.items()
-                       if now.get(k) != v})
+        differ.update({f"model.{k}": d for k, d in
+                       setting_differences(model_config, record).items()})
     if differ:
         raise SystemExit(f"--resume {run_dir}: the arguments describe another run "
                          f"(setting: (now, saved)) {differ}; only {list(free)} may change")

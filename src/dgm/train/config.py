@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from dgm.models.base import ModelConfig, check_choice, check_positive
 
@@ -66,6 +68,18 @@ class TrainConfig(ModelConfig):
                              f"got {self.optimizer!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1) (a decay per step; 0 = off), got {self.ema}")
+
+
+def setting_differences(mine: dict[str, Any], saved: dict[str, Any],
+                        free: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
+    """``{setting: (now, saved)}`` for each saved setting outside ``free`` whose value
+    differs (``mine`` as saved in JSON: tuples compare as lists).
+
+    >>> setting_differences({"lr": 0.1, "epochs": 5}, {"lr": 0.01, "epochs": 3}, ("epochs",))
+    {'lr': (0.1, 0.01)}
+    """
+    now = json.loads(json.dumps(mine))
+    return {k: (now.get(k), v) for k, v in saved.items() if k not in free and now.get(k) != v}
 
 
 def schedule_position(clock: str, epoch: int, epochs: int, train_seconds: float,

@@ -45,7 +45,7 @@ from dgm.train.checkpoint import (
     read_run_config,
     save_checkpoint,
 )
-from dgm.train.config import TrainConfig, lr_factor, schedule_position
+from dgm.train.config import TrainConfig, lr_factor, schedule_position, setting_differences
 from dgm.train.graphed import GraphedStep
 
 METRICS = "metrics.jsonl"
@@ -236,7 +236,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         ckpt = self.run_dir / CHECKPOINT
         if self.resume:
-            self._check_resumable()
+            record = self._check_resumable()
             saved = load_checkpoint(ckpt, self.model, self.optimizers, {"noise": self.noise},
                                     averaged=self.average.model if self.average else None)
             self.state = st = LoopState(**saved["loop"])
@@ -248,7 +248,6 @@ class Trainer:
                 st.done = bool((cfg.patience and st.bad_epochs >= cfg.patience)
                                or (cfg.max_minutes and st.train_seconds > 60 * cfg.max_minutes))
             if info.is_main:  # the record says how the run goes on (e.g. more epochs)
-                record = json.loads((self.run_dir / CONFIG).read_text())
                 if record.get("train") != cfg.to_dict():
                     atomic_write_json(self.run_dir / CONFIG, {**record, "train": cfg.to_dict()})
                 self._trim_metrics(st.epoch)
@@ -314,10 +313,7 @@ class Trainer:
                         st.sums = {k: float(v) for k, v in sums.items()}
                         st.epoch_seconds += time.perf_counter() - t0
                         self._save(ckpt)
-                        where = f"interrupted at epoch {st.epoch + 1}, step {st.step}"
-                        raise TrainingInterrupted(
-                            f"{where}; checkpoint saved, continue with: "
-                            f"dgm train --resume {self.run_dir}", where)
+                        self._interrupted(f"interrupted at epoch {st.epoch + 1}, step {st.step}")
                 if bar is not None:
                     bar.close()
                 st.epoch_seconds += time.perf_counter() - t0
@@ -325,10 +321,7 @@ class Trainer:
                 if self._stop_requested() and not st.done and st.epoch < cfg.epochs:
                     if self._saved_at != (st.epoch, 0):  # a signal during the epoch's last step
                         self._save(ckpt)
-                    where = f"interrupted after epoch {st.epoch}"
-                    raise TrainingInterrupted(
-                        f"{where}; checkpoint saved, continue with: "
-                        f"dgm train --resume {self.run_dir}", where)
+                    self._interrupted(f"interrupted after epoch {st.epoch}")
         finally:
             for s, handler in old_handlers.items():
                 signal.signal(s, handler)
@@ -344,18 +337,22 @@ class Trainer:
             warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
             return DistributedDataParallel(self.model, broadcast_buffers=False)
 
-    def _check_resumable(self) -> None:
-        """A resumed run continues the saved one: only its length and stopping rules, where
-        it runs and what it shows may change (e.g. more epochs); any other training setting
-        that differs is named (a changed lr or batch size would make another run)."""
-        saved = read_run_config(self.run_dir)["train"]
-        mine = self.cfg.to_dict()
-        differ = {k: (mine.get(k), v) for k, v in saved.items()
-                  if k not in RESUME_FREE and mine.get(k) != v}
+    def _check_resumable(self) -> dict[str, Any]:
+        """The saved run's record; a resumed run continues that run: only its length and
+        stopping rules, where it runs and what it shows may change (e.g. more epochs); any
+        other training setting that differs is named (a changed lr would make another run)."""
+        record = read_run_config(self.run_dir)
+        differ = setting_differences(self.cfg.to_dict(), record["train"], RESUME_FREE)
         if differ:
             raise ValueError(f"resume {self.run_dir}: the training settings differ from the "
                              f"saved run's (now, saved): {differ}; only {list(RESUME_FREE)} "
                              f"may change")
+        return record
+
+    def _interrupted(self, where: str) -> None:
+        """Stop after a signal, the checkpoint saved: say where and how to continue."""
+        raise TrainingInterrupted(
+            f"{where}; checkpoint saved, continue with: dgm train --resume {self.run_dir}", where)
 
     def _stop_requested(self) -> bool:
         """A signal arrived (or ``stop_after_steps`` is reached) on any rank."""
@@ -482,7 +479,8 @@ class Trainer:
         """The checkpoint (and the best weights found since the last one), atomically;
         never weights that are NaN or inf (the checkpoint before them is kept)."""
         st = self.state
-        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+        finite = torch.stack([torch.isfinite(p).all() for p in self.model.parameters()])
+        if not bool(finite.all()):  # one host sync, not one per parameter
             self._non_finite(st.step)  # the parameters agree on every rank: all raise
         self._saved_at = (st.epoch, st.step)
         self._last_save = time.perf_counter()
