@@ -255,3 +255,20 @@ def test_resume_refuses_a_changed_training_setting_but_takes_more_epochs(splits,
     summary = Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 4}), splits,
                       tmp_path / "run", resume=True).fit()
     assert summary["epochs"] == 4
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary(tmp_path):
+    from dgm.train.checkpoint import atomic_write, atomic_write_bytes
+
+    target = tmp_path / "checkpoint.safetensors"
+    atomic_write_bytes(target, b"good")
+
+    def half_then_crash(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, half_then_crash)
+    assert target.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,16 @@ class CheckpointError(DGMError):
     """A checkpoint that is missing, corrupt, or not written by dgm."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + fsync + rename)."""
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Write ``path`` atomically: ``write(tmp)`` fills a temporary file in the same folder,
+    which is fsynced, given the umask's mode and renamed over ``path``; on any error the
+    temporary file is removed and ``path`` is left as it was."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         umask_mode(tmp)
         os.replace(tmp, path)
@@ -52,6 +55,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file + fsync + rename)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -108,19 +116,8 @@ def save_checkpoint(
     for name, gen in (generators or {}).items():
         tensors[f"rng.{name}"] = gen.get_state().clone()
     header = {"state": state or {}, "optimizers": optim_meta}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": "pt", MAGIC: json.dumps(header)})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        umask_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    metadata = {"format": "pt", MAGIC: json.dumps(header)}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
