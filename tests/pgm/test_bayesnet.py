@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,18 @@ def test_joint_sums_to_one_over_all_assignments():
 def test_invalid_networks_get_errors_that_name_the_problem(cpds, message):
     with pytest.raises(ValueError, match=message):
         BayesianNetwork(cpds())
+
+
+def test_rows_that_sum_to_one_within_tolerance_are_renormalized():
+    third = 0.33333  # a BIF file's rounded 1/3: the row sums to 0.99999
+    rows = [[0.5, 0.49995], [0.2, 0.8], [0.1, 0.9]]
+    bn = BayesianNetwork([cpd("A", [third] * 3), cpd("B", rows, ["A"])])
+    grid = np.array(list(bn.states_product(bn.variables)))
+    joint = np.exp(bn.log_probability(grid))
+    assert joint.sum() == pytest.approx(1.0, rel=1e-12)
+    p_b0 = joint[grid[:, bn.variables.index("B")] == 0].sum()
+    assert bn.query("B").values[0] == pytest.approx(p_b0, rel=1e-12)
+    assert bn.probability_of_evidence({"A": 0}) == pytest.approx(1 / 3, rel=1e-12)
 
 
 def test_cycle_error_names_every_node_of_a_long_cycle():
@@ -104,9 +118,34 @@ def test_markov_blanket_of_an_unknown_variable_names_it(model):
 def test_moral_graph_marries_parents_and_keeps_the_joint():
     bn = student()
     mn = bn.moralize()
+    assert mn.name == "student"
     assert "D" in mn.markov_blanket("I")
     assert mn.partition_function() == pytest.approx(1.0)
     assert mn.query("G", {"L": 1}).allclose(bn.query("G", {"L": 1}))
+
+
+@pytest.mark.parametrize("n", [-1, 2.5, True, "3"])
+def test_sample_size_must_be_a_non_negative_integer(n):
+    with pytest.raises(ValueError, match=f"n must be an integer >= 0, got {n!r}"):
+        student().sample(n, seed=0)
+
+
+def test_no_samples_is_an_empty_array():
+    assert student().sample(0, seed=0).shape == (0, 5)
+
+
+@pytest.mark.parametrize(("xs", "zs"), [("D", set()), ("D", "S"), ({"D"}, ["S"])])
+def test_reachable_takes_one_name_or_several(xs, zs):
+    bn = student()
+    as_set = {xs} if isinstance(xs, str) else set(xs)
+    given = {zs} if isinstance(zs, str) else set(zs)
+    assert bn.reachable(xs, zs) == bn.reachable(as_set, given) != set()
+
+
+@pytest.mark.parametrize(("xs", "zs"), [({"Smoke"}, set()), ({"D"}, {"Smoke"})])
+def test_reachable_from_an_unknown_variable_names_it(xs, zs):
+    with pytest.raises(ValueError, match=r"unknown variables \['Smoke'\]"):
+        student().reachable(xs, zs)
 
 
 def test_forward_samples_are_seeded_and_match_marginals():
@@ -145,11 +184,29 @@ def test_learning_rejects_unknown_prior_and_missing_columns():
         fit_parameters([], {"B": [0]}, {"A": ("0", "1"), "B": ("0", "1")} | {})
 
 
-@pytest.mark.parametrize("ess", [0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("ess", [0, -1.0, float("nan"), float("inf"), "2", None])
 def test_bdeu_rejects_an_equivalent_sample_size_that_is_not_positive(ess):
     data = {"A": ["y", "n"], "B": ["y", "n"]}
     with pytest.raises(ValueError, match=r"equivalent_sample_size .* > 0, got"):
         fit_parameters([("A", "B")], data, {"A": ("y", "n"), "B": ("y", "n")}, "bdeu", ess)
+
+
+@pytest.mark.parametrize(
+    ("edges", "message"),
+    [
+        ([("A", "B"), ("A", "B")], r"edge \('A', 'B'\) is given twice"),
+        ([("A", "A")], r"edge \('A', 'A'\) is a self-loop"),
+        ([("A", "B"), ("B", "A")], "cycle: A -> B -> A"),
+    ],
+)
+def test_learning_rejects_a_structure_that_is_not_a_dag_naming_the_edge(edges, message):
+    data = {"A": ["y", "n"], "B": ["y", "n"]}
+    with pytest.raises(ValueError, match=message):
+        fit_parameters(edges, data, {"A": ("y", "n"), "B": ("y", "n")})
+
+
+def test_refit_is_annotated_to_return_a_bayesian_network():
+    assert typing.get_type_hints(refit)["return"] is BayesianNetwork
 
 
 @pytest.mark.parametrize("marker", ["NA", "?", "nan", ""])

@@ -71,6 +71,10 @@ def test_sample_then_batch_query_round_trip(tmp_path, capsys):
             "unknown state 'maybe'",
         ),
         (["query", "NET", "--target", "lung", "--evidence", "smoke"], "VARIABLE=STATE"),
+        (
+            ["query", "NET", "--target", "lung", "--evidence", "smoke=yes", "smoke=no"],
+            "evidence for 'smoke' given twice ('yes' and 'no')",
+        ),
         (["query", "NET", "--target", "lungs"], "unknown target variable 'lungs'"),
         (["info", "/no/such/net.bif"], "no network file"),
         (["query", "NET", "--target", "lung", "-o", "p.csv"], "-o/--output needs --evidence-csv"),
@@ -96,6 +100,25 @@ def test_cli_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, mon
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not Path("p.csv").exists() and not Path("s.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("smoke,xray\nyes,yes\nmaybe,no\n", "e.csv, line 3, column 'smoke': unknown state 'maybe'"),
+        ('smoke,xray\n"yes\n",yes\n\nmaybe,no\n', "e.csv, line 5, column 'smoke': unknown state"),
+        ("smoke,Xray\nyes,yes\n", "e.csv: unknown variables ['Xray']"),
+        ("tub,either\nyes,yes\nyes,no\n", "e.csv, line 3: the evidence has probability 0"),
+    ],
+    ids=["unknown-state", "after-blank-and-quoted-lines", "unknown-column", "impossible-row"],
+)
+def test_evidence_csv_errors_name_the_file_and_line(text, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("e.csv").write_text(text)
+    argv = ["query", str(bif_path("asia")), "--target", "lung", "--evidence-csv", "e.csv"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 def test_evidence_csv_with_only_the_target_column_gives_the_prior(tmp_path, capsys):

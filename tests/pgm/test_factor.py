@@ -77,6 +77,19 @@ def test_maximize_and_normalize_known_values():
         ({"variables": ["A"], "cardinality": [2], "values": [1, 2, 3]}, "needs 2 values"),
         ({"variables": ["A"], "cardinality": [2], "values": [1, -2]}, "negative"),
         (
+            {"variables": ["A", "B"], "cardinality": [2, 2], "values": [[1, 2], [-3, 4]]},
+            r"entry \{'A': '1', 'B': '0'\} = -3",
+        ),
+        (
+            {"variables": ["A"], "cardinality": [2], "values": [1, np.nan]},
+            r"entry \{'A': '1'\} = nan",
+        ),
+        ({"variables": ["A"], "cardinality": [0], "values": []}, "'A' has cardinality 0"),
+        (
+            {"variables": ["A"], "cardinality": [2], "values": [1, 2], "state_names": {"A": "xx"}},
+            r"variable 'A' has the state 'x' twice",
+        ),
+        (
             {"variables": ["A"], "cardinality": [2], "values": [1, 2], "state_names": {"A": ["x"]}},
             "cardinality",
         ),

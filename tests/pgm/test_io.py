@@ -12,6 +12,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from dgm.pgm import BayesianNetwork, BIFError, cpd, parse_bif, read_bif, write_bif
+from dgm.pgm.data import read_csv
 from dgm.pgm.examples import misconception, student
 from dgm.pgm.io.bif import write_bif_string
 from dgm.pgm.io.uai import UAIError, parse_uai, read_uai, write_uai, write_uai_string
@@ -225,6 +226,32 @@ def test_truncated_gzip_file_error_names_the_file(tmp_path, name, text, reader, 
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(error, match=f"^{re.escape(str(path))}: truncated or corrupt file"):
         reader(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["A,B\nx,y\n\n", "\ufeffA,B\nx,y\n", "A,B\n\nx,y\n", 'A,B\n"x\n",y\n'],
+    ids=["trailing-blank-line", "byte-order-mark", "blank-line", "quoted-newline"],
+)
+def test_csv_reader_skips_blank_lines_and_a_byte_order_mark(tmp_path, text):
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    assert read_csv(path) == {"A": ["x"], "B": ["y"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("A,B,A\nx,y,x\n", r"t\.csv, line 1: column 'A' appears twice in the header"),
+        ('A,B\n"x\n\n",y\nz\n', r"t\.csv, line 5: 1 fields, header has 2"),  # row 1: lines 2-4
+    ],
+    ids=["repeated-column", "after-a-quoted-newline"],
+)
+def test_malformed_csv_error_names_file_and_line(tmp_path, text, message):
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        read_csv(path)
 
 
 @pytest.mark.parametrize("model", [misconception, student], ids=["markov", "bayes"])

@@ -10,6 +10,7 @@ import pytest
 
 from dgm.pgm import Factor, MarkovNetwork
 from dgm.pgm.examples import ising_grid, misconception
+from dgm.pgm.ordering import HEURISTICS, elimination_cost, greedy_order, interaction_graph
 
 
 def brute_force_logz(mn: MarkovNetwork) -> float:
@@ -48,6 +49,37 @@ def test_ising_20x20_logz_is_exact_and_fast():
     assert np.isfinite(logz) and logz > 400 * np.log(2)
     assert elapsed < 5.0  # about 0.5 s on an idle core; slack for a loaded CI machine
     assert mn.treewidth_bound() <= 22
+
+
+@pytest.mark.parametrize(("n", "width"), [(3, 3), (10, 10)])
+def test_treewidth_bound_of_a_grid_is_the_best_candidate_orders_width(n, width):
+    assert ising_grid(n, seed=0).treewidth_bound() == width  # the sweep order reaches n
+
+
+@pytest.mark.parametrize("heuristic", [*HEURISTICS, "auto"])
+def test_orders_accept_a_variable_that_is_not_in_the_graph(heuristic):
+    order = greedy_order({"A": {"B"}, "B": {"A"}}, ["A", "C"], heuristic)
+    assert sorted(order) == ["A", "C"]
+
+
+def test_elimination_cost_of_a_huge_clique_is_a_finite_log2():
+    names = [f"x{i}" for i in range(30)]
+    card = dict.fromkeys(names, 2**40)  # the first table has 2**1200 entries: beyond float range
+    cost = elimination_cost(interaction_graph([names]), names, card)
+    assert cost == pytest.approx(1200.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("coupling", "field", "message"),
+    [
+        (500.0, 0.0, r"the coupling drew the weight -?\d+\.?\d* for the edge x\d_\d - x\d_\d"),
+        (1.0, 900.0, r"the field drew the weight -?\d+\.?\d* for the spin x\d_\d"),
+        (float("nan"), 0.0, "coupling must be a finite number, got nan"),
+    ],
+)
+def test_ising_grid_names_a_coupling_or_field_beyond_float_range(coupling, field, message):
+    with pytest.raises(ValueError, match=message):
+        ising_grid(5, seed=0, coupling=coupling, field=field)
 
 
 def test_star_with_more_factors_than_einsum_takes():

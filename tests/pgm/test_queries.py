@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
 from dgm.pgm import BayesianNetwork, ImpossibleEvidenceError, cpd
+from dgm.pgm.data import encode_table
 from dgm.pgm.examples import misconception, student
 
 from .conftest import load
@@ -55,6 +58,56 @@ def test_evidence_in_a_state_named_like_a_missing_value_is_observed(marker):
     expected = [bn.query("B", {"A": marker}).values, bn.query("B").values]
     assert np.allclose(bn.query_batch("B", {"A": [marker, other]}), expected)
     assert np.allclose(bn.query_batch("B", [{"A": marker}, {"A": other}]), expected)
+
+
+NUMBERED = ("1", "2", "3")
+
+
+def pandas_csv(text: str):
+    return pytest.importorskip("pandas").read_csv(io.StringIO(text))
+
+
+@pytest.mark.parametrize(
+    ("states", "table", "expected"),
+    [
+        (NUMBERED, lambda: {"A": [1, 2, 2]}, [0, 1, 1]),
+        (NUMBERED, lambda: {"A": np.array([3, 1], dtype=np.uint8)}, [2, 0]),
+        (NUMBERED, lambda: [{"A": 1}, {"A": np.int64(2)}, {"A": "3"}], [0, 1, 2]),
+        (NUMBERED, lambda: pandas_csv("A\n1\n2\n2\n"), [0, 1, 1]),  # an int64 column
+        (NUMBERED, lambda: pandas_csv("A,B\n1,x\n,y\n3,z\n")[["A"]], [0, -1, 2]),  # float, NaN
+        (NUMBERED, lambda: {"A": [-1, 2]}, [-1, 1]),  # -1 is missing unless a state is named -1
+        (("-1", "+1"), lambda: {"A": [-1, 1, 1]}, [0, 1, 1]),  # an Ising spin's states
+        (("0", "1"), lambda: {"A": [1, 0, -1]}, [1, 0, -1]),  # names and indices agree
+        (("a", "b", "c"), lambda: {"A": [2, 0]}, [2, 0]),  # other names: integers are indices
+        (NUMBERED, lambda: np.array([[0], [2]]), [0, 2]),  # a 2-D code array holds indices
+    ],
+    ids=[
+        "list",
+        "uint8",
+        "rows",
+        "pandas-int",
+        "pandas-float",
+        "missing",
+        "signed",
+        "zero-based",
+        "letters",
+        "code-array",
+    ],
+)
+def test_integers_are_state_names_when_every_state_is_named_by_an_integer(states, table, expected):
+    cols, codes = encode_table(table(), {"A": states})
+    assert cols == ["A"] and codes.ravel().tolist() == expected
+
+
+def test_an_integer_that_names_no_state_is_reported():
+    with pytest.raises(ValueError, match=r"row 1, column 'A': no state named 4; states are"):
+        encode_table({"A": [1, 4]}, {"A": NUMBERED})
+
+
+@pytest.mark.parametrize("table", [[[0, 1]], ["AB"], [{"A": "x"}, ("A", "x")]])
+def test_rows_that_are_not_mappings_are_a_type_error(table):
+    with pytest.raises(TypeError, match=r"row \d of the table is a \w+, not a mapping"):
+        encode_table(table, {"A": ("x", "y"), "B": ("x", "y")})
 
 
 def test_soft_evidence_equals_hard_evidence_for_an_indicator_and_reweights_otherwise():

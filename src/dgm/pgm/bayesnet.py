@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dgm._checks import check_count
 from dgm._rng import SeedLike, as_numpy_rng
 from dgm.pgm.data import encode_table
 from dgm.pgm.factor import Factor, default_states
@@ -72,6 +73,18 @@ def cpd(
     return Factor((variable, *parents), (card, *pcards), values, names)
 
 
+def _renormalized(f: Factor) -> Factor:
+    """The CPD with every row (a distribution over the child) divided by its sum.
+
+    Rows are accepted within ``ROW_TOL`` of 1 (BIF files round: 0.3333 x 3);
+    dividing makes ``probability``, ``query`` and ``sample`` describe one joint.
+    """
+    sums = f.values.sum(axis=0, keepdims=True)
+    if np.all(sums == 1.0):
+        return f
+    return Factor(f.variables, f.cardinality, f.values / sums, f.state_names)
+
+
 @dataclass(frozen=True)
 class Independence:
     """``(x ⟂ others | given)``."""
@@ -83,6 +96,11 @@ class Independence:
     def __str__(self) -> str:
         given = ", ".join(sorted(self.given))
         return f"({self.x} ⟂ {', '.join(sorted(self.others))}" + (f" | {given})" if given else ")")
+
+
+def _names(arg: str | Iterable[str]) -> set[str]:
+    """One variable name or several, as a set (a str is one name, not its characters)."""
+    return {arg} if isinstance(arg, str) else set(arg)
 
 
 class BayesianNetwork(ExactInference):
@@ -111,6 +129,7 @@ class BayesianNetwork(ExactInference):
                 self.children[p] += (v,)
         for v in self.variables:
             self._validate_cpd(v)
+            self.cpds[v] = _renormalized(self.cpds[v])
         self._tables = [(self.cpds[v].variables, self.cpds[v].values) for v in self.variables]
         self._pos = {v: i for i, v in enumerate(self.variables)}
 
@@ -206,16 +225,21 @@ class BayesianNetwork(ExactInference):
 
         A variable in both ``x`` and ``y`` but not in ``z`` is never separated from itself.
         """
-        xs, ys, zs = ({a} if isinstance(a, str) else set(a) for a in (x, y, z))
+        xs, ys, zs = (_names(a) for a in (x, y, z))
         self._check_vars(sorted(xs | ys | zs), "")
         if (xs & ys) - zs:
             return False
         return not (self.reachable(xs, zs) & ys)
 
-    def reachable(self, xs: set[str], zs: set[str]) -> set[str]:
-        """Nodes with an active trail from ``xs`` given ``zs`` (Koller & Friedman 3.1)."""
-        anc_z = ancestors(self.parents, zs)
-        stack = [(x, "up") for x in xs]
+    def reachable(self, xs: str | Iterable[str], zs: str | Iterable[str] = ()) -> set[str]:
+        """Nodes with an active trail from ``xs`` given ``zs`` (Koller & Friedman 3.1).
+
+        Each argument is a variable name or several; ``xs`` itself is left out.
+        """
+        sources, given = _names(xs), _names(zs)
+        self._check_vars(sorted(sources | given), "")
+        anc_z = ancestors(self.parents, given)
+        stack = [(x, "up") for x in sources]
         visited: set[tuple[str, str]] = set()
         found: set[str] = set()
         while stack:
@@ -223,23 +247,23 @@ class BayesianNetwork(ExactInference):
             if (node, direction) in visited:
                 continue
             visited.add((node, direction))
-            if node not in zs:
+            if node not in given:
                 found.add(node)
-            if direction == "up" and node not in zs:
+            if direction == "up" and node not in given:
                 stack += [(p, "up") for p in self.parents[node]]
                 stack += [(c, "down") for c in self.children[node]]
             elif direction == "down":
-                if node not in zs:
+                if node not in given:
                     stack += [(c, "down") for c in self.children[node]]
                 if node in anc_z:
                     stack += [(p, "up") for p in self.parents[node]]
-        return found - xs
+        return found - sources
 
     def moralize(self) -> MarkovNetwork:
         """The moral graph with the CPDs as factors (same joint, Z = 1)."""
         from dgm.pgm.markovnet import MarkovNetwork
 
-        return MarkovNetwork(self.cpds.values())
+        return MarkovNetwork(self.cpds.values(), name=self.name)
 
     # ------------------------------------------------------ sampling
     def sample(self, n: int, seed: SeedLike = None) -> np.ndarray:
@@ -249,6 +273,7 @@ class BayesianNetwork(ExactInference):
         sampled states index a row of the cumulative CPD, and one uniform per
         sample picks the state (inverse CDF).
         """
+        n = check_count("n", n, allow_zero=True)
         rng = as_numpy_rng(seed)
         plans = self.__dict__.get("_sample_plans")
         if plans is None:

@@ -53,6 +53,8 @@ def _parse_evidence(items: Sequence[str]) -> dict[str, str]:
         var, sep, state = item.partition("=")
         if not sep or not var or not state:
             raise ValueError(f"evidence {item!r} must look like VARIABLE=STATE")
+        if var in evidence:
+            raise ValueError(f"evidence for {var!r} given twice ({evidence[var]!r} and {state!r})")
         evidence[var] = state
     return evidence
 
@@ -79,7 +81,7 @@ def _width(model: Any) -> int:
 
 
 def _query(model: Any, args: argparse.Namespace) -> int:
-    from dgm.pgm.data import read_csv, write_csv
+    from dgm.pgm.data import write_csv
 
     if args.evidence_csv and (args.evidence or args.json):
         option = "--evidence" if args.evidence else "--json"
@@ -90,16 +92,7 @@ def _query(model: Any, args: argparse.Namespace) -> int:
     if states is None:
         raise ValueError(f"unknown target variable {args.target!r}")
     if args.evidence_csv:
-        rows = read_csv(args.evidence_csv)
-        n = len(next(iter(rows.values()), []))
-        if rows.pop(args.target, None) is not None:
-            print(
-                f"note: ignoring the {args.target!r} column of {args.evidence_csv}", file=sys.stderr
-            )
-        if rows:
-            post = model.query_batch(args.target, rows)
-        else:  # no evidence columns: every row gets the prior
-            post = np.tile(model.query(args.target).values, (n, 1))
+        post = _csv_posteriors(model, args.target, args.evidence_csv)
         header = [f"P({args.target}={s})" for s in states]
         if args.output:
             write_csv(args.output, header, ([f"{p:.10g}" for p in r] for r in post))
@@ -122,6 +115,29 @@ def _query(model: Any, args: argparse.Namespace) -> int:
         for s, p in zip(states, post.values):
             print(f"P({args.target}={s} | evidence) = {p:.6f}")
     return 0
+
+
+def _csv_posteriors(model: Any, target: str, path: str) -> np.ndarray:
+    """``P(target | row)`` for every row of an evidence CSV; errors name the file and line."""
+    from dgm.pgm.data import TableError, read_csv_with_lines
+    from dgm.pgm.inference import ImpossibleEvidenceError
+
+    rows, lines = read_csv_with_lines(path)
+    if rows.pop(target, None) is not None:
+        print(f"note: ignoring the {target!r} column of {path}", file=sys.stderr)
+    try:
+        if rows:
+            return model.query_batch(target, rows)
+        return np.tile(model.query(target).values, (len(lines), 1))  # no evidence: the prior
+    except TableError as err:
+        where = f"{path}, line {lines[err.row]}, column {err.column!r}"
+        raise ValueError(f"{where}: {err.detail}") from None
+    except ImpossibleEvidenceError as err:
+        at = ", ".join(str(lines[r]) for r in err.rows)  # the first 10 impossible rows
+        where = f", line{'s' if len(err.rows) > 1 else ''} {at}" if err.rows else ""
+        raise ValueError(f"{path}{where}: the evidence has probability 0") from None
+    except ValueError as err:  # about the file as a whole (an unknown column)
+        raise ValueError(f"{path}: {err}") from None
 
 
 def _sample(model: Any, args: argparse.Namespace) -> int:

@@ -55,16 +55,35 @@ def misconception() -> MarkovNetwork:
     )
 
 
+_MAX_EXP = float(np.log(np.finfo(np.float64).max))  # exp(x) overflows for x above this (709.78)
+
+
+def _exp_potential(weight: float, values: np.ndarray, what: str, where: str) -> np.ndarray:
+    """``exp(weight * values)`` for spins ``values``; a weight that overflows is named."""
+    if not abs(weight) <= _MAX_EXP:
+        raise ValueError(
+            f"ising_grid: the {what} drew the weight {weight:.6g} for {where}; exp of it "
+            f"overflows a float (|weight| must stay below {_MAX_EXP:.0f}): use a smaller {what}"
+        )
+    return np.exp(weight * values)
+
+
 def ising_grid(
     n: int, seed: SeedLike = None, coupling: float = 1.0, field: float = 0.0
 ) -> MarkovNetwork:
     """An ``n x n`` grid of spins ``s in {-1, +1}`` (states "-1", "+1").
 
     ``phi(s_i, s_j) = exp(J_ij s_i s_j)`` with ``J_ij ~ N(0, coupling^2)`` on grid
-    edges and ``psi(s_i) = exp(h_i s_i)`` with ``h_i ~ N(0, field^2)``.
+    edges and ``psi(s_i) = exp(h_i s_i)`` with ``h_i ~ N(0, field^2)``.  A
+    weight whose ``exp`` overflows a float (``|J| > 709``) is a ValueError
+    that names it.
     """
+    for what, value in (("coupling", coupling), ("field", field)):
+        if not np.isfinite(value):
+            raise ValueError(f"ising_grid: {what} must be a finite number, got {value!r}")
     rng = as_numpy_rng(seed)
     spins = np.array([-1.0, 1.0])
+    pair = np.outer(spins, spins)
     states = ("-1", "+1")
     factors = []
     name = [[f"x{r}_{c}" for c in range(n)] for r in range(n)]
@@ -74,16 +93,11 @@ def ising_grid(
                 if r + dr < n and c + dc < n:
                     a, b = name[r][c], name[r + dr][c + dc]
                     j = coupling * rng.standard_normal()
-                    factors.append(
-                        Factor(
-                            [a, b],
-                            [2, 2],
-                            np.exp(j * np.outer(spins, spins)),
-                            {a: states, b: states},
-                        )
-                    )
+                    phi = _exp_potential(j, pair, "coupling", f"the edge {a} - {b}")
+                    factors.append(Factor([a, b], [2, 2], phi, {a: states, b: states}))
             if field:
                 h = field * rng.standard_normal()
                 v = name[r][c]
-                factors.append(Factor([v], [2], np.exp(h * spins), {v: states}))
+                psi = _exp_potential(h, spins, "field", f"the spin {v}")
+                factors.append(Factor([v], [2], psi, {v: states}))
     return MarkovNetwork(factors, name=f"ising{n}")

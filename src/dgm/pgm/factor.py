@@ -54,6 +54,22 @@ def state_index(variable: str, value: Any, states: Sequence[str]) -> int:
     raise TypeError(f"state of {variable!r} must be a state name or an index, got {value!r}")
 
 
+def _state_names(
+    variables: Sequence[str], cardinality: Sequence[int], given: StateNames
+) -> dict[str, tuple[str, ...]]:
+    """Each variable's state names (given or default), checked: one per state, all distinct."""
+    names: dict[str, tuple[str, ...]] = {}
+    for var, card in zip(variables, cardinality):
+        states = tuple(str(s) for s in given.get(var, default_states(card)))
+        if len(states) != card:
+            raise ValueError(f"variable {var!r} has cardinality {card} but states {states}")
+        if len(set(states)) != card:
+            twice = next(s for i, s in enumerate(states) if s in states[:i])
+            raise ValueError(f"variable {var!r} has the state {twice!r} twice: {list(states)}")
+        names[var] = states
+    return names
+
+
 class Factor:
     """A non-negative table over discrete variables (immutable).
 
@@ -81,6 +97,13 @@ class Factor:
             raise ValueError(f"repeated variable in factor scope {variables}")
         if len(variables) != len(cardinality):
             raise ValueError(f"{len(variables)} variables but {len(cardinality)} cardinalities")
+        small = [(v, c) for v, c in zip(variables, cardinality) if c < 1]
+        if small:
+            raise ValueError(
+                f"variable {small[0][0]!r} has cardinality {small[0][1]}; "
+                "a variable needs at least one state"
+            )
+        names = _state_names(variables, cardinality, state_names or {})
         arr = np.array(values, dtype=np.float64)
         if arr.size != int(np.prod(cardinality, dtype=np.int64)):
             raise ValueError(
@@ -88,16 +111,15 @@ class Factor:
                 f"{int(np.prod(cardinality))} values, got {arr.size}"
             )
         arr = arr.reshape(cardinality)
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise ValueError(f"factor over {list(variables)} has negative or non-finite values")
+        bad = ~np.isfinite(arr) | (arr < 0)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            entry = {v: names[v][i] for v, i in zip(variables, idx)}
+            raise ValueError(
+                f"factor over {list(variables)} has negative or non-finite values: "
+                f"entry {entry} = {arr[idx]}"
+            )
         arr.flags.writeable = False
-        names: dict[str, tuple[str, ...]] = {}
-        given = state_names or {}
-        for var, card in zip(variables, cardinality):
-            states = tuple(str(s) for s in given.get(var, default_states(card)))
-            if len(states) != card:
-                raise ValueError(f"variable {var!r} has cardinality {card} but states {states}")
-            names[var] = states
         object.__setattr__(self, "variables", variables)
         object.__setattr__(self, "cardinality", cardinality)
         object.__setattr__(self, "values", arr)

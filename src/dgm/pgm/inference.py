@@ -26,7 +26,14 @@ _SAFE = (1e-250, 1e250)  # totals outside this range are recomputed with rescali
 
 
 class ImpossibleEvidenceError(ValueError):
-    """The evidence has probability zero under the model."""
+    """The evidence has probability zero under the model.
+
+    From a batch query, ``rows`` lists (0-based) rows whose evidence is impossible.
+    """
+
+    def __init__(self, message: str, rows: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.rows = list(rows)
 
 
 def _components(tables: Sequence[Table]) -> list[list[int]]:
@@ -296,7 +303,7 @@ class ExactInference:
             total[idx] = joint[idx].sum(axis=1)
         if not np.all(total > 0):
             rows = (np.flatnonzero(~(total > 0)) + offset)[:10].tolist()
-            raise ImpossibleEvidenceError(f"evidence rows {rows} have probability 0")
+            raise ImpossibleEvidenceError(f"evidence rows {rows} have probability 0", rows)
         return joint / total[:, None]
 
     def _batch_order(self, tables: list[Table], target: str, n: int) -> list[str]:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -41,16 +42,12 @@ def fit_parameters(
     if prior not in PRIORS:
         raise ValueError(f"unknown prior {prior!r}; choose from {PRIORS}")
     ess = equivalent_sample_size
-    if prior == "bdeu" and not (np.isfinite(ess) and ess > 0):
+    is_number = isinstance(ess, numbers.Real) and not isinstance(ess, bool)
+    if prior == "bdeu" and not (is_number and np.isfinite(ess) and ess > 0):
         raise ValueError(
             f"equivalent_sample_size of the bdeu prior must be a finite number > 0, got {ess!r}"
         )
-    parents: dict[str, list[str]] = {v: [] for v in states}
-    for p, c in edges:
-        for v in (p, c):
-            if v not in states:
-                raise ValueError(f"edge ({p!r}, {c!r}) uses variable {v!r} that has no states")
-        parents[c].append(p)
+    parents = _parents(edges, states)
     cols, codes = encode_table(data, states, allow_missing=False)
     missing = [v for v in states if v not in cols]
     if missing:
@@ -72,6 +69,27 @@ def fit_parameters(
     return BayesianNetwork(cpds, name=name)
 
 
-def refit(bn: BayesianNetwork, data: Any, prior: str = "mle", equivalent_sample_size: float = 1.0):
+def _parents(
+    edges: Iterable[tuple[str, str]], states: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """Each variable's parents; an edge to an unknown variable, a self-loop or a repeat is named."""
+    parents: dict[str, list[str]] = {v: [] for v in states}
+    for p, c in edges:
+        for v in (p, c):
+            if v not in states:
+                raise ValueError(f"edge ({p!r}, {c!r}) uses variable {v!r} that has no states")
+        if p == c:
+            raise ValueError(
+                f"edge ({p!r}, {c!r}) is a self-loop: a variable cannot be its own parent"
+            )
+        if p in parents[c]:
+            raise ValueError(f"edge ({p!r}, {c!r}) is given twice")
+        parents[c].append(p)
+    return parents
+
+
+def refit(
+    bn: BayesianNetwork, data: Any, prior: str = "mle", equivalent_sample_size: float = 1.0
+) -> BayesianNetwork:
     """The same structure and states as ``bn``, with parameters learned from ``data``."""
     return fit_parameters(bn.edges, data, bn.states, prior, equivalent_sample_size, bn.name)

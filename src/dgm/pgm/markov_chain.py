@@ -17,13 +17,42 @@ from typing import Any
 
 import numpy as np
 
+from dgm._checks import check_count, check_distribution
 from dgm._rng import SeedLike, as_numpy_rng
+
+
+def gth_stationary(p: Any) -> np.ndarray:
+    """The stationary distribution of an irreducible stochastic matrix (GTH elimination).
+
+    Grassmann, Taksar & Heyman (1985): censor the states out one at a time,
+    last first (folding the paths through state ``k`` into the transitions
+    among ``0..k-1``), then build ``pi`` back up from ``pi_0 = 1``.  Only sums,
+    products and quotients of non-negative numbers occur, never a
+    difference, so every entry, however small, has a small *relative* error.
+    The diagonal is never read: rows need not sum to exactly 1.
+
+    >>> gth_stationary([[0.9, 0.1], [0.5, 0.5]]).round(4).tolist()
+    [0.8333, 0.1667]
+    """
+    a = np.array(p, dtype=np.float64)
+    n = a.shape[0]
+    for k in range(n - 1, 0, -1):
+        leave = a[k, :k].sum()  # > 0 in an irreducible chain: k reaches the states below it
+        a[:k, k] /= leave
+        a[:k, :k] += np.outer(a[:k, k], a[k, :k])
+    pi = np.zeros(n)
+    pi[0] = 1.0
+    for k in range(1, n):
+        pi[k] = pi[:k] @ a[:k, k]
+    return pi / pi.sum()
 
 
 class MarkovChain:
     """A validated transition matrix over ``n`` states (rows sum to 1)."""
 
-    def __init__(self, transition: Any, states: Sequence[Any] | None = None, atol: float = 1e-9):
+    def __init__(
+        self, transition: Any, states: Sequence[Any] | None = None, atol: float = 1e-9
+    ) -> None:
         t = np.array(transition, dtype=np.float64)
         if t.ndim != 2 or t.shape[0] != t.shape[1]:
             raise ValueError(f"a transition matrix must be square, got shape {t.shape}")
@@ -48,17 +77,25 @@ class MarkovChain:
         return self.T.shape[0]
 
     def _mu(self, mu0: Any) -> np.ndarray:
-        mu = np.asarray(mu0, dtype=np.float64)
-        if mu.shape != (self.n_states,) or (mu < 0).any() or abs(mu.sum() - 1) > 1e-9:
-            raise ValueError(f"mu0 must be a distribution over {self.n_states} states")
-        return mu
+        return check_distribution("mu0", mu0, self.n_states)
+
+    def _pi(self, pi: Any) -> np.ndarray:
+        return self.stationary() if pi is None else check_distribution("pi", pi, self.n_states)
+
+    def _state(self, name: str, x: Any) -> int:
+        index = x if isinstance(x, (int, np.integer)) and not isinstance(x, bool) else -1
+        if not 0 <= index < self.n_states:
+            raise ValueError(f"{name} must be a state index in 0..{self.n_states - 1}, got {x!r}")
+        return int(index)
 
     def distribution(self, mu0: Any, k: int) -> np.ndarray:
         """``mu0 T^k``: the distribution of ``X_k`` when ``X_0 ~ mu0``."""
-        return self._mu(mu0) @ np.linalg.matrix_power(self.T, int(k))
+        k = check_count("k", k, allow_zero=True)
+        return self._mu(mu0) @ np.linalg.matrix_power(self.T, k)
 
     def distributions(self, mu0: Any, steps: int) -> np.ndarray:
         """``mu0 T^k`` for ``k = 0..steps`` as rows of a ``(steps + 1, n)`` array."""
+        steps = check_count("steps", steps, allow_zero=True)
         out = np.empty((steps + 1, self.n_states))
         out[0] = self._mu(mu0)
         for k in range(steps):
@@ -66,23 +103,51 @@ class MarkovChain:
         return out
 
     # ------------------------------------------------------------ structure
-    def _reach(self, start: int, matrix: np.ndarray) -> np.ndarray:
-        seen = np.zeros(self.n_states, dtype=bool)
-        seen[start] = True
-        frontier = seen.copy()
-        while frontier.any():
-            frontier = (matrix[frontier].any(axis=0)) & ~seen
-            seen |= frontier
-        return seen
+    def _reachability(self) -> np.ndarray:
+        """``reach[a, b]``: whether ``b`` can follow ``a`` after zero or more steps."""
+        cached = self.__dict__.get("_reach_cache")
+        if cached is None:
+            cached = (self.T > 0) | np.eye(self.n_states, dtype=bool)
+            while True:  # square until stable: paths of length up to 2, 4, 8, ...
+                f = cached.astype(np.float64)
+                nxt = (f @ f) > 0
+                if np.array_equal(nxt, cached):
+                    break
+                cached = nxt
+            self.__dict__["_reach_cache"] = cached
+        return cached
 
     def is_irreducible(self) -> bool:
         """Whether every state reaches every other (one communicating class)."""
-        edges = self.T > 0
-        return bool(self._reach(0, edges).all() and self._reach(0, edges.T).all())
+        return bool(self._reachability().all())
+
+    def closed_classes(self) -> list[list[int]]:
+        """The closed communicating classes (state indices): the ones no transition leaves.
+
+        A finite chain has at least one; its stationary distribution is unique
+        exactly when it has one.
+        """
+        reach = self._reachability()
+        closed = ~(reach & ~reach.T).any(axis=1)  # everything a reaches, reaches a back
+        classes: list[list[int]] = []
+        placed = np.zeros(self.n_states, dtype=bool)
+        for a in np.flatnonzero(closed):
+            if not placed[a]:
+                members = reach[a] & reach[:, a]
+                placed |= members
+                classes.append(np.flatnonzero(members).tolist())
+        return classes
 
     def period(self) -> int:
-        """The period of state 0's class (gcd of its cycle lengths); 1 means aperiodic."""
-        edges = self.T > 0
+        """The period of state 0's communicating class (gcd of its cycle lengths).
+
+        1 means aperiodic.  Only transitions inside that class count, so the
+        other classes of a reducible chain do not change it.  A state 0 that
+        never returns to itself also gives 1.
+        """
+        reach = self._reachability()
+        inside = reach[0] & reach[:, 0]
+        edges = (self.T > 0) & inside[:, None] & inside[None, :]
         level = np.full(self.n_states, -1)
         level[0] = 0
         frontier = [0]
@@ -96,8 +161,7 @@ class MarkovChain:
             frontier = nxt
         g = 0
         for a, b in np.argwhere(edges):
-            if level[a] >= 0 and level[b] >= 0:
-                g = math.gcd(g, int(level[a] + 1 - level[b]))
+            g = math.gcd(g, int(level[a] + 1 - level[b]))
         return abs(g) or 1
 
     def is_aperiodic(self) -> bool:
@@ -106,21 +170,29 @@ class MarkovChain:
 
     # ------------------------------------------------------------ equilibrium
     def stationary(self) -> np.ndarray:
-        """The unique ``pi`` with ``pi T = pi`` (a linear solve); needs irreducibility."""
-        if not self.is_irreducible():
-            raise ValueError("the chain is reducible: its stationary distribution is not unique")
-        n = self.n_states
-        a = np.vstack([self.T.T - np.eye(n), np.ones((1, n))])
-        b = np.zeros(n + 1)
-        b[-1] = 1.0
-        pi, *_ = np.linalg.lstsq(a, b, rcond=None)
-        pi = np.clip(pi, 0.0, None)
-        return pi / pi.sum()
+        """The unique ``pi`` with ``pi T = pi``, each entry to high relative accuracy.
+
+        It exists exactly when the chain has one closed communicating class
+        (:meth:`closed_classes`): ``pi`` is then the GTH solution (see
+        :func:`gth_stationary`) on that class and 0 on every other state.  With
+        several closed classes any mixture of theirs is stationary: a ValueError.
+        """
+        classes = self.closed_classes()
+        if len(classes) > 1:
+            shown = "; ".join(str([self.states[i] for i in c]) for c in classes[:4])
+            more = ", ..." if len(classes) > 4 else ""
+            raise ValueError(
+                f"stationary(): the chain has {len(classes)} closed communicating classes "
+                f"({shown}{more}), so its stationary distribution is not unique"
+            )
+        inside = classes[0]
+        pi = np.zeros(self.n_states)
+        pi[inside] = gth_stationary(self.T[np.ix_(inside, inside)])
+        return pi
 
     def detailed_balance_violation(self, pi: Any = None) -> float:
         """``max |pi(x) T[x, y] - pi(y) T[y, x]|`` (0 for a reversible chain)."""
-        pi = self.stationary() if pi is None else np.asarray(pi, dtype=np.float64)
-        flow = pi[:, None] * self.T
+        flow = self._pi(pi)[:, None] * self.T
         return float(np.max(np.abs(flow - flow.T)))
 
     def satisfies_detailed_balance(self, pi: Any = None, atol: float = 1e-12) -> bool:
@@ -129,11 +201,13 @@ class MarkovChain:
 
     def tv_curve(self, mu0: Any, steps: int, pi: Any = None) -> np.ndarray:
         """Total-variation distance ``||mu0 T^k - pi||_TV`` for ``k = 0..steps``."""
-        pi = self.stationary() if pi is None else np.asarray(pi, dtype=np.float64)
+        pi = self._pi(pi)
         return 0.5 * np.abs(self.distributions(mu0, steps) - pi).sum(axis=1)
 
     def sample_path(self, steps: int, x0: int = 0, seed: SeedLike = None) -> np.ndarray:
         """A simulated trajectory ``X_0..X_steps`` (state indices)."""
+        steps = check_count("steps", steps, allow_zero=True)
+        x0 = self._state("x0", x0)
         rng = as_numpy_rng(seed)
         cum = np.cumsum(self.T, axis=1)
         path = np.empty(steps + 1, dtype=np.int64)

@@ -1,7 +1,8 @@
 """Markov networks: ``P(x) = prod_k phi_k(D_k) / Z`` over cliques ``D_k``.
 
-The partition function is computed by variable elimination in a min-fill
-order, with rescaled tables, never by multiplying all factors into one table.
+The partition function is computed by variable elimination in the cheapest of
+the min-fill, min-degree and sweep orders, with rescaled tables, never by
+multiplying all factors into one table.
 
 >>> from dgm.pgm.examples import misconception
 >>> mn = misconception()
@@ -25,7 +26,7 @@ from dgm.pgm.data import encode_table
 from dgm.pgm.elimination import contract, sum_product
 from dgm.pgm.factor import Factor
 from dgm.pgm.inference import ExactInference
-from dgm.pgm.ordering import greedy_order, induced_width, interaction_graph
+from dgm.pgm.ordering import candidate_orders, greedy_order, induced_width, interaction_graph
 
 
 class MarkovNetwork(ExactInference):
@@ -99,9 +100,13 @@ class MarkovNetwork(ExactInference):
         return float(np.exp(self.log_partition_function()))
 
     def treewidth_bound(self) -> int:
-        """The induced width of the min-fill order (an upper bound on the treewidth)."""
-        order = greedy_order(self.graph, self.variables, "auto", self.cardinality)
-        return induced_width(self.graph, order)
+        """The smallest induced width of the min-fill, min-degree and sweep orders.
+
+        Each order's induced width is an upper bound on the treewidth; this is the
+        tightest of the three (:func:`~dgm.pgm.ordering.candidate_orders`).
+        """
+        orders = candidate_orders(self.graph, self.variables, self.cardinality)
+        return min(induced_width(self.graph, order) for order in orders)
 
     # ------------------------------------------------------ probabilities
     def log_unnormalized(self, table: Any) -> np.ndarray:

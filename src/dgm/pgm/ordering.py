@@ -16,6 +16,7 @@ fewest neighbours (``min_degree``) or the smallest clique table (``min_weight``)
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 HEURISTICS = ("min_fill", "weighted_min_fill", "min_degree", "min_weight", "sweep")
@@ -107,7 +108,7 @@ def induced_width(graph: Mapping[str, set[str]], order: Sequence[str]) -> int:
     g = {v: set(n) for v, n in graph.items()}
     width = 0
     for v in order:
-        nbrs = g.pop(v)
+        nbrs = g.pop(v, set())
         width = max(width, len(nbrs))
         for a in nbrs:
             g[a].discard(v)
@@ -149,16 +150,15 @@ def sweep_order(graph: Mapping[str, set[str]], eliminate: Iterable[str]) -> list
     return order
 
 
-def elimination_cost(
-    graph: Mapping[str, set[str]], order: Sequence[str], card: Mapping[str, int] | None = None
-) -> float:
-    """The total size of the tables that eliminating ``order`` builds (log2 summed safely)."""
-    card = card or {}
+def _table_entries(
+    graph: Mapping[str, set[str]], order: Sequence[str], card: Mapping[str, int]
+) -> int:
+    """The exact total number of entries of the tables that eliminating ``order`` builds."""
     g = {v: set(n) for v, n in graph.items()}
-    total = 0.0
+    total = 0
     for v in order:
-        nbrs = g.pop(v)
-        size = float(card.get(v, 2))
+        nbrs = g.pop(v, set())
+        size = card.get(v, 2)
         for a in nbrs:
             size *= card.get(a, 2)
             g[a].discard(v)
@@ -167,12 +167,36 @@ def elimination_cost(
     return total
 
 
+def elimination_cost(
+    graph: Mapping[str, set[str]], order: Sequence[str], card: Mapping[str, int] | None = None
+) -> float:
+    """``log2`` of the total size of the tables that eliminating ``order`` builds.
+
+    The sizes are summed exactly (Python integers), so a huge clique gives a
+    finite cost rather than ``inf``; ``-inf`` when ``order`` is empty.
+    """
+    total = _table_entries(graph, order, card or {})
+    return math.log2(total) if total else float("-inf")
+
+
+CANDIDATES = ("min_fill", "min_degree", "sweep")
+
+
+def candidate_orders(
+    graph: Mapping[str, set[str]],
+    eliminate: Iterable[str],
+    card: Mapping[str, int] | None = None,
+) -> list[list[str]]:
+    """The min-fill, min-degree and sweep orders (:data:`CANDIDATES`) for ``eliminate``."""
+    todo = list(eliminate)
+    return [greedy_order(graph, todo, h, card) for h in CANDIDATES]
+
+
 def best_order(
     graph: Mapping[str, set[str]],
     eliminate: Iterable[str],
     card: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """The cheapest (by :func:`elimination_cost`) of the min-fill, min-degree and sweep orders."""
-    todo = list(eliminate)
-    candidates = [greedy_order(graph, todo, h, card) for h in ("min_fill", "min_degree", "sweep")]
-    return min(candidates, key=lambda o: elimination_cost(graph, o, card))
+    """The cheapest (by :func:`elimination_cost`) of the :func:`candidate_orders`."""
+    candidates = candidate_orders(graph, eliminate, card)
+    return min(candidates, key=lambda o: _table_entries(graph, o, card or {}))
