@@ -15,10 +15,13 @@ from dgm.data import download as dl
 from dgm.data import load_dataset
 from dgm.data import mnist as mnist_mod
 from dgm.data.cli import main
-from dgm.data.idx import write_idx
+from dgm.data.idx import IdxFormatError, write_idx
 
 N_TRAIN = 10_003  # > 10k so the loader can split off the 10k validation images
 N_TEST = 7
+
+# the fake files are not the official 60k/10k: the loader says so, and these tests know it
+pytestmark = pytest.mark.filterwarnings("ignore:.*not the official MNIST sizes")
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -56,7 +59,7 @@ def server(tmp_path_factory):
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    yield {"base": base, "table": table, "httpd": httpd}
+    yield {"base": base, "table": table, "httpd": httpd, "good": good}
     httpd.shutdown()
     httpd.server_close()
 
@@ -148,3 +151,51 @@ def test_published_checksums_table():
     }
     for spec in dl.MNIST_FILES.values():
         assert len(spec.sha256) == 64 and len(spec.md5) == 32
+
+
+def test_no_mirrors_is_refused_before_anything_is_created(tmp_path):
+    with pytest.raises(ValueError, match=r"mirrors is empty; give at least one base URL"):
+        dl.download_mnist(tmp_path, mirrors=[], progress=False)
+    assert not (tmp_path / "mnist").exists()
+
+
+def _corrupt_copy(server, d: Path) -> Path:
+    """The four good files in ``d``, the training images cut in half; returns that file."""
+    d.mkdir(parents=True, exist_ok=True)
+    for name in server["table"]:
+        data = (server["good"] / name).read_bytes()
+        (d / name).write_bytes(data[: len(data) // 2] if name.startswith("train-images") else data)
+    return d / "train-images-idx3-ubyte.gz"
+
+
+@pytest.mark.parametrize("where", ["", "mnist"])
+def test_a_corrupt_idx_file_is_named_and_the_advised_download_fixes_it(server, tmp_path, where):
+    """The error names the file, says to delete it or download with this --data-dir; doing
+    the latter works wherever the corrupt file lies (a stray root copy used to win)."""
+    victim = _corrupt_copy(server, tmp_path / where)
+    with pytest.raises(IdxFormatError) as e:
+        load_dataset("mnist:gray", tmp_path)
+    msg = str(e.value)
+    assert str(victim) in msg and "corrupt or truncated gzip" in msg
+    assert f"delete or replace {victim}" in msg
+    assert f"dgm data download mnist --data-dir {tmp_path}" in msg
+    assert str(tmp_path / "mnist") in msg
+    dl.download_mnist(tmp_path, [server["base"] + "good/"], progress=False, files=server["table"])
+    try:
+        assert len(load_dataset("mnist:gray", tmp_path).test) == N_TEST
+    finally:
+        mnist_mod.clear_cache()
+
+
+@pytest.mark.parametrize("where", ["", "mnist"])
+def test_download_true_gets_past_a_corrupt_idx_file(server, tmp_path, monkeypatch, where):
+    monkeypatch.setattr(dl, "MNIST_FILES", server["table"])
+    monkeypatch.setattr(dl, "MNIST_MIRRORS", (server["base"] + "good/",))
+    _corrupt_copy(server, tmp_path / where)
+    try:
+        s = load_dataset("mnist:gray", tmp_path, download=True)
+        assert len(s.test) == N_TEST and np.allclose(s.test.x, 0.5)
+    finally:
+        mnist_mod.clear_cache()
+    for name, spec in server["table"].items():  # the fresh copies are where the lookup starts
+        assert dl.verify_file(tmp_path / "mnist" / name, spec) is None

@@ -77,3 +77,27 @@ def test_rbm_against_joint_enumeration():
 def test_unknown_name():
     with pytest.raises(ValueError, match="tiny:bn"):
         tiny_exact_distribution("tiny:hmm")
+
+
+@pytest.mark.parametrize(
+    "x, d, match",
+    [
+        ([[2, 0, 0, 0, 0, 0, 0, 0]], None,
+         r"expected 0/1 values \(binary states\) but found 2 at row 0, column 0 \(1 such value\)"),
+        ([[0.6, 0, 0, 0, 0, 0, 0, 1]], None, r"but found 0.6 at row 0, column 0"),
+        ([[1, 0], [-1, 0.5]], None, r"but found -1 at row 1, column 0 \(2 such values\)"),
+        ([[0, np.nan]], None, r"1 non-finite value\(s\) .* nan at row 0, column 1"),
+        ([0, 1, 1], None, r"expected a 2-D array but got shape \(3,\)"),
+        (np.ones((1, 7)), 8, r"rows of 8 bits but got shape \(1, 7\)"),
+    ],
+)
+def test_states_to_index_refuses_non_binary_or_wrong_width_rows(x, d, match):
+    """0.6 was truncated to 0, 2 gave index 256 (past all_states(8)), 7 bits went unnoticed."""
+    with pytest.raises(ValueError, match=r"states_to_index: .*" + match):
+        states_to_index(np.asarray(x), d)
+
+
+def test_states_to_index_with_the_width_given():
+    states = exact.all_states(8)
+    assert np.array_equal(states_to_index(states.astype(np.float32), 8), np.arange(256))
+    assert states_to_index(np.zeros((0, 8)), 8).shape == (0,)

@@ -89,3 +89,28 @@ def test_import_needs_no_torch_or_sklearn():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        ([[0.5, -1.0]], r"value -1 at row 0, column 1"),  # [-1, 1] data (mnist:pm1)
+        ([[2.0, 255.0]], r"value 2 at row 0, column 0"),  # raw 0..255 pixels
+        ([[0.5, 0.5], [0.5, np.nan]], r"1 non-finite value\(s\) .* nan at row 1, column 1"),
+        ([0.5, 1.5], r"value 1.5 at index 1"),
+    ],
+)
+def test_dynamic_binarize_refuses_values_outside_0_1(x, match):
+    with pytest.raises(ValueError, match=r"dynamic_binarize input x: .*" + match):
+        dynamic_binarize(np.asarray(x, np.float32), 0)
+
+
+def test_data_dir_help_names_the_xdg_cache(capsys):
+    """--data-dir's default is $DGM_DATA, else $XDG_CACHE_HOME/dgm, else ~/.cache/dgm."""
+    parser = argparse.ArgumentParser(prog="dgm")
+    add_data_subparser(parser.add_subparsers(dest="command"))
+    for cmd in ("download", "info"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["data", cmd, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert "(default: $DGM_DATA, else $XDG_CACHE_HOME/dgm, else ~/.cache/dgm)" in out, cmd

@@ -213,3 +213,67 @@ def test_a_corrupt_gzip_trailer_is_an_error_not_silent_data(mnist_dir, tmp_path)
     (tmp_path / "mnist" / "mnist.pkl.gz").write_bytes(bytes(data))
     with pytest.raises(ValueError, match=r"could not read the MNIST pickle .*CRC"):
         load_dataset("mnist", data_dir=tmp_path)
+
+
+def _idx_set(d, n_train=10_001, n_test=3, train_labels=None, test_labels=None, names=None):
+    """Small fake IDX files in ``d`` (all four, or only ``names``)."""
+    d.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte.gz": np.zeros((n_train, 28, 28), np.uint8),
+        "train-labels-idx1-ubyte.gz": (np.arange(n_train) % 10 if train_labels is None
+                                       else train_labels),
+        "t10k-images-idx3-ubyte.gz": np.zeros((n_test, 28, 28), np.uint8),
+        "t10k-labels-idx1-ubyte.gz": np.arange(n_test) % 10 if test_labels is None else test_labels,
+    }
+    for name, a in arrays.items():
+        if names is None or name in names:
+            write_idx(d / name, a)
+
+
+@pytest.mark.parametrize(
+    "root_names, sub_names, expect",
+    [
+        (None, None, "mnist"),  # a download into mnist/ wins over stray copies in the root
+        (None, ("train-images-idx3-ubyte.gz",), "root"),  # a complete set beats a mix
+        (("train-images-idx3-ubyte.gz",), None, "mnist"),
+    ],
+)
+def test_a_complete_idx_set_is_preferred_mnist_folder_first(tmp_path, root_names, sub_names,
+                                                             expect):
+    _idx_set(tmp_path, names=root_names)
+    _idx_set(tmp_path / "mnist", names=sub_names)
+    kind, paths = mnist_mod.find_mnist(tmp_path)
+    want = tmp_path / "mnist" if expect == "mnist" else tmp_path
+    assert kind == "idx" and {p.parent for p in paths.values()} == {want}
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"train_labels": np.r_[np.arange(10_000) % 10, 255]},
+         r"train-labels-idx1-ubyte.gz: label 255 at index 10000 is not a digit 0..9 "
+         r"\(1 such label\)"),
+        ({"test_labels": np.array([0, 10, 12])},
+         r"t10k-labels-idx1-ubyte.gz: label 10 at index 1 is not a digit 0..9 \(2 such labels\)"),
+        ({"n_test": 0, "test_labels": np.zeros(0)},
+         r"t10k-images-idx3-ubyte.gz: no test images"),
+    ],
+)
+def test_idx_labels_outside_0_to_9_or_no_test_images_are_refused(tmp_path, kwargs, match):
+    _idx_set(tmp_path, **kwargs)
+    try:
+        with pytest.raises(ValueError, match=match):
+            load_dataset("mnist:gray", tmp_path)
+    finally:
+        mnist_mod.clear_cache()
+
+
+def test_idx_files_of_other_sizes_load_with_a_warning_giving_the_splits(tmp_path):
+    _idx_set(tmp_path, n_train=10_003, n_test=7)
+    try:
+        with pytest.warns(UserWarning, match=r"10003 training and 7 test images: not the "
+                                             r"official MNIST sizes .* splits are 3/10000/7"):
+            s = load_dataset("mnist:gray", tmp_path)
+        assert (len(s.train), len(s.valid), len(s.test)) == (3, 10_000, 7)
+    finally:
+        mnist_mod.clear_cache()

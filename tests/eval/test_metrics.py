@@ -7,10 +7,19 @@ import pytest
 
 from dgm.data import grid25_modes, load_dataset, ring8_modes, sample_toy
 from dgm.eval import toy_metrics
-from dgm.eval.classifier import FeatureClassifier, fit, load_classifier_file, save_classifier
+from dgm.eval.classifier import (
+    FILE_NAME,
+    ClassifierFileError,
+    FeatureClassifier,
+    fit,
+    load_classifier_file,
+    load_mnist_classifier,
+    save_classifier,
+)
 from dgm.eval.fid import class_histogram, feature_stats, frechet_distance
 from dgm.eval.precision_recall import precision_recall
-from dgm.eval.samples import RealReference, image_floor, image_metrics, to_unit
+from dgm.eval.samples import RealReference, image_floor, image_metrics, model_samples, to_unit
+from dgm.eval.toy_modes import mode_metrics
 
 
 # -- toy modes ------------------------------------------------------------------------------
@@ -143,3 +152,105 @@ def test_sample_metrics_for_an_mnist_run_with_a_tiny_classifier(shared_data):
     for k in ("fid", "min_class_share", "kl_to_uniform", "precision", "recall", "floor_fid"):
         assert np.isfinite(m[k]), k
     assert m["floor_fid"] < m["fid"]
+
+
+# -- bad input: refused with a message that says what and where -----------------------------
+_R = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: precision_recall(_R.normal(size=(10, 2)), _R.normal(size=(10, 2)), k=0),
+         r"k must be at least 1 and less than the number of real \(10\) and fake \(10\) "
+         r"feature vectors, got k=0"),
+        (lambda: precision_recall(_R.normal(size=(3, 2)), _R.normal(size=(5, 2)), k=3),
+         r"less than the number of real \(3\) and fake \(5\) feature vectors, got k=3"),
+        (lambda: precision_recall(_R.normal(size=(10, 2)), _R.normal(size=(10, 3))),
+         r"real features have 2 dimensions but fake features have 3"),
+        (lambda: precision_recall(_R.normal(size=10), _R.normal(size=(10, 1))),
+         r"precision_recall needs \(N, d\) feature arrays, got real \(10,\) and fake \(10, 1\)"),
+        (lambda: class_histogram(np.array([0, 1, 12]), 10),
+         r"class_histogram: predicted class 12 at index 2 is outside 0..9"),
+        (lambda: class_histogram(np.array([3, -1]), 10),
+         r"class_histogram: predicted class -1 at index 1 is outside 0..9"),
+        (lambda: class_histogram(np.array([], dtype=np.int64), 10),
+         r"class_histogram: no predictions"),
+        (lambda: mode_metrics(np.zeros((4, 2)), np.zeros((3, 2)), np.ones(2)),
+         r"mode_metrics: stds has shape \(2,\) but there are 3 modes; expected \(3,\)"),
+    ],
+    ids=["pr-k0", "pr-k-too-large", "pr-dims", "pr-1d", "hist-high", "hist-negative",
+         "hist-empty", "modes-stds"],
+)
+def test_metric_helpers_refuse_bad_parameters(call, match):
+    """k=0 gave precision 0, k >= N a torch error, a class 12 a 13-bin histogram with K=10,
+    no predictions KL 0 ("balanced"), too few stds an IndexError later or nothing."""
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("damage", ["junk", "truncated", "wrong-tensors"])
+def test_a_damaged_classifier_file_is_a_value_error_naming_it_and_the_fix(tmp_path, damage):
+    """safetensors' own error named no file and was no ValueError: `dgm eval` gave a
+    traceback. The rebuild advice writes to this very path, which the lookup tries first."""
+    path = tmp_path / "cache" / FILE_NAME
+    path.parent.mkdir()
+    if damage == "junk":
+        path.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    else:
+        clf = FeatureClassifier(side=8, c1=2, c2=2, hidden=4).reset_parameters(0)
+        save_classifier(clf, path, {"test_accuracy": 1.0})
+        if damage == "truncated":
+            path.write_bytes(path.read_bytes()[:-40])
+        else:  # the header says side 8, the tensors are of another network
+            from safetensors.torch import load_file, save_file
+
+            meta = {"dgm-classifier-v1": '{"config": {"side": 8, "c1": 3, "c2": 2, "hidden": 4}}'}
+            save_file(load_file(str(path)), str(path), metadata=meta)
+    for load in (lambda: load_classifier_file(path), lambda: load_mnist_classifier(tmp_path)):
+        with pytest.raises(ClassifierFileError) as e:
+            load()
+        assert isinstance(e.value, ValueError)
+        msg = str(e.value)
+        assert msg.startswith(f"{path}: not a readable dgm feature classifier (")
+        assert f"delete it, or rebuild it there with `dgm classifier --out {path}`" in msg
+
+
+def test_image_metrics_refuse_non_finite_samples(digits_clf):
+    """NaN went through np.clip to the classifier and failed in scipy, naming nothing."""
+    clf, d = digits_clf
+    ref = RealReference(clf, d.train.x, d.test.x)
+    x = d.test.x.copy()
+    x[5, 3] = x[9, 0] = np.nan
+    with pytest.raises(ValueError, match=r"image_metrics samples: 2 of 250 samples contain NaN "
+                                         r"or inf; the first is nan at row 5, column 3"):
+        image_metrics(clf, x, ref)
+
+
+class _Diverged:
+    """A model whose last sample has one non-finite value."""
+
+    name = "diverged"
+    data_range = "unit"
+
+    def __init__(self, bad, shape):
+        self.bad, self.input_shape, self.calls = bad, shape, 0
+
+    def sample(self, n, seed=None):
+        import torch
+
+        self.calls += 1
+        x = torch.full((n, int(np.prod(self.input_shape))), 0.5)
+        if self.calls == 2:  # the second batch
+            x[1, 1] = self.bad
+        return x
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (2,)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_model_samples_refuse_non_finite_values_naming_the_model(bad, shape):
+    """inf used to be clipped into a valid pixel value, NaN to fail later without a name."""
+    with pytest.raises(ValueError, match=rf"samples of model 'diverged': 1 of 20 samples contain "
+                                         rf"NaN or inf; the first is {bad} at row 9, column 1; "
+                                         r"the model has diverged"):
+        model_samples(_Diverged(bad, shape), 20, seed=0, batch=8)

@@ -95,8 +95,9 @@ def load_dataset(
 
     ``data_dir`` overrides ``$DGM_DATA`` and the per-user cache (see
     :func:`resolve_data_dir`); only MNIST reads files. With ``download=True``
-    missing MNIST files are fetched; otherwise a missing MNIST raises
-    ``FileNotFoundError`` saying where it looked and what to put there.
+    MNIST's IDX files are fetched when missing, corrupt or inconsistent; otherwise a missing
+    MNIST raises ``FileNotFoundError`` saying where it looked and what to put there, and a
+    broken file a ``ValueError`` naming it and how to replace it (see :mod:`dgm.data.mnist`).
     Arrays are cached in memory and read-only.
     """
     key = spec.strip().lower()

@@ -30,7 +30,7 @@ def add_data_subparser(subparsers) -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="data_command", metavar="{download,info,list}")
     sub.required = True
-    dir_help = f"data directory (default: ${ENV_VAR}, else ~/.cache/dgm)"
+    dir_help = f"data directory (default: ${ENV_VAR}, else $XDG_CACHE_HOME/dgm, else ~/.cache/dgm)"
 
     d = sub.add_parser("download", help="download a data set's files into the data directory")
     d.add_argument("name", choices=DOWNLOADABLE, help="data set to download")

@@ -141,12 +141,16 @@ def download_mnist(
     to :data:`MNIST_FILES`. Files already present with the right checksum are kept
     (unless ``force``). For each file the mirrors are tried in order; a failed request or a
     checksum mismatch moves on to the next. Raises :class:`DownloadError`
-    naming every attempt when all mirrors fail for a file.
+    naming every attempt when all mirrors fail for a file, and ``ValueError`` for an
+    empty ``mirrors``.
     """
     files = MNIST_FILES if files is None else files
     if isinstance(mirrors, str):
         mirrors = (mirrors,)
     mirrors = MNIST_MIRRORS if mirrors is None else tuple(mirrors)
+    if not mirrors:
+        raise ValueError("mirrors is empty; give at least one base URL (or None for the "
+                         "built-in MNIST_MIRRORS)")
     target = resolve_data_dir(data_dir) / "mnist"
     target.mkdir(parents=True, exist_ok=True)
     for name, spec in files.items():

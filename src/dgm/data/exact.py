@@ -27,6 +27,7 @@ import numpy as np
 
 from dgm._rng import as_numpy_rng, derive_seed
 from dgm.data.base import DataSplits, make_dataset
+from dgm.data.validate import check_data
 
 TINY_SEED = 1988
 TINY_SIZES = {"train": 20_000, "valid": 5_000, "test": 5_000}
@@ -69,11 +70,23 @@ def all_states(d: int) -> np.ndarray:
     return (k[:, None] >> np.arange(d - 1, -1, -1)[None, :]) & 1
 
 
-def states_to_index(x: np.ndarray) -> np.ndarray:
-    """Row index into :func:`all_states` of each binary row of ``x``."""
-    x = np.asarray(x).astype(np.int64)
-    d = x.shape[1]
-    return x @ (1 << np.arange(d - 1, -1, -1))
+def states_to_index(x: np.ndarray, d: int | None = None) -> np.ndarray:
+    """Row index into :func:`all_states` of each binary row of ``x`` (an ``(n, d)`` array of
+    0/1; ``d``, if given, is the width required). Anything else is a ``ValueError``: a
+    probability or a -1/+1 value would otherwise land in the wrong state."""
+    x = np.asarray(x)
+    check_data(x, "real", "states_to_index", ndim=2)  # 2-D and finite
+    bad = np.flatnonzero((x != 0) & (x != 1))
+    if bad.size:
+        r, c = np.unravel_index(bad[0], x.shape)
+        raise ValueError(f"states_to_index: expected 0/1 values (binary states) but found "
+                         f"{float(x[r, c]):g} at row {r}, column {c} ({bad.size} such "
+                         f"value{'s' if bad.size > 1 else ''})")
+    if d is not None and x.shape[1] != d:
+        raise ValueError(f"states_to_index: expected rows of {d} bits but got shape {x.shape}")
+    if x.shape[1] > 62:
+        raise ValueError(f"states_to_index: rows of {x.shape[1]} bits do not fit an int64 index")
+    return x.astype(np.int64) @ (1 << np.arange(x.shape[1] - 1, -1, -1))
 
 
 def _bn_log_prob(x: np.ndarray) -> np.ndarray:

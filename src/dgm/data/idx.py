@@ -29,7 +29,8 @@ MAGIC_LABELS = 0x00000801  # unsigned bytes, 1 dimension
 
 
 class IdxFormatError(ValueError):
-    """An IDX file is malformed; the message names the file."""
+    """An IDX file is malformed; the message names the file (and, from the MNIST loader,
+    says how to replace it)."""
 
 
 def parse_idx_bytes(data: bytes, name: str = "<bytes>", expected_magic: int | None = None):
@@ -60,8 +61,7 @@ def parse_idx_bytes(data: bytes, name: str = "<bytes>", expected_magic: int | No
     if have < need:
         raise IdxFormatError(
             f"{name}: file is truncated: the header promises shape {dims} "
-            f"({need} bytes of data) but only {have} bytes follow; download it again "
-            "(dgm data download mnist)"
+            f"({need} bytes of data) but only {have} bytes follow"
         )
     if have > need:
         raise IdxFormatError(
@@ -80,10 +80,7 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise IdxFormatError(
-            f"{path}: corrupt or truncated gzip data ({e}); download it again "
-            "(dgm data download mnist)"
-        ) from e
+        raise IdxFormatError(f"{path}: corrupt or truncated gzip data ({e})") from e
     return parse_idx_bytes(data, str(path), expected_magic)
 
 

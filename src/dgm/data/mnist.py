@@ -1,12 +1,26 @@
 """MNIST: grayscale, fixed-binarized (the literature's binarized MNIST), dynamic, [-1, 1].
 
-Sources, looked for in the data directory (see :func:`dgm.data.resolve_data_dir`):
+Sources, looked for in the data directory ``DIR`` (see :func:`dgm.data.resolve_data_dir`):
 
-1. ``mnist/mnist.pkl.gz`` or ``mnist.pkl.gz``: the classic pickle, 50k/10k/10k.
+1. ``DIR/mnist/mnist.pkl.gz``, then ``DIR/mnist.pkl.gz``: the classic pickle, 50k/10k/10k.
 2. the four official IDX files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
-   ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``)
-   in the directory or its ``mnist/`` subfolder. The 60k training images are
-   split into the first 50k (train) and the last 10k (valid), as in the pickle.
+   ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``,
+   which is preferred). A folder holding all four is used whole: ``DIR/mnist/`` (where
+   ``dgm data download mnist`` writes) first, then ``DIR``; otherwise each file is taken
+   from ``DIR/mnist/`` if there, else from ``DIR``. The 60k training images are split
+   into the first 50k (train) and the last 10k (valid), as in the pickle; the 10k t10k
+   images are the test split.
+
+The IDX files must be consistent: 28x28 images, as many labels as images, labels 0..9,
+at least one test image and more than 10k training images. Other sizes than the official
+60k/10k still load (train = all but the last 10k training images), with a
+:class:`MnistSizeWarning` giving the splits.
+
+A corrupt or inconsistent file is an error naming it and saying how to replace it. For an
+IDX file that is ``dgm data download mnist --data-dir DIR`` (its checked copies in
+``DIR/mnist/`` are looked at first, so a broken file elsewhere no longer counts), and
+``load_dataset(..., download=True)`` downloads them itself (it also fetches a missing
+set). A broken pickle comes before any IDX files: delete or replace it.
 
 Intensities are ``pixel / 256`` -- exactly the values stored in ``mnist.pkl.gz``
 (which holds multiples of 1/256 in [0, 255/256]) -- so both sources give
@@ -24,6 +38,7 @@ import functools
 import gzip
 import os
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +46,7 @@ import numpy as np
 from dgm._rng import derive_seed
 from dgm.data.base import DataSplits, make_dataset, readonly
 from dgm.data.binarize import dynamic_binarize
-from dgm.data.idx import MAGIC_IMAGES, MAGIC_LABELS, read_idx
+from dgm.data.idx import MAGIC_IMAGES, MAGIC_LABELS, IdxFormatError, read_idx
 from dgm.data.paths import ENV_VAR, data_dir_source
 
 MNIST_BINARIZE_SEED = 2008
@@ -39,6 +54,7 @@ MNIST_BINARIZE_SEED = 2008
 
 MNIST_SHAPE = (1, 28, 28)
 N_TRAIN, N_VALID, N_TEST = 50_000, 10_000, 10_000
+N_CLASSES = 10
 IDX_SCALE = 256.0
 
 PKL_NAMES = ("mnist/mnist.pkl.gz", "mnist.pkl.gz")
@@ -51,18 +67,36 @@ IDX_FILES = {
 VARIANTS = ("", "gray", "pm1", "dynamic", "dynamic60k")
 
 
+class MnistSizeWarning(UserWarning):
+    """The IDX files hold other numbers of images than the official 60,000 and 10,000."""
+
+
 def binarize_seed(split: str) -> int:
     """The seed of the fixed binarization of one split ("train", "valid", "test")."""
     return derive_seed(MNIST_BINARIZE_SEED, "mnist", split)
 
 
 def _idx_dirs(root: Path) -> list[Path]:
-    return [root, root / "mnist"]
+    """Where the IDX files are looked for, in order: downloads go to the first."""
+    return [root / "mnist", root]
+
+
+def _idx_files_in(d: Path) -> dict[str, Path]:
+    """The IDX files present in ``d`` (``.gz`` before plain), by role."""
+    found = {}
+    for role, base in IDX_FILES.items():
+        for name in (base + ".gz", base):
+            if (d / name).is_file():
+                found[role] = d / name
+                break
+    return found
 
 
 def find_mnist(data_dir: str | os.PathLike | None = None) -> tuple[str, dict[str, Path]]:
     """``("pkl", {"pkl": path})`` or ``("idx", {role: path})`` for the first source found.
 
+    The order is the module docstring's: the pickle, then a complete set of IDX files in
+    ``mnist/``, then one in the directory itself, then a set made of files from both.
     Raises ``FileNotFoundError`` listing every place looked and how to fix it.
     """
     root, how = data_dir_source(data_dir)
@@ -71,14 +105,33 @@ def find_mnist(data_dir: str | os.PathLike | None = None) -> tuple[str, dict[str
         if p.is_file():
             return "pkl", {"pkl": p}
     found: dict[str, Path] = {}
-    for role, base in IDX_FILES.items():
-        for d in _idx_dirs(root):
-            for name in (base + ".gz", base):
-                if (d / name).is_file() and role not in found:
-                    found[role] = d / name
+    for d in _idx_dirs(root):
+        here = _idx_files_in(d)
+        if len(here) == len(IDX_FILES):
+            return "idx", here
+        for role, p in here.items():
+            found.setdefault(role, p)
     if len(found) == len(IDX_FILES):
-        return "idx", found
+        return "idx", dict(sorted(found.items(), key=lambda kv: list(IDX_FILES).index(kv[0])))
     raise FileNotFoundError(_missing_message(root, how, found))
+
+
+def _replace_advice(kind: str, path: Path, root: Path) -> str:
+    """How to replace the broken file ``path`` so that the next load finds a good one."""
+    download = f"`dgm data download mnist --data-dir {root}`"
+    if kind == "pkl":
+        return (f"delete or replace {path} (the pickle is read before any IDX files; "
+                f"{download} writes those into {root / 'mnist'})")
+    return (f"delete or replace {path}, or run {download}: it writes checked copies of the "
+            f"four IDX files into {root / 'mnist'}, where they are looked for first "
+            "(load_dataset(..., download=True) does the same)")
+
+
+def _file_error(msg: str, path: Path) -> ValueError:
+    """A ValueError marked with the file to replace (see :func:`load_mnist`)."""
+    err = ValueError(msg)
+    err.path = path
+    return err
 
 
 def _missing_message(root: Path, how: str, found: dict[str, Path]) -> str:
@@ -152,44 +205,73 @@ def _load_pkl(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             data = _ArraysOnly(f, encoding="latin1").load()
             f.read()  # to the end, so gzip checks its CRC: a flipped bit is an error
     except (OSError, EOFError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{path}: could not read the MNIST pickle ({e})") from e
+        raise _file_error(f"{path}: could not read the MNIST pickle ({e})", path) from e
     if not (isinstance(data, (tuple, list)) and len(data) == 3):
-        raise ValueError(f"{path}: expected a (train, valid, test) tuple")
+        raise _file_error(f"{path}: expected a (train, valid, test) tuple", path)
     out = {}
     for split, n, (x, y) in zip(("train", "valid", "test"), (N_TRAIN, N_VALID, N_TEST), data):
         x = np.asarray(x, dtype=np.float32)
         y = np.asarray(y, dtype=np.int64)
-        _check_split(x, y, n, split, str(path))
+        try:
+            _check_split(x, y, n, split, str(path))
+        except ValueError as e:
+            e.path = path
+            raise
         out[split] = (x, y)
     return out
 
 
 def _load_idx(paths: dict[str, Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read and check the four IDX files (see the module docstring for what is checked)."""
     arrays = {}
     for role, p in paths.items():
         magic = MAGIC_IMAGES if role.endswith("images") else MAGIC_LABELS
-        arrays[role] = read_idx(p, magic)
+        try:
+            arrays[role] = read_idx(p, magic)
+        except IdxFormatError as e:
+            e.path = p  # the file to replace (see load_mnist)
+            raise
     out = {}
     for part in ("train", "test"):
         img, lab = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        img_path, lab_path = paths[f"{part}_images"], paths[f"{part}_labels"]
         if img.ndim != 3 or img.shape[1:] != (28, 28) or len(lab) != len(img):
-            raise ValueError(
-                f"{paths[f'{part}_images']} / {paths[f'{part}_labels']}: images {img.shape} "
-                f"and labels {lab.shape} do not form an MNIST set of 28x28 images"
-            )
+            raise _file_error(f"{img_path} / {lab_path}: images {img.shape} and labels "
+                              f"{lab.shape} do not form an MNIST set of 28x28 images", img_path)
+        bad = np.flatnonzero((lab < 0) | (lab >= N_CLASSES))
+        if bad.size:
+            raise _file_error(f"{lab_path}: label {int(lab[bad[0]])} at index {int(bad[0])} is "
+                              f"not a digit 0..{N_CLASSES - 1} ({bad.size} such "
+                              f"label{'s' if bad.size > 1 else ''})", lab_path)
         x = img.reshape(len(img), 784).astype(np.float32) / np.float32(IDX_SCALE)
         y = lab.astype(np.int64)
         if part == "test":
+            if len(x) == 0:
+                raise _file_error(f"{img_path}: no test images (shape {img.shape}); the "
+                                  f"official file holds {N_TEST}", img_path)
             out["test"] = (x, y)
         else:
             if len(x) <= N_VALID:
-                raise ValueError(
-                    f"{paths['train_images']}: only {len(x)} training images; need more than "
-                    f"{N_VALID} to split off the validation set"
-                )
+                raise _file_error(f"{img_path}: only {len(x)} training images; need more "
+                                  f"than {N_VALID} to split off the validation set", img_path)
             cut = len(x) - N_VALID
             out["train"], out["valid"] = (x[:cut], y[:cut]), (x[cut:], y[cut:])
+    n_train, n_test = len(arrays["train_images"]), len(out["test"][0])
+    if (n_train, n_test) != (N_TRAIN + N_VALID, N_TEST):
+        warnings.warn(
+            f"{paths['train_images']} / {paths['test_images']}: {n_train} training and "
+            f"{n_test} test images: not the official MNIST sizes ({N_TRAIN + N_VALID} and "
+            f"{N_TEST}); the splits are {n_train - N_VALID}/{N_VALID}/{n_test}",
+            MnistSizeWarning,
+            stacklevel=2,
+        )
     return out
+
+
+def _download(data_dir) -> None:
+    from dgm.data.download import download_mnist
+
+    download_mnist(data_dir)
 
 
 @functools.lru_cache(maxsize=4)
@@ -231,20 +313,35 @@ def load_mnist(
     data_dir: str | os.PathLike | None = None,
     download: bool = False,
 ) -> DataSplits:
-    """MNIST splits for ``variant`` in "" (fixed bits), "gray", "pm1", "dynamic", "dynamic60k"."""
+    """MNIST splits for ``variant`` in "" (fixed bits), "gray", "pm1", "dynamic", "dynamic60k".
+
+    ``download=True`` fetches the IDX files into ``<data dir>/mnist/`` when no complete
+    source is found or when the IDX files found are corrupt or inconsistent.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"unknown MNIST variant {variant!r}; expected one of {VARIANTS}")
-    try:
-        kind, paths = find_mnist(data_dir)
-    except FileNotFoundError:
-        if not download:
+    root = data_dir_source(data_dir)[0]
+    for attempt in (1, 2):
+        try:
+            kind, paths = find_mnist(data_dir)
+        except FileNotFoundError:
+            if not download or attempt == 2:
+                raise
+            _download(data_dir)
+            kind, paths = find_mnist(data_dir)
+        key = _file_key(kind, paths)
+        try:
+            raw = _raw(key)
+            break
+        except ValueError as e:
+            bad = getattr(e, "path", None)
+            if bad is None:
+                raise
+            if download and kind == "idx" and attempt == 1:
+                _download(data_dir)  # its files come first in the lookup
+                continue
+            e.args = (f"{e}; {_replace_advice(kind, bad, root)}",)
             raise
-        from dgm.data.download import download_mnist
-
-        download_mnist(data_dir)
-        kind, paths = find_mnist(data_dir)
-    key = _file_key(kind, paths)
-    raw = _raw(key)
     name = "mnist" + (f":{variant}" if variant else "")
     splits = ("train", "valid", "test")
 

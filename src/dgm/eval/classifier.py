@@ -40,6 +40,11 @@ MAGIC = "dgm-classifier-v1"
 MIN_ACCURACY = 0.95  # below this the features are not fit to compare images by
 
 
+class ClassifierFileError(ValueError):
+    """A classifier file is damaged or not a dgm classifier; the message names it and says
+    how to rebuild it (a ValueError, so the command line prints it without a traceback)."""
+
+
 class FeatureClassifier(nn.Module):
     """A small CNN on (B, s*s) or (B, 1, s, s) images in [0, 1]; ``features`` is layer -2."""
 
@@ -100,7 +105,8 @@ class FeatureClassifier(nn.Module):
 def fit(clf: FeatureClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 4,
         batch: int = 128, lr: float = 1e-3, seed: int = 0, max_seconds: float = 0.0,
         log=None) -> FeatureClassifier:
-    """Adam on the cross-entropy; the shuffling comes from ``seed``."""
+    """Adam on the cross-entropy at ``lr`` (0.3 * ``lr`` in the last epoch when there are two
+    or more); the shuffling comes from ``seed``."""
     gen = as_torch_generator(seed)
     xt = torch.from_numpy(np.array(x, dtype=np.float32))  # a writable copy
     yt = torch.from_numpy(np.array(y, dtype=np.int64))
@@ -108,7 +114,7 @@ def fit(clf: FeatureClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 4,
     t0 = time.perf_counter()
     clf.train()
     for epoch in range(epochs):
-        for g in opt.param_groups:  # halve the step size for the last epochs
+        for g in opt.param_groups:  # 0.3x the step size in the last epoch (none if epochs=1)
             g["lr"] = lr * (0.3 if epoch >= max(1, epochs - 1) else 1.0)
         perm = torch.randperm(len(xt), generator=gen)
         for s in range(0, len(xt), batch):
@@ -140,16 +146,26 @@ def save_classifier(clf: FeatureClassifier, path: str | Path, info: dict[str, An
 
 
 def load_classifier_file(path: str | Path) -> tuple[FeatureClassifier, dict[str, Any]]:
+    """The classifier saved at ``path`` and its info; :class:`ClassifierFileError` if the file
+    is damaged (truncated, not safetensors, tensors that do not fit its config)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if MAGIC not in meta:
-        raise ValueError(f"{path} is not a dgm classifier (no '{MAGIC}' header)")
-    info = json.loads(meta[MAGIC])
-    clf = FeatureClassifier(**info["config"])
-    clf.load_state_dict(load_file(str(path)))
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if MAGIC not in meta:
+            raise ValueError(f"no '{MAGIC}' header")
+        info = json.loads(meta[MAGIC])
+        clf = FeatureClassifier(**info["config"])
+        clf.load_state_dict(load_file(str(path)))
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - safetensors, json, torch: all mean a bad file
+        raise ClassifierFileError(
+            f"{path}: not a readable dgm feature classifier ({type(e).__name__}: {e}); delete "
+            f"it, or rebuild it there with `dgm classifier --out {path}` (--data-dir DIR "
+            "says where MNIST is)") from e
     return clf.eval(), info
 
 

@@ -50,9 +50,21 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 
 
 def class_histogram(predicted: np.ndarray, n_classes: int = 10) -> dict[str, Any]:
-    """Shares of the predicted classes, the smallest one, classes present, and KL(shares || U)."""
-    counts = np.bincount(np.asarray(predicted, dtype=np.int64), minlength=n_classes)
-    q = counts / max(counts.sum(), 1)
+    """Shares of the predicted classes, the smallest one, classes present, and KL(shares || U).
+
+    ``predicted`` holds at least one class index in ``0..n_classes-1``.
+    """
+    pred = np.asarray(predicted, dtype=np.int64).ravel()
+    if pred.size == 0:
+        raise ValueError("class_histogram: no predictions (the histogram of nothing has no "
+                         "shares)")
+    bad = np.flatnonzero((pred < 0) | (pred >= n_classes))
+    if bad.size:
+        raise ValueError(f"class_histogram: predicted class {pred[bad[0]]} at index {bad[0]} is "
+                         f"outside 0..{n_classes - 1} (n_classes={n_classes}; {bad.size} such "
+                         f"prediction{'s' if bad.size > 1 else ''})")
+    counts = np.bincount(pred, minlength=n_classes)
+    q = counts / counts.sum()
     nz = q > 0
     return {"class_shares": q.round(6).tolist(), "min_class_share": float(q.min()),
             "classes_present": int(nz.sum()),

@@ -48,9 +48,22 @@ def coverage(query: torch.Tensor, support: torch.Tensor, radii: torch.Tensor) ->
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
-    """k-NN precision and recall of ``fake`` features against ``real`` features (N, d)."""
-    r = torch.as_tensor(np.asarray(real, dtype=np.float64))
-    f = torch.as_tensor(np.asarray(fake, dtype=np.float64))
+    """k-NN precision and recall of ``fake`` features against ``real`` features (N, d).
+
+    Needs ``1 <= k < N`` for both sets (a point's k-th neighbour other than itself) and the
+    same feature dimension d.
+    """
+    real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
+    if real.ndim != 2 or fake.ndim != 2:
+        raise ValueError(f"precision_recall needs (N, d) feature arrays, got real {real.shape} "
+                         f"and fake {fake.shape}")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"precision_recall: real features have {real.shape[1]} dimensions but "
+                         f"fake features have {fake.shape[1]}")
+    if not 1 <= k < min(len(real), len(fake)):
+        raise ValueError(f"precision_recall: k must be at least 1 and less than the number of "
+                         f"real ({len(real)}) and fake ({len(fake)}) feature vectors, got k={k}")
+    r, f = torch.as_tensor(real), torch.as_tensor(fake)
     precision = coverage(f, r, knn_radii(r, k)).double().mean().item()
     recall = coverage(r, f, knn_radii(f, k)).double().mean().item()
     return {"precision": precision, "recall": recall, "k": k}

@@ -7,7 +7,8 @@
   scored the same way).
 
 Samples are mapped to data space [0, 1] first (:func:`to_unit`): a model whose
-``data_range`` is "pm1" (GAN, DCGAN) gives values in [-1, 1].
+``data_range`` is "pm1" (GAN, DCGAN) gives values in [-1, 1]. Samples with NaN or inf (a
+diverged model) are refused, naming the model and the first bad value, before any clipping.
 
 >>> import numpy as np
 >>> to_unit(np.array([-1.0, 0.0, 1.0]), "pm1").tolist()
@@ -38,16 +39,36 @@ def to_unit(x: Any, data_range: str) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
+def _refuse_non_finite(x: np.ndarray, what: str, hint: str = "") -> None:
+    """ValueError naming ``what``, how many rows of ``x`` (N, ...) hold NaN/inf, and the first."""
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return
+    x, bad = x.reshape(len(x), -1), bad.reshape(len(x), -1)
+    r, c = (int(i) for i in np.argwhere(bad)[0])
+    raise ValueError(f"{what}: {int(bad.any(1).sum())} of {len(x)} samples contain NaN or inf; "
+                     f"the first is {x[r, c]} at row {r}, column {c}{hint}")
+
+
 def model_samples(model, n: int, seed: int = 0, batch: int = 1000) -> np.ndarray:
-    """(n, D) samples in [0, 1] for images / data space for toy data, drawn in batches."""
+    """(n, D) samples in [0, 1] for images / data space for toy data, drawn in batches.
+
+    ``ValueError`` if any value is NaN or inf (checked before images are clipped to [0, 1]).
+    """
     from dgm._rng import derive_seed
 
     out = [model.sample(min(batch, n - s), seed=derive_seed(seed, "samples", s)).cpu().numpy()
            for s in range(0, n, batch)]
     x = np.concatenate(out).reshape(n, -1)
+    _refuse_non_finite(x, f"samples of model {getattr(model, 'name', type(model).__name__)!r}",
+                       "; the model has diverged (see its training curve)")
     if len(model.input_shape) == 3:
         x = to_unit(x, getattr(model, "data_range", "unit"))
     return x
+
+
+_BAD_FEATURES = ("; the classifier's weights are not finite: rebuild it (`dgm classifier "
+                 "--out FILE`)")
 
 
 class RealReference:
@@ -57,14 +78,23 @@ class RealReference:
                  n: int = 10_000):
         self.clf = clf
         self.train_feats, _ = clf.embed(train[:n])
+        _refuse_non_finite(self.train_feats, "classifier features of the real images",
+                           _BAD_FEATURES)
         self.stats = feature_stats(self.train_feats)
         self.test = test[:n] if test is not None else None
 
 
 def image_metrics(clf: FeatureClassifier, samples: np.ndarray, ref: RealReference,
                   n_pr: int = 5000) -> dict[str, Any]:
-    """FD in classifier space, class histogram and k-NN precision/recall (k = 3)."""
+    """FD in classifier space, class histogram and k-NN precision/recall (k = 3).
+
+    ``samples`` are (N, D) images in [0, 1]; NaN or inf is a ``ValueError``.
+    """
+    samples = np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples,
+                         dtype=np.float32)
+    _refuse_non_finite(samples, "image_metrics samples")
     feats, pred = clf.embed(samples)
+    _refuse_non_finite(feats, "classifier features of the samples", _BAD_FEATURES)
     out = {"fid": frechet_distance(*ref.stats, *feature_stats(feats)),
            **class_histogram(pred, clf.config["n_classes"])}
     m = min(n_pr, len(feats), len(ref.train_feats))

@@ -46,6 +46,13 @@ def toy_modes(name: str) -> tuple[np.ndarray, np.ndarray]:
 def mode_metrics(samples: Any, means: np.ndarray, stds: np.ndarray,
                  n_std: float = N_STD) -> dict[str, Any]:
     """Modes captured, share of high-quality samples, reverse KL, and per-mode counts."""
+    means, stds = np.asarray(means, dtype=np.float64), np.asarray(stds, dtype=np.float64)
+    if means.ndim != 2 or len(means) == 0:
+        raise ValueError(f"mode_metrics: means must be a (K >= 1, d) array, got shape "
+                         f"{means.shape}")
+    if stds.shape != (len(means),):
+        raise ValueError(f"mode_metrics: stds has shape {stds.shape} but there are {len(means)} "
+                         f"modes; expected ({len(means)},)")
     x = np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples,
                    dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != means.shape[1] or len(x) == 0:
