@@ -237,3 +237,36 @@ def test_rbm_ais_options_ask_for_ais_and_its_pictures_are_drawn(tmp_path, capsys
     rec = json.loads(capsys.readouterr().out)
     assert "log_z_stderr" in rec and "nll_exact_nats" in rec  # AIS ran, beside the exact
     assert rec["ais_trace"] == str(out / "ais_trace.png") and (out / "ais_trace.png").is_file()
+
+
+def _readme_train_commands() -> list[list[str]]:
+    """The ``dgm train MODEL ...`` lines of the README's command-line block, as argv
+    (comments dropped, ``[--opt A|B]`` alternatives taking their first choice)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    block = text.split("## Command line", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    out = []
+    for line in block.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not re.match(r"dgm train \w", line) or "--resume" in line:
+            continue
+        line = re.sub(r"([^\s|\]]+)(\|[^\s|\]]+)+", r"\1", line)  # digits|mnist|... -> digits
+        line = re.sub(r"\[([^\]]*)\]", lambda m: "" if re.search(r"\b[A-Z]+\b", m.group(1))
+                      else m.group(1), line)  # [--epochs N] dropped, [--preset x] kept
+        line = line.replace("...", "")
+        out.append(shlex.split(line)[1:])
+    return out
+
+
+@pytest.mark.parametrize("argv", _readme_train_commands(), ids=lambda a: " ".join(a[:2]))
+def test_every_train_command_shown_in_the_readme_is_accepted(argv):
+    from dgm.cli import build_parser, train_configs
+
+    args = build_parser().parse_args(argv)
+    cls, tcfg, mcfg = train_configs(args)
+    assert cls.name == argv[1]
+    assert tcfg.data == (argv[argv.index("--data") + 1] if "--data" in argv else "digits")
+    assert len(_readme_train_commands()) >= 6

@@ -120,6 +120,40 @@ def test_wrong_shape_and_nan_input_get_clear_errors(name):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
+def test_a_batch_is_expected_and_may_be_empty(name):
+    model = tiny(name)
+    with pytest.raises(ValueError, match="batch of one"):
+        model.check_input(torch.zeros(64))  # one example, unbatched
+    assert model.check_input(torch.zeros(0, 1, 8, 8)).shape == (0, 64)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_options_of_the_wrong_type_or_not_finite_are_named(name):
+    """2.5 hidden units, NaN learning rates, a bare 8 for a list of sizes: refused, named,
+    whether the config comes from a dict (the CLI, a run directory) or is built directly."""
+    import dataclasses
+
+    cls = model_class(name).Config
+    base = cls.presets["tiny"]
+    bad = {"int": 2.5, "float": float("nan"), "tuple[int, ...]": 8}
+    fields = [f for f in dataclasses.fields(cls) if f.type in bad]
+    assert fields
+    for f in fields:
+        with pytest.raises(ValueError, match=f.name):
+            cls.from_dict({**base, f.name: bad[f.type]})
+        with pytest.raises(ValueError, match=f.name):
+            build_model(name, cls(**{**base, f.name: bad[f.type]}), (1, 8, 8))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_building_a_model_leaves_torch_s_global_generator_alone(name):
+    cls = model_class(name)
+    before = torch.random.get_rng_state()
+    cls(cls.Config.from_dict(cls.Config.presets["tiny"]), (1, 8, 8))  # as a user would
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_a_binary_model_refuses_non_binary_data_in_its_likelihood(name, digits):
     """Grayscale given to a Bernoulli likelihood is a clear error naming the value, not a
     "log-probability" that can come out above 0."""

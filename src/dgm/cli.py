@@ -61,9 +61,26 @@ def _default_run_dir(model: str, data: str) -> Path:
 
 
 # -- train -----------------------------------------------------------------------------------
+def train_configs(args: argparse.Namespace) -> tuple[type, Any, Any]:
+    """``(model class, TrainConfig, model config)`` of a new ``dgm train MODEL`` command:
+    the preset, then the flags given, each checked."""
+    from dgm.registry import model_class
+    from dgm.train import TrainConfig
+
+    cls = model_class(args.model)
+    tcfg = TrainConfig.from_dict(_split_args(args, TrainConfig))
+    presets = cls.Config.presets
+    if args.preset and args.preset not in presets:
+        raise ValueError(f"{args.model} has no preset {args.preset!r}; "
+                         f"choose one of {sorted(presets)}")
+    mcfg = cls.Config.from_dict({**presets.get(args.preset or "", {}),
+                                 **_split_args(args, cls.Config)})
+    return cls, tcfg, mcfg
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from dgm.data import load_dataset
-    from dgm.registry import build_model, model_class
+    from dgm.registry import build_model
     from dgm.train import TrainConfig, Trainer, TrainingInterrupted
     from dgm.train.checkpoint import read_run_config
 
@@ -82,14 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("dgm train: name a model (" + ", ".join(MODEL_NAMES) + ") or --resume RUN_DIR",
                   file=sys.stderr)
             return 2
-        cls = model_class(args.model)
-        tcfg = TrainConfig.from_dict(_split_args(args, TrainConfig))
-        presets = cls.Config.presets
-        if args.preset and args.preset not in presets:
-            raise ValueError(f"{args.model} has no preset {args.preset!r}; "
-                             f"choose one of {sorted(presets)}")
-        mcfg = cls.Config.from_dict({**presets.get(args.preset or "", {}),
-                                     **_split_args(args, cls.Config)})
+        cls, tcfg, mcfg = train_configs(args)
         run_dir = Path(args.out) if args.out else _default_run_dir(args.model, tcfg.data)
         if (run_dir / "checkpoint.safetensors").exists():
             print(f"dgm train: {run_dir} already holds a run; use --resume {run_dir} "

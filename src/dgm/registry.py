@@ -31,15 +31,9 @@ def model_class(name: str) -> type:
 
 def build_model(name: str, config: dict[str, Any] | Any, input_shape: tuple[int, ...],
                 seed: int | None = None):
-    """Build a registered model; with ``seed``, its parameters are initialized from it.
-
-    torch's global generator is left as it was: the layers' default initialization (which
-    ``seed``, or the weights loaded next, replace) draws from a forked copy.
-    """
-    import torch
-
+    """Build a registered model; with ``seed``, its parameters are initialized from it
+    (building leaves torch's global generator alone: see ``GenerativeModel``)."""
     cls = model_class(name)
     cfg = config if isinstance(config, cls.Config) else cls.Config.from_dict(dict(config))
-    with torch.random.fork_rng(devices=[]):
-        model = cls(cfg, input_shape)
+    model = cls(cfg, input_shape)
     return model if seed is None else model.reset_parameters(seed)

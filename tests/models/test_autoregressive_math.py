@@ -150,8 +150,9 @@ def test_made_sums_to_one_over_all_binary_vectors(trained, bn_data):
         for m in range(N_ENS):
             total = _total_probability(lambda v, m=m, model=model: model.log_prob_mask(v, m), 8)
             assert total == pytest.approx(1.0, abs=1e-5), (kind, m)
-        assert _total_probability(lambda v, model=model: model.log_prob(v, masks=N_ENS), 8) == \
-            pytest.approx(1.0, abs=1e-5)
+        ens = N_ENS if model.config.order_agnostic or model.config.connectivity_agnostic else 1
+        total = _total_probability(lambda v, model=model, ens=ens: model.log_prob(v, masks=ens), 8)
+        assert total == pytest.approx(1.0, abs=1e-5)
 
 
 def test_twelve_variables_sum_to_one():
@@ -185,6 +186,43 @@ def test_nade_ensemble_is_log_mean_exp_of_per_ordering_likelihoods():
     nll = model.nll(x, orderings=3)  # `dgm eval --orderings 3`: the ensemble and ordering 0
     assert torch.allclose(nll["nll_nats"], -expect, atol=1e-6)
     assert torch.allclose(nll["nll_1ordering_nats"], -per[0], atol=1e-6)
+
+
+def test_made_ensembles_take_only_trained_masks_and_a_positive_count():
+    """An ensemble of masks 0..M-1 needs an agnostic model trained on at least M masks (the
+    others were never trained); 0 masks is an error, not all-zero "samples"."""
+    x = all_binary_vectors(6)[:4]
+    one = MADE.create(6, (8,), seed=0)
+    four = MADE.create(6, (8,), seed=0, connectivity_agnostic=True, train_masks=4)
+    endless = MADE.create(6, (8,), seed=0, order_agnostic=True, train_masks=0)
+    for call in (lambda: one.log_prob(x, masks=2), lambda: one.sample(3, seed=0, masks=2)):
+        with pytest.raises(ValueError, match="single mask"):
+            call()
+    for call in (lambda: four.log_prob(x, masks=5), lambda: four.sample(3, seed=0, masks=5)):
+        with pytest.raises(ValueError, match="trained on 4 masks"):
+            call()
+    for bad in (0, -2, 2.0):
+        with pytest.raises(ValueError, match="masks must be an integer > 0"):
+            four.sample(3, seed=0, masks=bad)
+    assert endless.log_prob(x, masks=50).shape == four.log_prob(x, masks=4).shape == (4,)
+
+
+def test_agnostic_made_training_without_a_generator_is_refused():
+    model = MADE.create(6, (8,), seed=0, order_agnostic=True, train_masks=0).train()
+    with pytest.raises(ValueError, match="generator"):
+        model(all_binary_vectors(6)[:4])
+
+
+@pytest.mark.parametrize("make", [lambda: NADE.create(6, 5, seed=0, ordering="agnostic"),
+                                  lambda: MADE.create(6, (7,), seed=0, direct=True)],
+                         ids=["nade", "made"])
+def test_float64_models_evaluate_and_sample_in_float64(make):
+    model, model64 = make(), make().double()
+    x = all_binary_vectors(6)
+    lp = model64.log_prob(x)
+    assert lp.dtype == torch.float64 and model64.sample(5, seed=0).dtype == torch.float64
+    assert torch.allclose(lp.float(), model.log_prob(x), atol=1e-5)
+    assert float(lp.exp().sum()) == pytest.approx(1.0, abs=1e-12)
 
 
 # -- sampling matches the model -----------------------------------------------------------

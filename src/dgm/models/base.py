@@ -17,6 +17,7 @@ The training loop (``dgm.train``) knows only this contract:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import re
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dgm._checks import check_count, check_positive  # noqa: F401 (re-exported)
 from dgm._rng import as_torch_generator
 
 
@@ -49,12 +51,16 @@ class ModelConfig:
         unknown = set(d) - set(names)
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown option(s) {sorted(unknown)}")
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        for k, v in kw.items():
-            _check_type(k, v, names[k].type)
-        cfg = cls(**kw)
-        cfg.validate()
+        cfg = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        cfg.check()
         return cfg
+
+    def check(self) -> None:
+        """Every option's type (an int where an int is declared, a list of ints where
+        ``tuple[int, ...]`` is), then :meth:`validate`; ValueError naming option and value."""
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+        self.validate()
 
     def validate(self) -> None:
         """Raise ValueError naming the option and value when a hyperparameter is invalid."""
@@ -93,21 +99,29 @@ def check_choice(name: str, value: Any, choices: tuple) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
+_SCALAR_OK = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "float": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                  and math.isfinite(v)),
+              "bool": lambda v: isinstance(v, bool),
+              "str": lambda v: isinstance(v, str)}
+
+
 def _check_type(name: str, value: Any, annotation: Any) -> None:
-    """A scalar option of the wrong type is named (e.g. epochs=2.5, which would run 3)."""
+    """An option of the wrong type is named (e.g. epochs=2.5, which would run 3; hidden
+    sizes (8.5,) or a bare 8 where a tuple of ints is expected)."""
     kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-          "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          "bool": lambda v: isinstance(v, bool),
-          "str": lambda v: isinstance(v, str)}.get(kind)
+    tup = re.fullmatch(r"tuple\[(\w+), \.\.\.\]", kind.replace(" | None", ""))
+    if tup:  # tuple[int, ...]: a tuple whose every element has the element type
+        ok = _SCALAR_OK.get(tup.group(1))
+        if value is None and "None" in kind:
+            return
+        if not isinstance(value, (tuple, list)) or (ok is not None and not all(map(ok, value))):
+            raise ValueError(f"{name} must be a list of {tup.group(1)}s, got {value!r}")
+        return
+    ok = _SCALAR_OK.get(kind)
     if ok is not None and not ok(value):
-        raise ValueError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, "
-                         f"got {value!r}")
-
-
-def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+        what = {"int": "an int", "float": "a finite number"}.get(kind, f"a {kind}")
+        raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
 def init_uniform(layer: nn.Module, gen: torch.Generator) -> None:
@@ -168,10 +182,27 @@ class GenerativeModel(nn.Module):
 
     def __init__(self, config: ModelConfig, input_shape: tuple[int, ...]):
         super().__init__()
-        config.validate()
+        config.check()
         self.config = config
         self.input_shape = tuple(int(s) for s in input_shape)
         self.n_inputs = int(np.prod(self.input_shape))
+        if self.n_inputs < 1:
+            raise ValueError(f"{self.name}: an example needs at least one value, "
+                             f"got input shape {tuple(input_shape)}")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Building a model leaves torch's global generator alone: the layers' default
+        initialization (replaced by :meth:`reset_parameters` from an explicit seed, or by
+        loaded weights) draws from a forked copy of it."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            @functools.wraps(init)
+            def __init__(self, *args: Any, **kw: Any) -> None:
+                with torch.random.fork_rng(devices=[]):
+                    init(self, *args, **kw)
+
+            cls.__init__ = __init__
 
     # -- the training contract -------------------------------------------------
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
@@ -253,6 +284,12 @@ class GenerativeModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype of the parameters, which inputs are cast to."""
+        return next((p.dtype for p in self.parameters() if p.is_floating_point()),
+                    torch.float32)
+
     def _generator(self, seed: Any) -> torch.Generator:
         return as_torch_generator(seed, device=self.device)
 
@@ -260,12 +297,15 @@ class GenerativeModel(nn.Module):
         """Flatten to (B, n_inputs), with a clear error for a wrong shape or NaN."""
         if not isinstance(x, torch.Tensor):
             x = torch.from_numpy(np.array(x, dtype=np.float32))  # a copy: inputs stay untouched
-        if x.dim() < 1 or x[0].numel() != self.n_inputs:
+        if x.dim() < 2 or math.prod(x.shape[1:]) != self.n_inputs:
+            one = " (one example? pass a batch of one: x[None])" if (
+                x.numel() == self.n_inputs) else ""
             raise ValueError(
-                f"{self.name}: expected examples of shape {self.input_shape} "
-                f"({self.n_inputs} values), got a tensor of shape {tuple(x.shape)}"
+                f"{self.name}: expected a batch (B, ...) of examples of shape "
+                f"{self.input_shape} ({self.n_inputs} values each), got a tensor of shape "
+                f"{tuple(x.shape)}{one}"
             )
-        x = x.reshape(x.shape[0], self.n_inputs).to(self.device, torch.float32)
+        x = x.reshape(x.shape[0], self.n_inputs).to(self.device, self.dtype)
         # one reduction first: a sum is finite whenever every value is (unless it overflows,
         # when the elementwise check below decides)
         if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():

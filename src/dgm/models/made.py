@@ -58,7 +58,13 @@ from dgm.models._masked import (
     log_mean_exp,
     random_orderings,
 )
-from dgm.models.base import GenerativeModel, ModelConfig, check_choice, check_positive
+from dgm.models.base import (
+    GenerativeModel,
+    ModelConfig,
+    check_choice,
+    check_count,
+    check_positive,
+)
 
 AGNOSTIC = {"order_agnostic": True, "connectivity_agnostic": True}
 
@@ -177,6 +183,18 @@ class MADE(GenerativeModel):
     def _masked_layers(self) -> list[MaskedLinear]:
         return [*self.layers, *([self.direct] if self.direct is not None else [])]
 
+    def check_masks(self, masks: Any) -> int:
+        """The size of a test-time ensemble: masks 0..masks-1 must all have been trained."""
+        masks = check_count("masks", masks)
+        c = self.config
+        if masks > 1 and not (c.order_agnostic or c.connectivity_agnostic):
+            raise ValueError(f"masks={masks} needs a MADE trained with order_agnostic or "
+                             "connectivity_agnostic (this one has a single mask)")
+        if c.train_masks > 0 and masks > c.train_masks:
+            raise ValueError(f"masks={masks}: this MADE was trained on {c.train_masks} masks "
+                             f"(0..{c.train_masks - 1}); the others were never trained")
+        return masks
+
     def _resamples(self) -> bool:
         c = self.config
         return (c.order_agnostic or c.connectivity_agnostic) and c.train_masks != 1
@@ -207,7 +225,11 @@ class MADE(GenerativeModel):
         if drop and generator is None:
             raise ValueError("MADE with dropout trains with an explicit generator "
                              "(model(x, generator=g)); none was given")
-        if self.training and self._resamples() and generator is not None:
+        if self.training and self._resamples():
+            if generator is None:
+                raise ValueError("an order- or connectivity-agnostic MADE trains with an "
+                                 "explicit generator (model(x, generator=g)), which draws "
+                                 "its masks; none was given")
             if int(self.steps) % c.resample_every == 0:
                 high = c.train_masks if c.train_masks > 0 else 2**31 - 1
                 m = int(torch.randint(high, (1,), generator=generator, device=generator.device))
@@ -237,7 +259,7 @@ class MADE(GenerativeModel):
     @torch.no_grad()
     def log_prob_each(self, x: Any, masks: int = 1) -> torch.Tensor:
         """log p_m(x) for each mask m = 0..masks-1 of the ensemble (M, B)."""
-        check_positive("masks", masks)
+        masks = self.check_masks(masks)
         x = self.check_likelihood_input(x)
         return torch.stack([self.log_prob_mask(x, m) for m in range(masks)])  # (M, B)
 
@@ -260,12 +282,13 @@ class MADE(GenerativeModel):
         """``(x, p, order)``, each (n, D): samples, the p(x_k = 1 | x_<k) each pixel was
         drawn from, and each sample's ordering; with ``masks`` > 1 each sample takes a
         uniformly chosen mask of the ensemble (exact samples of the mixture)."""
+        n, masks = check_count("n", n, allow_zero=True), self.check_masks(masks)
         gen = self._generator(seed)
         D = self.n_inputs
         pick = (torch.randint(masks, (n,), generator=gen, device=gen.device).cpu()
                 if masks > 1 else torch.zeros(n, dtype=torch.long))
-        x = torch.zeros(n, D, device=self.device)
-        probs = torch.zeros(n, D, device=self.device)
+        x = torch.zeros(n, D, device=self.device, dtype=self.dtype)
+        probs = torch.zeros(n, D, device=self.device, dtype=self.dtype)
         orders = torch.zeros(n, D, dtype=torch.long, device=self.device)
         for m in range(masks):
             rows = (pick == m).nonzero()[:, 0].to(self.device)

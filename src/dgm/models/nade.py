@@ -52,7 +52,13 @@ from dgm.models._masked import (
     log_mean_exp,
     random_orderings,
 )
-from dgm.models.base import GenerativeModel, ModelConfig, check_choice, check_positive
+from dgm.models.base import (
+    GenerativeModel,
+    ModelConfig,
+    check_choice,
+    check_count,
+    check_positive,
+)
 
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": F.relu, "tanh": torch.tanh}
 
@@ -123,7 +129,7 @@ class NADE(GenerativeModel):
     # -- orderings -------------------------------------------------------------------
     def orderings(self, m: int) -> torch.Tensor:
         """The test-time ensemble (m, n): the fixed ordering, then m - 1 seeded permutations."""
-        check_positive("orderings", m)
+        m = check_count("orderings", m)
         if m > 1 and self.config.ordering != "agnostic":
             raise ValueError(f"orderings={m} needs a model trained with ordering='agnostic' "
                              f"(this one: {self.config.ordering!r})")
@@ -252,6 +258,7 @@ class NADE(GenerativeModel):
                      orderings: int = 1) -> tuple[torch.Tensor, ...]:
         """``(x, p, order)``, each (n, D): samples, the p(x_k = 1 | x_<k) each pixel was
         drawn from, and each sample's ordering (one of the ensemble's, uniformly)."""
+        n = check_count("n", n, allow_zero=True)
         gen = self._generator(seed)
         D = self.n_inputs
         ens = self.orderings(orderings)  # (M, D)
@@ -261,8 +268,8 @@ class NADE(GenerativeModel):
         else:
             order = ens.expand(n, D)
         rows = torch.arange(n, device=self.device)
-        x = torch.zeros(n, D, device=self.device)
-        probs = torch.zeros(n, D, device=self.device)
+        x = torch.zeros(n, D, device=self.device, dtype=self.dtype)
+        probs = torch.zeros(n, D, device=self.device, dtype=self.dtype)
         a = self.b.expand(n, -1).clone()  # (n, d): a_1 = b, the one running activation
         Wt = self.W.t()  # (D, d)
         for k in range(D):

@@ -173,10 +173,6 @@ class RBM(GenerativeModel):
             model.c.copy_(torch.as_tensor(c, dtype=dtype))
         return model
 
-    def check_input(self, x: Any) -> torch.Tensor:
-        """As the base class, then in the parameters' dtype (float64 RBMs for exact tests)."""
-        return super().check_input(x).to(self.W.dtype)
-
     def _reset_own(self, generator: torch.Generator) -> None:
         self.W.copy_(torch.randn(self.W.shape, generator=generator) * self.config.init_std)
         self.b.zero_()
