@@ -28,7 +28,6 @@ import numpy as np
 
 from dgm._checks import check_count
 from dgm._rng import SeedLike, as_numpy_rng
-from dgm.pgm.data import encode_table
 from dgm.pgm.factor import Factor, default_states
 from dgm.pgm.inference import ExactInference
 from dgm.pgm.structure import ancestors, find_cycle, topological_order
@@ -178,18 +177,7 @@ class BayesianNetwork(ExactInference):
 
     def log_probability(self, table: Any) -> np.ndarray:
         """``log P(row)`` for every row of a complete table (see :mod:`dgm.pgm.data`)."""
-        cols, codes = encode_table(table, self.states, allow_missing=False)
-        missing = [v for v in self.variables if v not in cols]
-        if missing:
-            raise ValueError(f"the table lacks columns {missing}")
-        col = {c: j for j, c in enumerate(cols)}
-        total = np.zeros(codes.shape[0])
-        with np.errstate(divide="ignore"):
-            for v in self.variables:
-                f = self.cpds[v]
-                idx = tuple(codes[:, col[u]] for u in f.variables)
-                total += np.log(f.values[idx])
-        return total
+        return self._sum_log_tables(table)
 
     def log_likelihood(self, table: Any) -> float:
         """The data log-likelihood ``sum_rows log P(row)``."""

@@ -83,6 +83,20 @@ class ExactInference:
         return cached
 
     # --------------------------------------------------------------- helpers
+    def _sum_log_tables(self, table: Any) -> np.ndarray:
+        """``sum_k log phi_k(row)`` over the model's tables (CPDs or clique factors) for
+        every row of a complete table (see :mod:`dgm.pgm.data`); -inf where a value is 0."""
+        cols, codes = encode_table(table, self.states, allow_missing=False)
+        missing = [v for v in self.variables if v not in cols]
+        if missing:
+            raise ValueError(f"the table lacks columns {missing}")
+        col = {c: j for j, c in enumerate(cols)}
+        total = np.zeros(codes.shape[0])
+        with np.errstate(divide="ignore"):
+            for variables, values in self._raw_tables():
+                total += np.log(values[tuple(codes[:, col[v]] for v in variables)])
+        return total
+
     def _check_vars(self, variables: Sequence[str], what: str) -> None:
         unknown = [v for v in variables if v not in self.states]
         if unknown:

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from dgm.pgm.bayesnet import Independence
-from dgm.pgm.data import encode_table
 from dgm.pgm.elimination import contract, sum_product
 from dgm.pgm.factor import Factor
 from dgm.pgm.inference import ExactInference
@@ -111,16 +110,7 @@ class MarkovNetwork(ExactInference):
     # ------------------------------------------------------ probabilities
     def log_unnormalized(self, table: Any) -> np.ndarray:
         """``sum_k log phi_k(row)`` for every row of a complete table."""
-        cols, codes = encode_table(table, self.states, allow_missing=False)
-        missing = [v for v in self.variables if v not in cols]
-        if missing:
-            raise ValueError(f"the table lacks columns {missing}")
-        col = {c: j for j, c in enumerate(cols)}
-        total = np.zeros(codes.shape[0])
-        with np.errstate(divide="ignore"):
-            for f in self.factors:
-                total += np.log(f.values[tuple(codes[:, col[v]] for v in f.variables)])
-        return total
+        return self._sum_log_tables(table)
 
     def log_probability(self, table: Any) -> np.ndarray:
         """``log P(row)`` for every row of a complete table."""
