@@ -242,12 +242,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not k.endswith("_nats"):  # a split-wide value (log Z and its error): no stderr
             continue
         err = k.replace("_nats", "") + "_stderr" if k != "nll_nats" else "nll_stderr"
-        out[err] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+        # (no spread of an infinite bound, e.g. AIS's lower 3-sd NLL when Z-hat - 3 sd <= 0)
+        spread = len(v) > 1 and bool(np.isfinite(v).all())
+        out[err] = float(v.std(ddof=1) / np.sqrt(len(v))) if spread else float("nan")
     out["seconds"] = time.perf_counter() - t0
     if getattr(model, "last_ais", None) is not None:  # the AIS run's log Z-hat trace
         from dgm.models.rbm_ais import plot_ais_trace
 
-        exact = float(model.log_partition()) if model.exact_feasible else None
+        exact = float(model.log_partition().detach()) if model.exact_feasible else None
         out["ais_trace"] = str(plot_ais_trace(model.last_ais, Path(args.run_dir) /
                                               "ais_trace.png", exact=exact))
     _print_record(out, args.json)
