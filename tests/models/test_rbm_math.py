@@ -167,7 +167,7 @@ def test_long_block_gibbs_chains_reach_the_model_distribution():
     mu[0] = 1.0  # the worst start: one state
     for _ in range(200):
         mu = mu @ Tv
-    assert 0.5 * float((mu - torch.as_tensor(probs)).abs().sum()) <= 1e-6
+    assert 0.5 * float((mu - torch.tensor(probs)).abs().sum()) <= 1e-6
     # the sampler itself: 2^14 chains from a random start, 30 sweeps of burn-in, then 48 draws
     model = RBM.from_parameters(TINY_RBM_W, TINY_RBM_B, TINY_RBM_C)
     gen = torch.Generator().manual_seed(0)
@@ -229,7 +229,7 @@ def test_pseudo_likelihood_over_all_sites_by_enumeration():
 
 def test_ais_and_raise_bracket_the_exact_value_on_a_random_rbm():
     rbm = random_rbm(20, 10, scale=0.7, seed=8)
-    exact = float(rbm.log_partition())
+    exact = float(rbm.log_partition().detach())
     base = torch.zeros(20, dtype=torch.float64)
     res = ais_log_partition(rbm.W, rbm.b, rbm.c, base, 2000, runs=200, seed=0)
     assert abs(res.log_z - exact) < 0.05
@@ -252,7 +252,7 @@ def test_ais_schedule_and_base_model():
     rbm.data_mean.copy_(torch.sigmoid(rbm.b.double()) * 1.1 - 0.05)  # undo the smoothing
     rbm.data_count.fill_(1e4)
     res = rbm.ais(betas=100, runs=10, seed=0)
-    assert res.log_z == pytest.approx(float(rbm.log_partition()), abs=1e-5)
+    assert res.log_z == pytest.approx(float(rbm.log_partition().detach()), abs=1e-5)
     assert res.log_z_stderr < 1e-6
 
 
@@ -296,7 +296,7 @@ def mnist20():
 
 def test_ais_within_a_tenth_of_a_nat_of_exact_log_z_on_a_trained_mnist_rbm(mnist20):
     rbm, splits = mnist20
-    exact = float(rbm.log_partition())
+    exact = float(rbm.log_partition().detach())
     # the paper's schedule (14,500 betas), 100 runs, base rate from the training data seen
     nll = rbm.nll(splits.test.x[:500], ais=True, seed=0)
     log_z = float(nll["log_z"][0])
