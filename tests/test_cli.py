@@ -75,14 +75,75 @@ def test_grayscale_data_for_a_bernoulli_decoder_is_refused(tmp_path, capsys):
     code = main(["train", "vae", "--preset", "tiny", "--data", "digits:gray", "--out",
                  str(tmp_path / "x")])
     assert code == 2
-    assert "binary" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "binary" in err and "--decoder gaussian" in err and "VAEConfig(" not in err
+    assert main(["train", "gan", "--data", "ring8", "--out", str(tmp_path / "g")]) == 2
+    assert "--output decides" in capsys.readouterr().err
 
 
 def test_unknown_preset_and_bad_option_are_named(tmp_path, capsys):
     assert main(["train", "vae", "--preset", "huge", "--out", str(tmp_path / "x")]) == 2
     assert "huge" in capsys.readouterr().err
     assert main(["train", "vae", "--latent", "0", "--out", str(tmp_path / "y")]) == 2
-    assert "latent" in capsys.readouterr().err
+    assert "--latent must be > 0" in capsys.readouterr().err
+    assert main(["train", "vae", "--batch-size", "0", "--out", str(tmp_path / "y")]) == 2
+    assert "--batch-size must be > 0" in capsys.readouterr().err  # the flag, not batch_size
+
+
+@pytest.mark.parametrize("argv,usage,hint", [
+    (["train", "vae", "--lattent", "3"], "usage: dgm train vae", "did you mean --latent?"),
+    (["train", "vae", "--lat", "3"], "usage: dgm train vae", "did you mean --latent?"),
+    (["sample", "RUN", "-o", "x.png", "--sed", "1"], "usage: dgm sample", "--seed"),
+], ids=["misspelt", "abbreviated", "sample"])
+def test_an_unknown_flag_is_reported_by_its_command_with_the_closest_flag(argv, usage, hint,
+                                                                          capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and usage in err and hint in err
+
+
+def test_file_system_errors_and_interrupts_are_one_line_not_tracebacks(run, tmp_path, capsys,
+                                                                        monkeypatch):
+    (tmp_path / "a_dir.npy").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for argv in (["sample", str(run), "-n", "4", "-o", str(tmp_path / "a_dir.npy")],
+                 ["sample", str(run), "-n", "4", "-o", str(tmp_path / "a_file" / "s.npy")],
+                 ["train", "vae", *FAST, "--epochs", "1", "--out", str(tmp_path / "a_file")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error:" in err and str(tmp_path) in err, err
+    import dgm.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dgm.cli, "cmd_info", interrupted)
+    assert main(["info", str(run)]) == 130
+    assert capsys.readouterr().err == "dgm info: interrupted\n"
+
+
+def test_a_missing_gpu_and_bad_classifier_counts_are_clear_errors(tmp_path, capsys):
+    import torch
+
+    if not torch.cuda.is_available():
+        assert main(["train", "vae", *FAST, "--device", "cuda", "--out",
+                     str(tmp_path / "c")]) == 2
+        assert "torch sees no CUDA device" in capsys.readouterr().err
+    assert main(["classifier", "--threads", "0"]) == 2
+    assert "--threads must be an integer > 0, got 0" in capsys.readouterr().err
+
+
+def test_eval_names_a_bad_seed_and_sends_a_gan_to_sample_metrics(tmp_path, capsys):
+    out = tmp_path / "gan"
+    assert main(["train", "gan", "--preset", "toy", "--data", "ring8", "--epochs", "1",
+                 "--max-train", "200", "--no-progress", "--picture-every", "0", "--out",
+                 str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 2
+    assert "--samples N measures the quality of its samples" in capsys.readouterr().err
+    assert main(["eval", str(out), "--samples", "100", "--seed", "-3"]) == 2
+    assert "--seed must be an integer >= 0, got -3" in capsys.readouterr().err
 
 
 def test_missing_mnist_says_where_it_looked(tmp_path, capsys):
@@ -116,7 +177,7 @@ def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes(tmp_path, sig):
     done = len(metrics.read_text().splitlines())
     assert 2 <= done < 400
     resumed = subprocess.run([sys.executable, "-m", "dgm.cli", "train", "--resume", str(out),
-                              "--more-epochs", str(done + 2)], env=env, capture_output=True,
+                              "--more-epochs", "2"], env=env, capture_output=True,
                              text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     epochs = [json.loads(x)["epoch"] for x in metrics.read_text().splitlines()]
@@ -190,8 +251,25 @@ def test_resume_refuses_new_flags_and_a_bad_epoch_count_without_touching_the_run
     assert main(["train", "--resume", str(run), "vae", "--lr", "0.5"]) == 2
     assert "cannot change it" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--more-epochs", "-4"]) == 2
-    assert "epochs must be > 0" in capsys.readouterr().err
+    assert "--more-epochs must be an integer > 0, got -4" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--patience", "-1"]) == 2
+    assert "--patience must be" in capsys.readouterr().err
+    assert main(["train", "--more-epochs", "3", "vae", "--preset", "tiny"]) == 2
+    assert "--more-epochs continues a run: use it with --resume" in capsys.readouterr().err
     assert (run / "config.json").read_text() == before
+
+
+def test_more_epochs_adds_to_the_checkpoint_s_and_resume_takes_its_run_time_flags(tmp_path,
+                                                                                  capsys):
+    out = tmp_path / "run"
+    assert main(["train", "vae", *FAST, "--epochs", "2", "--out", str(out)]) == 0
+    assert main(["train", "--resume", str(out), "--more-epochs", "1", "--picture-every", "0",
+                 "--max-minutes", "5", "--progress"]) == 0
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    saved = json.loads((out / "config.json").read_text())["train"]
+    assert (saved["epochs"], saved["picture_every"], saved["max_minutes"]) == (3, 0, 5.0)
+    assert "2 epochs done; training up to 3" in capsys.readouterr().err
 
 
 def test_a_broken_run_directory_is_an_error_naming_the_file(tmp_path, capsys):
@@ -213,6 +291,14 @@ def test_pm1_samples_come_out_in_0_1_and_the_model_s_pictures_are_drawn(tmp_path
     s = np.load(tmp_path / "s.npy")
     assert s.shape == (16, 1, 8, 8) and s.min() >= 0 and s.max() <= 1
     assert (out / "gan_curves.png").is_file()
+    # a tanh generator trained on [0, 1] images: its samples are clipped to the data's range
+    out01 = tmp_path / "gan01"
+    assert main(["train", "gan", "--preset", "tiny", "--data", "digits", "--output", "tanh",
+                 "--epochs", "1", "--max-train", "200", "--no-progress", "--out",
+                 str(out01)]) == 0
+    assert main(["sample", str(out01), "-n", "64", "-o", str(tmp_path / "s01.npy")]) == 0
+    s01 = np.load(tmp_path / "s01.npy")
+    assert s01.min() >= 0 and s01.max() <= 1
     capsys.readouterr()
     gan = ["train", "gan", "--preset", "tiny", "--data", "digits:pm1", "--output", "tanh"]
     assert main([*gan, "--lr", "5",
@@ -240,6 +326,8 @@ def test_rbm_ais_options_ask_for_ais_and_its_pictures_are_drawn(tmp_path, capsys
                      "--max-examples", "20"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["nll_lo3_nats"] is None or rec["nll_lo3_nats"] < rec["nll_nats"]
+    assert rec["nll_stderr_with_log_z"] == pytest.approx(
+        (rec["nll_stderr"] ** 2 + rec["log_z_stderr"] ** 2) ** 0.5)
     assert "log_z_stderr" in rec and "nll_exact_nats" in rec  # AIS ran, beside the exact
     assert rec["ais_trace"] == str(out / "ais_trace.png") and (out / "ais_trace.png").is_file()
 

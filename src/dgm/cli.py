@@ -7,13 +7,17 @@ training flags from :class:`dgm.train.TrainConfig`; nothing here knows a model.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import re
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dgm._checks import check_count
 from dgm._errors import DGMError
 from dgm.data.cli import add_data_subparser, run_data
 from dgm.pgm.cli import add_pgm_subparser, run_pgm
@@ -24,12 +28,13 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple = ()) -> None:
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple = (),
+                        keep: tuple | None = None) -> None:
     """One flag per field, typed from the field's annotation, default from the class, help
     from the comment beside the field (:meth:`dgm.models.base.ModelConfig.field_help`)."""
     helps = cls.field_help() if hasattr(cls, "field_help") else {}
     for f in dataclasses.fields(cls):
-        if f.name in skip:
+        if f.name in skip or (keep is not None and f.name not in keep):
             continue
         t, default = str(f.type), f.default
         text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
@@ -44,6 +49,27 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple 
         else:
             kw["type"] = str
         parser.add_argument(_flag(f.name), **kw)
+
+
+# the training settings a resumed run may change (dgm.train.loop.RESUME_FREE): flags of
+# `dgm train --resume RUN_DIR` (its length comes from --more-epochs)
+RESUMABLE = ("max_minutes", "patience", "checkpoint_minutes", "data_dir", "device",
+             "cuda_graph", "progress", "picture_every", "eval_batch")
+
+
+@contextlib.contextmanager
+def _options_as_flags(names: Iterable[str]) -> Iterator[None]:
+    """A ValueError that names an option by its Python name (``batch_size must be ...``,
+    ``ais_betas=3``) names it by its flag instead (``--batch-size``), as the user typed it."""
+    try:
+        yield
+    except ValueError as err:
+        msg = str(err)
+        for name in sorted(names, key=len, reverse=True):
+            msg = re.sub(rf"(?<![\w-]){name}(?=[ =])", _flag(name), msg)
+        if msg == str(err):
+            raise
+        raise ValueError(msg) from err
 
 
 def _split_args(args: argparse.Namespace, cls: type) -> dict[str, Any]:
@@ -68,13 +94,15 @@ def train_configs(args: argparse.Namespace) -> tuple[type, Any, Any]:
     from dgm.train import TrainConfig
 
     cls = model_class(args.model)
-    tcfg = TrainConfig.from_dict(_split_args(args, TrainConfig))
+    names = [f.name for c in (TrainConfig, cls.Config) for f in dataclasses.fields(c)]
     presets = cls.Config.presets
     if args.preset and args.preset not in presets:
         raise ValueError(f"{args.model} has no preset {args.preset!r}; "
                          f"choose one of {sorted(presets)}")
-    mcfg = cls.Config.from_dict({**presets.get(args.preset or "", {}),
-                                 **_split_args(args, cls.Config)})
+    with _options_as_flags(names):
+        tcfg = TrainConfig.from_dict(_split_args(args, TrainConfig))
+        mcfg = cls.Config.from_dict({**presets.get(args.preset or "", {}),
+                                     **_split_args(args, cls.Config)})
     return cls, tcfg, mcfg
 
 
@@ -84,21 +112,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dgm.train import TrainConfig, Trainer, TrainingInterrupted
     from dgm.train.checkpoint import read_run_config
 
+    more = getattr(args, "more_epochs", None)
     if args.resume:
         if args.model:
             raise ValueError(f"--resume continues {args.resume} as it was configured: a model "
                              f"and its flags ({args.model} ...) cannot change it (only "
-                             f"--more-epochs can)")
+                             f"{', '.join(_flag(k) for k in RESUMABLE)} and --more-epochs can)")
         run_dir = Path(args.resume)
         rec = read_run_config(run_dir)
-        more = getattr(args, "more_epochs", None)
-        tcfg = TrainConfig.from_dict({**rec["train"], **({"epochs": more} if more else {})})
+        if not (run_dir / "checkpoint.safetensors").exists():
+            raise ValueError(f"{run_dir} has no checkpoint yet: the run stopped before its "
+                             "first epoch ended; start it again with its dgm train command")
+        given = {k: v for k, v in vars(args).items() if k in RESUMABLE}
+        if more is not None:
+            from dgm.train.checkpoint import CHECKPOINT, checkpoint_epochs
+
+            done = checkpoint_epochs(run_dir / CHECKPOINT)
+            given["epochs"] = done + check_count("--more-epochs", more)
+            print(f"dgm train: {done} epochs done; training up to {given['epochs']}",
+                  file=sys.stderr)
+        with _options_as_flags(RESUMABLE):
+            tcfg = TrainConfig.from_dict({**rec["train"], **given})
         model = build_model(rec["model"], rec["model_config"], tuple(rec["input_shape"]))
     else:
         if not args.model:
             print("dgm train: name a model (" + ", ".join(MODEL_NAMES) + ") or --resume RUN_DIR",
                   file=sys.stderr)
             return 2
+        if more is not None:
+            raise ValueError("--more-epochs continues a run: use it with --resume RUN_DIR "
+                             "(a new run takes --epochs)")
         cls, tcfg, mcfg = train_configs(args)
         run_dir = Path(args.out) if args.out else _default_run_dir(args.model, tcfg.data)
         if (run_dir / "checkpoint.safetensors").exists():
@@ -170,10 +213,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix == ".png" and len(model.input_shape) != 3:
         raise ValueError("a .png grid needs image data; use .npy")
     x = model.sample(args.n, seed=args.seed).cpu().numpy()
-    if len(model.input_shape) == 3 and model.data_range == "pm1":
-        from dgm.eval.samples import to_unit
+    if len(model.input_shape) == 3:  # images in [0, 1], as the README says: [-1, 1] data
+        from dgm.eval.samples import to_unit  # mapped, and a generator whose range is wider
 
-        x = to_unit(x, "pm1")  # images in [0, 1], as the README says
+        x = to_unit(x, model.data_range)  # than its data's (tanh on [0, 1] images) clipped
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, x.reshape(args.n, *model.input_shape))
@@ -197,16 +240,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.max_examples < 0:
         raise ValueError(f"--max-examples must be >= 0 (0: the whole split), got "
                          f"{args.max_examples}")
+    check_count("--seed", args.seed, allow_zero=True)
     model = dgm.load(args.run_dir)
+    if not args.samples and not hasattr(model, "nll"):
+        print(f"dgm eval: model {model.name!r} has no likelihood; --samples N measures the "
+              "quality of its samples instead", file=sys.stderr)
+        return 2
     for name in MODEL_NAMES:  # every model's options are flags: only this one's apply
         for opt in model_class(name).eval_options:
             if getattr(args, opt, None) is not None and opt not in model.eval_options:
                 raise ValueError(f"{_flag(opt)} is an option of {name}, not of this "
                                  f"{model.name} run (its options: "
                                  f"{[_flag(o) for o in model.eval_options] or 'none'})")
-    for opt, (typ, _, _) in model.eval_options.items():
-        if typ is int and getattr(args, opt, None) is not None and getattr(args, opt) < 1:
-            raise ValueError(f"{_flag(opt)} must be at least 1, got {getattr(args, opt)}")
     rec = read_run_config(args.run_dir)
     splits = load_dataset(rec["data"]["spec"], data_dir=args.data_dir or rec["train"]["data_dir"])
     ds = getattr(splits, args.split)
@@ -227,12 +272,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from dgm.data import dynamic_binarize
 
         x, binarized = dynamic_binarize(x, seed=args.seed), f"one Bernoulli draw, seed {args.seed}"
-    if not hasattr(model, "nll"):
-        print(f"dgm eval: model {model.name!r} has no likelihood", file=sys.stderr)
-        return 2
     opts = {k: getattr(args, k) for k in model.eval_options if getattr(args, k, None) is not None}
     t0 = time.perf_counter()
-    per_example = {k: v.double().cpu().numpy() for k, v in model.nll(x, **opts).items()}
+    with _options_as_flags(model.eval_options):
+        per_example = {k: v.double().cpu().numpy() for k, v in model.nll(x, **opts).items()}
     out: dict[str, Any] = {"model": model.name, "run_dir": str(args.run_dir), "split": args.split,
                            "n_examples": int(x.shape[0]), **opts}
     if binarized:
@@ -245,6 +288,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         # (no spread of an infinite bound, e.g. AIS's lower 3-sd NLL when Z-hat - 3 sd <= 0)
         spread = len(v) > 1 and bool(np.isfinite(v).all())
         out[err] = float(v.std(ddof=1) / np.sqrt(len(v))) if spread else float("nan")
+    if "log_z_stderr" in out:  # nll_stderr is the examples' spread; add log Z-hat's error
+        out["nll_stderr_with_log_z"] = float(np.hypot(out["nll_stderr"], out["log_z_stderr"]))
     out["seconds"] = time.perf_counter() - t0
     if getattr(model, "last_ais", None) is not None:  # the AIS run's log Z-hat trace
         from dgm.models.rbm_ais import plot_ais_trace
@@ -273,6 +318,8 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 
     from dgm.eval.classifier import train_classifier
 
+    check_count("--threads", args.threads)
+    check_count("--epochs", args.epochs)
     torch.set_num_threads(args.threads)
     _, info = train_classifier(args.data_dir, args.out, args.epochs, args.seed,
                                log=lambda s: print(s, file=sys.stderr, flush=True))
@@ -303,36 +350,52 @@ def build_parser() -> argparse.ArgumentParser:
     from dgm.train import TrainConfig
 
     p = argparse.ArgumentParser(
-        prog="dgm", description="Deep generative models and probabilistic graphical models.")
+        prog="dgm", description="Deep generative models and probabilistic graphical models.",
+        allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model into a run directory")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
-    t.add_argument("--more-epochs", type=int, dest="more_epochs",
-                   help="with --resume: raise the total number of epochs")
+    def command(subparsers, name: str, **kw: Any) -> argparse.ArgumentParser:
+        """A (sub)command: no abbreviated flags (--lat is not --latent), and it knows itself
+        so that an unknown flag is reported with its usage (:func:`_parse`)."""
+        c = subparsers.add_parser(name, allow_abbrev=False, **kw)
+        c.set_defaults(cli_parser=c)
+        return c
+
+    t = command(sub, "train", help="train a model into a run directory")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its "
+                   "settings are kept; the flags below may change)")
+    t.add_argument("--more-epochs", type=int, dest="more_epochs", metavar="N",
+                   help="with --resume: train N epochs beyond those the checkpoint holds")
+    add_dataclass_flags(t.add_argument_group("with --resume"), TrainConfig,
+                        keep=RESUMABLE)
     t.set_defaults(func=cmd_train, model=None)
     tsub = t.add_subparsers(dest="model")
     for name in MODEL_NAMES:
         cls = model_class(name)
-        m = tsub.add_parser(name, help=(cls.__doc__ or name).strip().splitlines()[0])
+        m = command(tsub, name, help=(cls.__doc__ or name).strip().splitlines()[0])
         m.add_argument("--out", "-o", help="run directory (default: runs/<model>-<data>)")
-        m.add_argument("--preset", help="named model config: " + ", ".join(cls.Config.presets))
+        m.add_argument("--preset", help="named model config (model options only; flags given "
+                       "beside it win): " + ", ".join(cls.Config.presets))
         add_dataclass_flags(m.add_argument_group("model"), cls.Config)
         add_dataclass_flags(m.add_argument_group("training"), TrainConfig)
 
-    s = sub.add_parser("sample", help="draw samples from a trained model")
-    s.add_argument("run_dir")
-    s.add_argument("-n", type=int, default=64)
-    s.add_argument("-o", "--output", required=True, help=".png grid or .npy array")
-    s.add_argument("--seed", type=int, default=0)
+    s = command(sub, "sample", help="draw samples from a trained model")
+    s.add_argument("run_dir", help="a run directory written by dgm train")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
+    s.add_argument("-o", "--output", required=True, help=".png grid or .npy array (N, ...); "
+                   "images in [0, 1]")
+    s.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
     s.set_defaults(func=cmd_sample)
 
-    e = sub.add_parser("eval", help="negative log-likelihood on a split, or sample quality")
-    e.add_argument("run_dir")
-    e.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    e.add_argument("--json", action="store_true")
-    e.add_argument("--data-dir", dest="data_dir")
-    e.add_argument("--max-examples", type=int, default=0)
+    e = command(sub, "eval", help="negative log-likelihood on a split, or sample quality")
+    e.add_argument("run_dir", help="a run directory written by dgm train")
+    e.add_argument("--split", default="test", choices=("train", "valid", "test"),
+                   help="the split evaluated (default: test)")
+    e.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    e.add_argument("--data-dir", dest="data_dir",
+                   help="where the data is (default: the run's, then $DGM_DATA)")
+    e.add_argument("--max-examples", type=int, default=0, metavar="N",
+                   help="the split's first N examples (default: 0, all)")
     e.add_argument("--samples", type=int, default=0, metavar="N",
                    help="instead of the likelihood: sample-quality metrics of N samples (toy "
                    "modes for ring8/grid25; Frechet distance, class histogram, precision and "
@@ -350,17 +413,18 @@ def build_parser() -> argparse.ArgumentParser:
                                help=f"{hlp} (default: {default})")
     e.set_defaults(func=cmd_eval)
 
-    i = sub.add_parser("info", help="describe a run directory")
-    i.add_argument("run_dir")
+    i = command(sub, "info", help="describe a run directory")
+    i.add_argument("run_dir", help="a run directory written by dgm train")
     i.set_defaults(func=cmd_info)
 
-    c = sub.add_parser("classifier", help="train and cache the MNIST feature classifier "
+    c = command(sub, "classifier", help="train and cache the MNIST feature classifier "
                        "that the sample-quality metrics use")
     c.add_argument("--data-dir", dest="data_dir")
-    c.add_argument("--out", help="file to write (default: <data dir>/cache, then ~/.cache/dgm)")
-    c.add_argument("--epochs", type=int, default=4)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--out", help="file to write (default: the per-user cache "
+                   "~/.cache/dgm, else <data dir>/cache; both are looked in)")
+    c.add_argument("--epochs", type=int, default=4, help="passes over the 50k training images")
+    c.add_argument("--seed", type=int, default=0, help="initialization and batch order")
+    c.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     c.set_defaults(func=cmd_classifier)
 
     add_data_subparser(sub).set_defaults(func=run_data)
@@ -368,13 +432,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse; an unknown option is reported by the (sub)command it was given to, with its
+    usage and the closest flag it has (argparse alone shows the top-level usage)."""
+    import difflib
+
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        cmd = getattr(args, "cli_parser", parser)  # the deepest (sub)command given
+        flags = [o for a in cmd._actions for o in a.option_strings]
+        close = difflib.get_close_matches(extra[0].split("=")[0], flags, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        cmd.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
+    what = f"dgm {args.command}"
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, DGMError) as err:
-        print(f"dgm {args.command}: error: {err}", file=sys.stderr)
+        print(f"{what}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`dgm info RUN | head`): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as err:  # cannot write an output, a folder that is a file, ...
+        where = f": {err.filename}" if err.filename else ""
+        print(f"{what}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{what}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ Architecture, for square images of side s (28 for MNIST, 8 for digits), inputs i
     (1, s, s) -Conv5(c1)+ReLU+MaxPool2-> (c1, s/2, s/2) -Conv5(c2)+ReLU+MaxPool2->
     (c2, s/4, s/4) -Linear+ReLU-> features (hidden) -Linear-> logits (10)
 
-Command: ``python -m dgm.eval.classifier [--data-dir D] [--epochs 4] [--out PATH]``.
+Command: ``dgm classifier [--data-dir D] [--epochs 4] [--out PATH]`` (or ``python -m
+dgm.eval.classifier``).
 
 >>> clf = FeatureClassifier(side=8, c1=4, c2=8, hidden=16).reset_parameters(0)
 >>> clf.features(torch.zeros(3, 64)).shape, clf(torch.zeros(3, 64)).shape
@@ -190,7 +191,7 @@ def load_mnist_classifier(data_dir: str | os.PathLike | None = None
         where = " or ".join(str(p) for p in candidate_paths(data_dir))
         raise FileNotFoundError(
             f"no MNIST feature classifier at {where}; train it once (a few minutes) with: "
-            "python -m dgm.eval.classifier")
+            "dgm classifier")
     return load_classifier_file(path)
 
 

@@ -144,6 +144,8 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: data kinds (see ``dgm.data``) the model accepts
     data_kinds: ClassVar[tuple[str, ...]] = ("binary",)
+    #: what to change when the data's kind is refused (named in the error)
+    data_kind_hint: ClassVar[str] = "binary data, e.g. --data mnist or digits (not :gray)"
     #: extra ``dgm eval`` options: flag -> (type, default, help)
     eval_options: ClassVar[dict[str, tuple[type, Any, str]]] = {}
     # the training step can be captured once as a CUDA graph and replayed (TrainConfig's
@@ -271,8 +273,8 @@ class GenerativeModel(nn.Module):
         kind = "binary" if ds.dynamic_binarize else ds.kind
         if kind not in self.accepted_kinds():
             raise ValueError(
-                f"{self.name} ({self.config}) needs {' or '.join(self.accepted_kinds())} data, "
-                f"but {ds.name!r} is {kind!r}; pick a matching --data variant"
+                f"{self.name} as configured takes {' or '.join(self.accepted_kinds())} data, "
+                f"but {ds.name!r} is {kind!r}; {self.name}: {self.data_kind_hint}"
             )
         if tuple(ds.shape) != self.input_shape:
             raise ValueError(f"{self.name}: built for examples of shape {self.input_shape}, "

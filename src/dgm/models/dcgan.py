@@ -57,7 +57,7 @@ class DCGANConfig(ModelConfig):
 
     latent: int = 100  # z ~ N(0, I) of this dimension
     width: int = 64  # channels of the first discriminator / last generator hidden layer
-    objective: str = "nonsaturating"  # or "minimax"
+    objective: str = "nonsaturating"  # G minimizes -log D(G(z)), or log(1-D(G(z))): minimax
     k_steps: int = 1  # discriminator steps per generator step (Algorithm 2's k)
     lr_g: float = 2e-4  # Adam learning rate of the generator
     lr_d: float = 2e-4  # Adam learning rate of the discriminator
@@ -126,6 +126,7 @@ class DCGAN(GAN):
     name = "dcgan"
     Config = DCGANConfig
     data_kinds = KINDS_BY_OUTPUT["tanh"]
+    data_kind_hint = "images in [-1, 1] or [0, 1], e.g. --data mnist:pm1"
 
     def __init__(self, config: DCGANConfig, input_shape: tuple[int, ...]):
         shape = tuple(int(s) for s in input_shape)

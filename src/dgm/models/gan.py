@@ -79,7 +79,7 @@ class GANConfig(ModelConfig):
     g_activation: str = "relu"  # generator hidden units
     d_activation: str = "leaky_relu"  # discriminator hidden units (slope 0.2)
     output: str = "tanh"  # generator output: tanh (pm1 data), sigmoid ([0, 1]), linear (real)
-    objective: str = "nonsaturating"  # or "minimax"
+    objective: str = "nonsaturating"  # G minimizes -log D(G(z)), or log(1-D(G(z))): minimax
     k_steps: int = 1  # discriminator steps per generator step (Algorithm 2's k)
     pack: int = 1  # PacGAN: samples per discriminator input
     lr_g: float = 2e-4  # Adam learning rate of the generator
@@ -151,6 +151,9 @@ class GAN(GenerativeModel):
     name = "gan"
     Config = GANConfig
     data_kinds = ("real", "pm1", "unit", "binary")
+    data_kind_hint = ("the generator's --output decides: tanh takes images in [-1, 1] or "
+                      "[0, 1], sigmoid [0, 1], linear also real-valued data such as ring8 "
+                      "(--preset toy)")
     adversarial: ClassVar[bool] = True  # no single loss to minimize (see the contract tests)
 
     def __init__(self, config: GANConfig, input_shape: tuple[int, ...]):

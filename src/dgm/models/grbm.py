@@ -53,6 +53,7 @@ class GRBM(RBM):
     name = "grbm"
     Config = GRBMConfig
     data_kinds = ("real", "unit", "pm1")
+    data_kind_hint = "real-valued data (the rbm model takes binary data)"
     closed_form_update: ClassVar[bool] = False  # other energy: gradients by autograd
     eval_options: ClassVar[dict] = {}
 

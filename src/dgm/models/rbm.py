@@ -139,6 +139,8 @@ class RBM(GenerativeModel):
     name = "rbm"
     Config = RBMConfig
     data_kinds = ("binary",)
+    data_kind_hint = ("binary data, e.g. --data mnist or digits (the grbm model takes "
+                      "real-valued data)")
     ddp_broadcast_buffers = False  # each process runs its own persistent chains
     eval_options = {
         "ais": (bool, False, "estimate log Z by AIS even when the exact sum is feasible"),

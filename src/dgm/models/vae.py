@@ -117,9 +117,12 @@ def log_mean_exp(a: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class VAE(GenerativeModel):
+    """Variational autoencoder: Gaussian encoder, reparameterization, analytic KL, ELBO."""
+
     name = "vae"
     Config = VAEConfig
     data_kinds = ("binary", "unit", "real", "pm1")
+    data_kind_hint = "--decoder bernoulli takes binary data, --decoder gaussian any other"
     eval_options = {"iwae_k": (int, 5000, "importance samples for the VAE's log p(x) estimate")}
     graph_safe = True  # verified on a GPU: benchmarks/gpu_step.py (the same run, replayed)
 

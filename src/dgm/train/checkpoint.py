@@ -120,6 +120,12 @@ def save_checkpoint(
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
+def checkpoint_epochs(path: Path) -> int:
+    """The number of epochs a checkpoint's run had completed (read from its header only)."""
+    state = read_checkpoint_header(path).get("state", {})
+    return int(state.get("loop", state).get("epoch", 0))
+
+
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     """The ``config.json`` of a run directory, with a clear error naming the file when the
     directory is not a run or the file is not a dgm run config."""
@@ -139,6 +145,18 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Return (tensors, header) of a dgm checkpoint, with a clear error for anything else."""
+    header = read_checkpoint_header(path)
+    try:
+        return load_file(str(path)), header
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors checkpoint (corrupt or truncated?): {err}"
+        ) from err
+
+
+def read_checkpoint_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a dgm checkpoint (no tensors read), with a clear error for
+    anything else."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
@@ -147,7 +165,6 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
 
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(
             f"{path} is not a readable safetensors checkpoint (corrupt or truncated?): {err}"
@@ -160,7 +177,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         header = json.loads(meta[MAGIC])
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: the dgm header is not valid JSON: {err}") from err
-    return tensors, header
+    return header
 
 
 def model_state(tensors: dict[str, torch.Tensor], prefix: str = "model.") -> dict:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from dgm._errors import DGMError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -32,7 +34,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+        raise DGMError("--device cuda was asked for, but torch sees no CUDA device "
+                       "(use --device auto or cpu)")
     return torch.device(name)
 
 
