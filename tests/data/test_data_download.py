@@ -138,8 +138,40 @@ def test_cli_download(server, tmp_path, monkeypatch, capsys):
     argv = ["download", "mnist", "--data-dir", str(tmp_path), "--no-progress"]
     assert main([*argv, "--mirror", server["base"] + "good/"]) == 0
     assert str(tmp_path / "mnist") in capsys.readouterr().out
-    assert main([*argv, "--force", "--mirror", server["base"] + "bad/"]) == 1
-    assert "SHA-256 mismatch" in capsys.readouterr().err
+    assert main([*argv, "--force", "--mirror", server["base"] + "bad/"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dgm data download: error: could not download") and "SHA-256" in err
+
+
+@pytest.fixture(params=["pkl", "idx"])
+def usable_mnist(request, server, tmp_path):
+    """A data directory where MNIST loads: the shared pickle, or IDX files (not the official
+    ones, so a download would replace them) in DIR/mnist/."""
+    d = tmp_path / "data"
+    (d / "mnist").mkdir(parents=True)
+    if request.param == "pkl":
+        shared = request.getfixturevalue("mnist_dir")
+        pkl = shared / "mnist" / "mnist.pkl.gz"
+        (d / "mnist" / "mnist.pkl.gz").symlink_to(pkl if pkl.is_file() else shared / "mnist.pkl.gz")
+    else:
+        for p in server["good"].iterdir():
+            (d / "mnist" / p.name).write_bytes(p.read_bytes())
+    yield d
+    mnist_mod.clear_cache()
+
+
+def test_cli_download_of_usable_mnist_says_so_and_fetches_nothing(usable_mnist, server, capsys):
+    before = {p.name: p.read_bytes() for p in (usable_mnist / "mnist").iterdir()}
+    n = len(server["httpd"].requests)
+    argv = ["download", "mnist", "--data-dir", str(usable_mnist), "--no-progress"]
+    assert main([*argv, "--mirror", server["base"] + "good/"]) == 0
+    out = capsys.readouterr().out
+    assert f"MNIST is already usable in {usable_mnist}" in out and "--force" in out
+    assert len(server["httpd"].requests) == n
+    assert {p.name: p.read_bytes() for p in (usable_mnist / "mnist").iterdir()} == before
+    # --force downloads all the same (here from a mirror without the files: an error)
+    assert main([*argv, "--force", "--mirror", server["base"] + "missing/"]) == 2
+    assert len(server["httpd"].requests) > n
 
 
 def test_published_checksums_table():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -69,8 +70,82 @@ def test_cli_info_and_list(capsys):
 
 
 def test_cli_info_missing_mnist(tmp_path, capsys):
-    assert main(["info", "mnist", "--data-dir", str(tmp_path)]) == 1
-    assert "dgm data download mnist" in capsys.readouterr().err
+    assert main(["info", "mnist", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dgm data info: error: MNIST was not found")
+    assert "dgm data download mnist" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["info", "digitz"], "unknown data set 'digitz'. Did you mean"),
+        (["download", "mnist", "--data-dir", "FILE"], "Not a directory: FILE/mnist"),
+        (["download", "mnist", "--data-dir", "FILE/sub"], "Not a directory: FILE/sub"),
+        (["info", "mnist", "--data-dir", "FILE"], "MNIST was not found"),
+    ],
+    ids=["unknown-spec", "data-dir-is-a-file", "data-dir-under-a-file", "info-in-a-file"],
+)
+def test_cli_errors_name_the_command_and_path_and_exit_2(argv, message, tmp_path, capsys):
+    """Unwritable or unusable --data-dir, unknown spec: `dgm data CMD: error: ...`, status 2."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    argv = [a.replace("FILE", str(afile)) for a in argv]
+    try:
+        status = main([*argv, "--mirror", "http://127.0.0.1:9/"] if "download" in argv else argv)
+    except OSError as err:
+        pytest.fail(f"{type(err).__name__} escaped: {err}")
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dgm data {argv[0]}: error: " + message.replace("FILE", str(afile)))
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes anywhere")
+def test_cli_download_into_a_read_only_directory_names_it(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    (ro / "mnist").mkdir(parents=True)
+    (ro / "mnist").chmod(0o555)
+    try:
+        argv = ["download", "mnist", "--data-dir", str(ro), "--mirror", "http://127.0.0.1:9/"]
+        assert main(argv) == 2
+    finally:
+        (ro / "mnist").chmod(0o755)
+    err = capsys.readouterr().err
+    assert err == f"dgm data download: error: Permission denied: {ro / 'mnist'}\n"
+
+
+def test_closed_stdout_pipe_exits_quietly_with_status_0():
+    """`dgm data info digits | head -1`: no error text, status 0 (as `dgm` itself)."""
+    for argv in (["list"], ["info", "digits"]):
+        code = f"from dgm.data.cli import main; raise SystemExit(main({argv!r}))"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        proc.stdout.close()  # the reader is gone before anything is written
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert (proc.wait(), err) == (0, ""), argv
+
+
+@pytest.mark.parametrize(
+    ("argv", "where"),
+    [(["info", "digits"], "load_dataset"), (["download", "mnist"], "download_mnist")],
+    ids=["info", "download"],
+)
+def test_ctrl_c_prints_one_line_and_exits_130(argv, where, tmp_path, monkeypatch, capsys):
+    import dgm.data
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dgm.data, where, interrupted)
+    try:
+        status = main([*argv, "--data-dir", str(tmp_path)])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped (a traceback for the user)")
+    assert status == 130
+    assert capsys.readouterr().err == f"dgm data {argv[0]}: interrupted\n"
 
 
 def test_cli_wires_into_a_parent_parser(capsys):

@@ -89,16 +89,33 @@ def test_sample_then_batch_query_round_trip(tmp_path, capsys):
         (["sample", "NET", "-n", "0", "-o", "s.csv"], "-n must be at least 1, got 0"),
         (["sample", "NET", "-n", "-3", "-o", "s.csv"], "-n must be at least 1, got -3"),
         (["info", "TRUNCATED.bif.gz"], "TRUNCATED.bif.gz: truncated or corrupt file"),
+        (
+            ["query", "NET", "--target", "lungg"],
+            "unknown target variable 'lungg'; did you mean 'lung'?",
+        ),
+        (
+            ["query", "NET", "--target", "lung", "--evidence", "smokee=yes"],
+            "unknown evidence variables ['smokee']; the model has 8 variables; "
+            "did you mean 'smoke'?",
+        ),
+        (["info", "asai"], "no network file or bnlearn network 'asai'"),
+        (["info", "asai"], "did you mean 'asia'?"),
+        (["info", "asai.bif"], "no network file 'asai.bif'; did you mean 'asia'?"),
+        (["info", "asia.bif.gz"], "no network file 'asia.bif.gz'; did you mean 'asia'?"),
+        (["sample", "NET", "-o", "adir"], "error: Is a directory: adir"),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative paths (outputs, the truncated file) land here
+    monkeypatch.setenv("DGM_DATA", str(bif_path("asia").parents[1]))  # bnlearn names resolve
+    Path("adir").mkdir()
     Path("TRUNCATED.bif.gz").write_bytes(bif_path("asia").read_bytes()[:300])
     Path("e.csv").write_text("asia\nyes\n")
     argv = [str(bif_path("asia")) if a == "NET" else a for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+    assert ".bif.bif" not in err and ".gz.bif" not in err
     assert not Path("p.csv").exists() and not Path("s.csv").exists()
 
 
@@ -109,12 +126,21 @@ def test_cli_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, mon
         ('smoke,xray\n"yes\n",yes\n\nmaybe,no\n', "e.csv, line 5, column 'smoke': unknown state"),
         ("smoke,Xray\nyes,yes\n", "e.csv: unknown variables ['Xray']"),
         ("tub,either\nyes,yes\nyes,no\n", "e.csv, line 3: the evidence has probability 0"),
+        (b"smoke,xray\nyes,yes\nno,\xff\n", "e.csv, line 3: not UTF-8 text (byte 0xff"),
+        (b"\xff\xfes\x00m\x00", "e.csv, line 1: not UTF-8 text (byte 0xff"),
     ],
-    ids=["unknown-state", "after-blank-and-quoted-lines", "unknown-column", "impossible-row"],
+    ids=[
+        "unknown-state",
+        "after-blank-and-quoted-lines",
+        "unknown-column",
+        "impossible-row",
+        "not-utf8",
+        "utf16",
+    ],
 )
 def test_evidence_csv_errors_name_the_file_and_line(text, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    Path("e.csv").write_text(text)
+    Path("e.csv").write_bytes(text if isinstance(text, bytes) else text.encode())
     argv = ["query", str(bif_path("asia")), "--target", "lung", "--evidence-csv", "e.csv"]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -132,14 +158,114 @@ def test_evidence_csv_with_only_the_target_column_gives_the_prior(tmp_path, caps
     assert got.shape == (2, 2) and np.allclose(got, load("asia").query("lung").values)
 
 
-@pytest.mark.parametrize(
-    ("name", "text"), [("e.bif", "network e {\n}\n"), ("e.uai", "MARKOV\n0\n\n0\n")]
-)
-def test_info_on_a_network_without_variables(tmp_path, capsys, name, text):
-    path = tmp_path / name
-    path.write_text(text)
+def test_info_on_a_uai_network_without_variables(tmp_path, capsys):
+    path = tmp_path / "e.uai"
+    path.write_text("MARKOV\n0\n\n0\n")
     assert main(["info", str(path)]) == 0
     assert "0 variables, 0 edges" in capsys.readouterr().out
+
+
+def test_info_on_an_empty_bif_is_an_error_naming_the_file(tmp_path, capsys):
+    path = tmp_path / "e.bif"
+    path.write_text("network e {\n}\n")
+    assert main(["info", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"dgm pgm info: error: {path}: no variables")
+
+
+@pytest.mark.parametrize("net", ["asia", "FILE"], ids=["bnlearn-name", "file"])
+def test_info_names_a_bnlearn_network_after_its_file(net, capsys, monkeypatch):
+    monkeypatch.setenv("DGM_DATA", str(bif_path("asia").parents[1]))
+    assert main(["info", str(bif_path("asia")) if net == "FILE" else net]) == 0
+    assert capsys.readouterr().out.startswith("asia: BayesianNetwork, 8 variables")
+
+
+def test_closed_stdout_pipe_exits_quietly_with_status_0(tmp_path):
+    """`dgm pgm info alarm | head -1`: no error text, status 0 (as `dgm` itself)."""
+    for argv in (["info", "NET"], ["query", "NET", "--target", "lung"]):
+        argv = [str(bif_path("asia")) if a == "NET" else a for a in argv]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dgm.pgm.cli", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        proc.stdout.close()  # the reader is gone before anything is written
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert (proc.wait(), err) == (0, ""), argv
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info"],
+        ["query", "--target", "lung"],
+        ["sample", "-o", "s.csv"],
+        ["draw", "-o", "n.png"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_ctrl_c_prints_one_line_and_exits_130(argv, capsys, monkeypatch, tmp_path):
+    import dgm.pgm.cli as cli
+
+    def interrupted(spec):
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "load_network", interrupted)
+    try:
+        status = main([argv[0], str(bif_path("asia")), *argv[1:]])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped (a traceback for the user)")
+    assert status == 130
+    assert capsys.readouterr().err == f"dgm pgm {argv[0]}: interrupted\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "NET", "-n", "5", "-o", "new/sub/s.csv"],
+        ["draw", "NET", "-o", "new/sub/s.png"],
+        ["query", "NET", "--target", "lung", "--evidence-csv", "e.csv", "-o", "new/sub/s.csv"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_output_file_in_a_missing_folder_is_written(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("e.csv").write_text("smoke\nyes\n")
+    assert main([str(bif_path("asia")) if a == "NET" else a for a in argv]) == 0
+    assert next(Path("new/sub").glob("s.*")).stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [["NET"], ["NET", "--json"], ["--json", "NET"]],
+    ids=["last", "before-json", "after-json"],
+)
+def test_net_after_the_evidence_list_is_the_network(tail, capsys):
+    head = ["query", "--target", "lung", "--evidence", "smoke=yes", "xray=no"]
+    assert main([*head, *[str(bif_path("asia")) if a == "NET" else a for a in tail]]) == 0
+    out = capsys.readouterr().out
+    expected = load("asia").query("lung", {"smoke": "yes", "xray": "no"}).values
+    got = json.loads(out)["posterior"] if "--json" in tail else {
+        line.split("=")[1].split()[0]: float(line.split()[-1]) for line in out.splitlines()
+    }
+    assert np.allclose([got["yes"], got["no"]], expected, atol=1e-6)
+
+
+def test_missing_net_error_says_that_net_comes_first(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["query", "--target", "lung", "--evidence", "smoke=yes", "no-such-net.bif"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert "NET" in err and "dgm pgm query NET --target" in err
+
+
+@pytest.mark.parametrize("argv", [[], ["info"], ["query"], ["sample"], ["draw"]])
+def test_help_says_net_is_a_file_or_a_bnlearn_name_in_the_data_directory(argv, capsys):
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "bnlearn" in out and "$DGM_DATA" in out and ".bif.gz" in out, argv
 
 
 def test_draw_without_a_suffix_writes_and_reports_a_png(tmp_path, capsys):

@@ -122,6 +122,13 @@ BAD_BIF = [
         A + B + P_A + "probability ( b | a ) {\n (x) 0.5, 0.5; }\n",
         r"line 4: probability of 'b' has no row for parents \{'a': 'y'\}",
     ),
+    *[  # a row of the wrong length is reported on its own line (5), not the next one
+        (
+            A + B + P_A + f"probability ( b | a ) {{\n (x) {row};\n (y) 0.2, 0.8;\n}}\n",
+            rf"line 5: row \('x',\) of 'b' needs 2 numbers, got {n}",
+        )
+        for row, n in (("0.5", 1), ("0.5, 0.3, 0.2", 3))
+    ],
 ]
 
 
@@ -172,6 +179,52 @@ def test_table_order_agrees_with_pgmpy(text):
         their_cpd = theirs.get_cpds(v)
         assert {u: tuple(s) for u, s in their_cpd.state_names.items()} == ours.cpds[v].state_names
         assert np.allclose(ours.cpds[v].transpose(their_cpd.variables).values, their_cpd.values)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "network e {\n}\n", "// nothing but a comment\n"],
+    ids=["empty", "no-variables", "comment"],
+)
+def test_bif_without_variables_is_refused(tmp_path, text):
+    path = tmp_path / "empty.bif"
+    path.write_text(text)
+    with pytest.raises(BIFError, match=f"^{re.escape(str(path))}: no variables"):
+        read_bif(path)
+
+
+@pytest.mark.parametrize("compressed", [True, False], ids=["gzipped", "plain"])
+@pytest.mark.parametrize("name", ["net", "net.txt", "net.gz"])
+@pytest.mark.parametrize(
+    ("suffix", "text", "reader", "parse"),
+    [
+        (".bif", write_bif_string(student()), read_bif, parse_bif),
+        (".uai", write_uai_string(student()), read_uai, parse_uai),
+    ],
+    ids=["bif", "uai"],
+)
+def test_network_file_is_read_whether_gzipped_or_not_whatever_its_name(
+    tmp_path, compressed, name, suffix, text, reader, parse
+):
+    """gzip is told by its magic bytes, not by the name: a.bif may be gzipped, a.gz plain."""
+    path = tmp_path / name.replace("net", "net" + suffix, 1)
+    path.write_bytes(gzip.compress(text.encode()) if compressed else text.encode())
+    assert reader(path).states == parse(text).states
+
+
+@pytest.mark.parametrize(
+    ("declared", "file", "expected"),
+    [
+        ("unknown", "asia.bif.gz", "asia"),
+        ("unknown", "my-net.bif", "my-net"),
+        ("dog", "d.bif", "dog"),
+    ],
+)
+def test_network_named_unknown_is_named_after_its_file(tmp_path, declared, file, expected):
+    text = write_bif_string(student()).replace("network student", f"network {declared}", 1)
+    path = tmp_path / file
+    path.write_bytes(gzip.compress(text.encode()) if file.endswith(".gz") else text.encode())
+    assert read_bif(path).name == expected
 
 
 def test_bif_with_a_byte_order_mark_reads(tmp_path):

@@ -3,6 +3,10 @@
 Wire into the main CLI with ``add_data_subparser(subparsers)`` and dispatch
 ``args.func(args)`` (set to :func:`run_data`), or call :func:`main` directly.
 
+Errors print ``dgm data CMD: error: ...`` and exit 2; Ctrl-C prints
+``dgm data CMD: interrupted`` and exits 130; a closed stdout (``| head``) ends quietly
+with status 0.
+
 >>> main(["list"])  # doctest: +ELLIPSIS
 mnist
 ...
@@ -12,7 +16,9 @@ mnist
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -42,7 +48,11 @@ def add_data_subparser(subparsers) -> argparse.ArgumentParser:
         help="base URL to try instead of the built-in mirrors (repeatable)",
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
-    d.add_argument("--force", action="store_true", help="download even if files are present")
+    d.add_argument(
+        "--force",
+        action="store_true",
+        help="download even if the data set is already usable or the files are present",
+    )
 
     i = sub.add_parser("info", help="print sizes, kind and shape of a data set")
     i.add_argument("spec", help="data set spec: " + ", ".join(DATASETS))
@@ -69,30 +79,84 @@ def _info(spec: str, data_dir) -> None:
         print("  valid: none")
 
 
+def _already_usable(data_dir) -> str | None:
+    """Where MNIST loads from in ``data_dir`` (the files), or None if it does not load."""
+    from dgm.data.mnist import find_mnist, load_mnist
+
+    try:
+        _, paths = find_mnist(data_dir)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # other sizes than the official ones still load
+            load_mnist("gray", data_dir)
+    except (OSError, ValueError):  # missing, corrupt or inconsistent: download
+        return None
+    return ", ".join(str(p) for p in paths.values())
+
+
+def _download(args: argparse.Namespace) -> None:
+    from dgm.data import download_mnist, resolve_data_dir
+
+    if not args.force:
+        found = _already_usable(args.data_dir)
+        if found is not None:
+            print(
+                f"MNIST is already usable in {resolve_data_dir(args.data_dir)} ({found}); "
+                "nothing downloaded (--force downloads the four IDX files anyway)"
+            )
+            return
+    mirrors = tuple(args.mirror) if args.mirror else None
+    where = download_mnist(
+        args.data_dir,
+        mirrors=mirrors,
+        progress=not args.no_progress,
+        force=args.force,
+    )
+    print(f"MNIST files are in {where}")
+
+
+def _os_error_text(err: OSError) -> str:
+    """``Permission denied: /sys/dl``: the problem, then the path."""
+    if err.filename is None:
+        return str(err)
+    return f"{err.strerror or err}: {err.filename}"
+
+
+def _stdout_gone() -> None:
+    """The reader of stdout went away (``| head``): send what is left to /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured)
+        pass
+
+
 def run_data(args: argparse.Namespace) -> int:
-    """Run a parsed ``dgm data ...`` command; returns the exit status."""
-    from dgm.data import DATASETS, download_mnist
+    """Run a parsed ``dgm data ...`` command: 0, or 2 after an error, 130 after Ctrl-C."""
+    from dgm.data import DATASETS
 
     cmd = args.data_command
+    what = f"dgm data {cmd}"
     try:
         if cmd == "list":
             print("\n".join(DATASETS))
         elif cmd == "info":
             _info(args.spec, args.data_dir)
         elif cmd == "download":
-            mirrors = tuple(args.mirror) if args.mirror else None
-            where = download_mnist(
-                args.data_dir,
-                mirrors=mirrors,
-                progress=not args.no_progress,
-                force=args.force,
-            )
-            print(f"MNIST files are in {where}")
+            _download(args)
         else:  # pragma: no cover - argparse rejects it first
             raise ValueError(f"unknown data command {cmd!r}")
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:  # `dgm data info digits | head -1`: not an error
+        _stdout_gone()
+        return 0
+    except (OSError, ValueError, RuntimeError) as e:
+        text = _os_error_text(e) if isinstance(e, OSError) else str(e)
+        print(f"{what}: error: {text}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{what}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

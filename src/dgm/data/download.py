@@ -126,6 +126,16 @@ def _fetch(url: str, dest: Path, spec: FileSpec, progress: bool, timeout: float)
         raise
 
 
+def _check_writable(folder: Path) -> None:
+    """Raise the ``OSError`` (naming ``folder``) that writing a file into it would give."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+    except OSError as err:
+        raise type(err)(err.errno, err.strerror, str(folder)) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def download_mnist(
     data_dir: str | os.PathLike | None = None,
     mirrors: Sequence[str] | None = None,
@@ -141,8 +151,9 @@ def download_mnist(
     to :data:`MNIST_FILES`. Files already present with the right checksum are kept
     (unless ``force``). For each file the mirrors are tried in order; a failed request or a
     checksum mismatch moves on to the next. Raises :class:`DownloadError`
-    naming every attempt when all mirrors fail for a file, and ``ValueError`` for an
-    empty ``mirrors``.
+    naming every attempt when all mirrors fail for a file, ``ValueError`` for an
+    empty ``mirrors``, and ``OSError`` naming the folder when it cannot be created or
+    written.
     """
     files = MNIST_FILES if files is None else files
     if isinstance(mirrors, str):
@@ -153,11 +164,15 @@ def download_mnist(
                          "built-in MNIST_MIRRORS)")
     target = resolve_data_dir(data_dir) / "mnist"
     target.mkdir(parents=True, exist_ok=True)
+    writable = False
     for name, spec in files.items():
         dest = target / name
         if dest.exists() and not force:
             if verify_file(dest, spec) is None:
                 continue
+        if not writable:  # once, before the first download: not a failure of every mirror
+            _check_writable(target)
+            writable = True
         errors = []
         for mirror in mirrors:
             url = mirror if mirror.endswith("/") else mirror + "/"

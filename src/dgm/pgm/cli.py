@@ -1,13 +1,18 @@
 """``dgm pgm``: info, query, sample and draw for BIF / UAI networks.
 
-NET is a file (``.bif``, ``.bif.gz``, ``.uai``) or the name of a bnlearn network
-found as ``$DGM_DATA/bnlearn/NAME.bif.gz``.
+NET is a file (``.bif``, ``.bif.gz``, ``.uai``; gzip is told by the first bytes) or the
+name of a bnlearn network found as ``<data dir>/bnlearn/NAME.bif.gz``, where the data
+directory is ``$DGM_DATA``, else ``$XDG_CACHE_HOME/dgm``, else ``~/.cache/dgm``.
 
     dgm pgm info NET
     dgm pgm query NET --target X --evidence A=yes B=no [--json]
     dgm pgm query NET --target X --evidence-csv rows.csv [-o posteriors.csv]
     dgm pgm sample NET -n 100000 -o samples.csv [--seed 0]
     dgm pgm draw NET -o net.png
+
+Errors print one line ``dgm pgm CMD: error: ...`` and exit 2; Ctrl-C prints
+``dgm pgm CMD: interrupted`` and exits 130; a closed stdout (``| head``) ends quietly
+with status 0. Output folders are created.
 
 Wire it into another parser with :func:`add_pgm_subparser` and :func:`run_pgm`,
 or run ``python -m dgm.pgm.cli ...``.
@@ -25,26 +30,89 @@ from typing import Any
 
 import numpy as np
 
+NET_SUFFIXES = (".bif", ".bif.gz", ".uai", ".uai.gz", ".gz")
+NET_HELP = (
+    "the network: a .bif, .bif.gz or .uai file, or the name of a bnlearn network "
+    "(asia, alarm, ...) found as <data dir>/bnlearn/NAME.bif.gz, the data directory "
+    "being $DGM_DATA, else $XDG_CACHE_HOME/dgm, else ~/.cache/dgm"
+)
+NET_DESCRIPTION = """\
+NET is a network file (.bif, .bif.gz or .uai; gzip is told by its first bytes)
+or the name of a bnlearn network (asia, alarm, ...) found as
+<data dir>/bnlearn/NAME.bif.gz, the data directory being $DGM_DATA, else
+$XDG_CACHE_HOME/dgm, else ~/.cache/dgm. Give NET before the options."""
+EXAMPLES = {
+    "info": "NET",
+    "query": "NET --target X --evidence A=yes B=no",
+    "sample": "NET -n 1000 -o samples.csv",
+    "draw": "NET -o net.png",
+}
+
+
+def _bnlearn_dir() -> Path:
+    from dgm.data.paths import resolve_data_dir
+
+    return resolve_data_dir() / "bnlearn"
+
+
+def _is_bare_name(spec: str) -> bool:
+    """A bnlearn name rather than a path: no folder, no network-file suffix."""
+    return "/" not in spec and os.sep not in spec and not spec.lower().endswith(NET_SUFFIXES)
+
+
+def _bnlearn_file(spec: str) -> Path | None:
+    """``<data dir>/bnlearn/SPEC.bif.gz`` if ``spec`` is a bare name and that file exists."""
+    if not _is_bare_name(spec) or not spec:
+        return None
+    candidate = _bnlearn_dir() / f"{spec}.bif.gz"
+    return candidate if candidate.is_file() else None
+
+
+def _network_suggestion(spec: str) -> str:
+    """``; did you mean ...?`` among the bnlearn names and the network files beside ``spec``."""
+    from dgm.pgm._hints import did_you_mean
+    from dgm.pgm.io.bif import network_stem
+
+    def listing(folder: Path) -> list[Path]:
+        try:
+            return [p for p in folder.iterdir() if p.name.lower().endswith(NET_SUFFIXES)]
+        except OSError:
+            return []
+
+    parent = Path(spec).parent
+    beside = did_you_mean(spec, [str(parent / p.name) for p in listing(parent)])
+    bnlearn = did_you_mean(network_stem(spec), [network_stem(p) for p in listing(_bnlearn_dir())])
+    # a path most likely means a file beside it; a bare name, a bnlearn network
+    return (bnlearn or beside) if _is_bare_name(spec) else (beside or bnlearn)
+
 
 def load_network(spec: str) -> Any:
-    """A model from a file path, or a bnlearn name looked up under ``$DGM_DATA``."""
+    """A model from a file path, or a bnlearn name looked up under the data directory."""
     from dgm.pgm.io.bif import read_bif
     from dgm.pgm.io.uai import read_uai
 
     path = Path(spec)
     if not path.exists():
-        root = os.environ.get("DGM_DATA")
-        candidate = Path(root) / "bnlearn" / f"{spec}.bif.gz" if root else None
-        if candidate is None or not candidate.exists():
-            raise FileNotFoundError(
-                f"no network file {spec!r}"
-                + (f" (nor {candidate})" if candidate else " (DGM_DATA unset)")
-            )
-        path = candidate
+        found = _bnlearn_file(spec)
+        if found is None:
+            hint = _network_suggestion(spec)
+            if _is_bare_name(spec):
+                where = f"neither ./{spec} nor {_bnlearn_dir() / (spec + '.bif.gz')} exists"
+                raise FileNotFoundError(
+                    f"no network file or bnlearn network {spec!r} ({where}){hint}"
+                )
+            raise FileNotFoundError(f"no network file {spec!r}{hint}")
+        path = found
     name = path.name.lower()
     if name.endswith((".uai", ".uai.gz")):
         return read_uai(path)
     return read_bif(path)
+
+
+def _output(path: str) -> str:
+    """``path``, its folder created (called just before the file is written)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _parse_evidence(items: Sequence[str]) -> dict[str, str]:
@@ -90,12 +158,15 @@ def _query(model: Any, args: argparse.Namespace) -> int:
         raise ValueError("-o/--output needs --evidence-csv (a single query prints its posterior)")
     states = model.states.get(args.target)
     if states is None:
-        raise ValueError(f"unknown target variable {args.target!r}")
+        from dgm.pgm._hints import did_you_mean
+
+        hint = did_you_mean(args.target, model.variables)
+        raise ValueError(f"unknown target variable {args.target!r}{hint}")
     if args.evidence_csv:
         post = _csv_posteriors(model, args.target, args.evidence_csv)
         header = [f"P({args.target}={s})" for s in states]
         if args.output:
-            write_csv(args.output, header, ([f"{p:.10g}" for p in r] for r in post))
+            write_csv(_output(args.output), header, ([f"{p:.10g}" for p in r] for r in post))
             print(f"wrote {len(post)} posteriors to {args.output}")
         else:
             print(",".join(header))
@@ -152,7 +223,7 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
     codes = model.sample(args.n, seed=args.seed)
     names = [np.asarray(model.states[v], dtype=object) for v in model.variables]
     rows = zip(*(names[j][codes[:, j]] for j in range(len(names))))
-    write_csv(args.output, model.variables, rows)
+    write_csv(_output(args.output), model.variables, rows)
     print(f"wrote {args.n} samples to {args.output}")
     return 0
 
@@ -160,7 +231,7 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
 def _draw(model: Any, args: argparse.Namespace) -> int:
     from dgm.pgm.draw import draw_network
 
-    path = draw_network(model, args.output)
+    path = draw_network(model, _output(args.output))
     print(f"wrote {path}")
     return 0
 
@@ -168,40 +239,124 @@ def _draw(model: Any, args: argparse.Namespace) -> int:
 COMMANDS = {"info": _info, "query": _query, "sample": _sample, "draw": _draw}
 
 
+def _net_out_of_evidence(args: list[str]) -> list[str]:
+    """``... --evidence A=yes NET`` as ``... NET --evidence A=yes``.
+
+    ``--evidence`` takes any number of values, so argparse would count NET among them; a
+    token after the VAR=STATE items that is no option and names an existing file or
+    bnlearn network is moved before ``--evidence``. Anything else is left to the errors.
+    """
+    if "--evidence" not in args:
+        return args
+    i = len(args) - 1 - args[::-1].index("--evidence")
+    j = i + 1
+    while j < len(args) and not args[j].startswith("-") and "=" in args[j]:
+        j += 1
+    if j < len(args) and not args[j].startswith("-"):
+        if Path(args[j]).exists() or _bnlearn_file(args[j]) is not None:
+            return [*args[:i], args[j], *args[i:j], *args[j + 1 :]]
+    return args
+
+
+class _PgmParser(argparse.ArgumentParser):
+    """A ``dgm pgm`` subcommand's parser: NET may follow an ``--evidence`` list, and a
+    missing NET is explained."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        if args is not None:
+            args = _net_out_of_evidence(list(args))
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str):
+        if "required" in message and "NET" in message:
+            command = self.prog.split()[-1]
+            message += (
+                " (NET, a network file or bnlearn name, goes first: "
+                f"{self.prog} {EXAMPLES.get(command, 'NET ...')})"
+            )
+        super().error(message)
+
+
 def add_pgm_subparser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``pgm`` command (info/query/sample/draw) to an argparse subparsers object."""
-    pgm = subparsers.add_parser("pgm", help="Bayesian / Markov networks: exact inference, sampling")
-    sub = pgm.add_subparsers(dest="pgm_command", required=True)
-    info = sub.add_parser("info", help="summarize a network")
-    info.add_argument("net")
-    query = sub.add_parser("query", help="posterior of a target variable")
-    query.add_argument("net")
-    query.add_argument("--target", required=True)
+    pgm = subparsers.add_parser(
+        "pgm",
+        help="Bayesian / Markov networks: exact inference, sampling",
+        description="Bayesian / Markov networks: exact inference, sampling, pictures.\n\n"
+        + NET_DESCRIPTION,
+        epilog="examples:\n" + "\n".join(f"  dgm pgm {c} {ex}" for c, ex in EXAMPLES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = pgm.add_subparsers(dest="pgm_command", required=True, parser_class=_PgmParser)
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(
+            name,
+            help=summary,
+            description=f"{summary[0].upper()}{summary[1:]}.\n\n{NET_DESCRIPTION}",
+            epilog=f"example:\n  dgm pgm {name} {EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.add_argument("net", metavar="NET", help=NET_HELP)
+        return parser
+
+    command("info", "summarize a network")
+    query = command("query", "posterior of a target variable")
+    query.add_argument("--target", required=True, help="the variable whose posterior is printed")
     query.add_argument(
-        "--evidence", nargs="*", default=[], metavar="VAR=STATE", help="not with --evidence-csv"
+        "--evidence",
+        nargs="*",
+        default=[],
+        metavar="VAR=STATE",
+        help="observed values (not with --evidence-csv)",
     )
     query.add_argument("--evidence-csv", help="CSV of evidence rows (empty cell = unobserved)")
     query.add_argument("-o", "--output", help="CSV of posteriors (only with --evidence-csv)")
     query.add_argument("--json", action="store_true", help="print JSON (not with --evidence-csv)")
-    sample = sub.add_parser("sample", help="forward samples to CSV")
-    sample.add_argument("net")
+    sample = command("sample", "forward samples to CSV")
     sample.add_argument("-n", type=int, default=1000, help="number of samples (at least 1)")
-    sample.add_argument("-o", "--output", required=True)
+    sample.add_argument("-o", "--output", required=True, help="CSV file (folders are created)")
     sample.add_argument("--seed", type=int, default=0)
-    draw = sub.add_parser("draw", help="picture of the network (PNG)")
-    draw.add_argument("net")
+    draw = command("draw", "picture of the network (PNG)")
     draw.add_argument("-o", "--output", required=True, help="PNG file (.png added if no suffix)")
     return pgm
 
 
+def _os_error_text(err: OSError) -> str:
+    """``Permission denied: /sys/s.csv``: the problem, then the path."""
+    if err.filename is None:
+        return str(err)
+    return f"{err.strerror or err}: {err.filename}"
+
+
+def _stdout_gone() -> None:
+    """The reader of stdout went away (``| head``): send what is left to /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured)
+        pass
+
+
 def run_pgm(args: argparse.Namespace) -> int:
-    """Run a parsed ``pgm`` command; errors print one line and return 2."""
+    """Run a parsed ``pgm`` command: 0, or 2 after a one-line error, 130 after Ctrl-C."""
+    what = f"dgm pgm {args.pgm_command}"
     try:
         model = load_network(args.net)
-        return COMMANDS[args.pgm_command](model, args)
-    except (ValueError, FileNotFoundError, OSError) as err:
-        print(f"dgm pgm {args.pgm_command}: error: {err}", file=sys.stderr)
+        status = COMMANDS[args.pgm_command](model, args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:  # `dgm pgm info alarm | head -1`: not an error
+        _stdout_gone()
+        return 0
+    except (ValueError, OSError) as err:
+        text = _os_error_text(err) if isinstance(err, OSError) else str(err)
+        print(f"{what}: error: {text}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{what}: interrupted", file=sys.stderr)
+        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:

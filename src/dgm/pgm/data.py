@@ -29,12 +29,15 @@ dgm.pgm.data.TableError: row 0, column 'A': unknown state 'maybe'; states are ['
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from dgm.pgm._hints import did_you_mean
 
 MISSING_STRINGS = frozenset({"", "nan", "NaN", "NA", "?"})
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -212,7 +215,10 @@ def encode_table(
         raise TypeError(f"cannot read a table from {type(table).__name__}")
     unknown = [c for c in cols if c not in states]
     if unknown:
-        raise ValueError(f"unknown variables {unknown} in table; variables are {list(states)}")
+        raise ValueError(
+            f"unknown variables {unknown} in table; variables are {list(states)}"
+            + did_you_mean(unknown[0] if len(unknown) == 1 else unknown, states)
+        )
     n = len(next(iter(data.values()))) if data else 0
     codes = np.empty((n, len(cols)), dtype=np.int64)
     for j, c in enumerate(cols):
@@ -234,7 +240,17 @@ def _rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
 def read_csv_with_lines(path: str | Path) -> tuple[dict[str, list[str]], list[int]]:
     """The columns of a CSV file (as :func:`read_csv`) and the line each row starts on."""
     path = Path(path)
-    with path.open(newline="", encoding="utf-8-sig") as fh:  # utf-8-sig: drop a byte order mark
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # utf-8-sig: drop a byte order mark
+    except UnicodeDecodeError as err:
+        at = err.start + len(raw) - len(err.object)  # utf-8-sig reports past a BOM
+        line = raw.count(b"\n", 0, at) + 1
+        raise ValueError(
+            f"{path}, line {line}: not UTF-8 text (byte 0x{raw[at]:02x}); "
+            "save the file as UTF-8"
+        ) from None
+    with io.StringIO(text, newline="") as fh:
         rows = _rows(csv.reader(fh))
         try:
             header_line, header = next(rows)

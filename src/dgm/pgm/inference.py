@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dgm.pgm._hints import did_you_mean
 from dgm.pgm.data import encode_table
 from dgm.pgm.elimination import BATCH, Table, contract, max_product, merge_tables, sum_product
 from dgm.pgm.factor import Factor, state_index
@@ -103,6 +104,7 @@ class ExactInference:
             kind = f"{what} variables" if what else "variables"
             raise ValueError(
                 f"unknown {kind} {unknown}; the model has {len(self.states)} variables"
+                + did_you_mean(unknown[0] if len(unknown) == 1 else unknown, self.states)
             )
 
     def _evidence_index(self, evidence: Mapping[str, Any] | None) -> dict[str, int]:

@@ -25,13 +25,13 @@ True
 from __future__ import annotations
 
 import gzip
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from dgm.pgm.bayesnet import ROW_TOL, BayesianNetwork
 from dgm.pgm.factor import Factor
+from dgm.pgm.io._text import read_network_text
 
 DELIMITERS = "{}()[],;|"
 
@@ -145,10 +145,16 @@ class _Parser:
         return np.array(values), lines
 
 
-def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
-    """A :class:`BayesianNetwork` from BIF text."""
+def parse_bif(
+    text: str, source: str = "<string>", default_name: str | None = None
+) -> BayesianNetwork:
+    """A :class:`BayesianNetwork` from BIF text (at least one variable).
+
+    Its name is the ``network`` block's, else ``"network"``; ``default_name``, when given,
+    replaces a missing name and the placeholder ``unknown``.
+    """
     p = _Parser(text, source)
-    name = "network"
+    name = None
     states: dict[str, tuple[str, ...]] = {}
     tables: dict[str, tuple[list[str], np.ndarray]] = {}
     while p.peek() is not None:
@@ -193,15 +199,19 @@ def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
         else:
             p.pos -= 1
             raise p.error(f"expected 'network', 'variable' or 'probability', found {kind!r}")
+    if not states:
+        raise BIFError(f"{source}: no variables (an empty file, or no 'variable' block)")
     missing = [v for v in states if v not in tables]
     if missing:
         raise BIFError(f"{source}: no probability block for variables {missing}")
+    if default_name is not None and name in (None, "unknown"):
+        name = default_name
     cpds = []
     for var, (parents, arr) in tables.items():
         names = {v: states[v] for v in (var, *parents)}
         cpds.append(Factor((var, *parents), arr.shape, arr, names))
     try:
-        return BayesianNetwork(cpds, name=name)
+        return BayesianNetwork(cpds, name="network" if name is None else name)
     except ValueError as err:
         raise BIFError(f"{source}: {err}") from None
 
@@ -272,18 +282,21 @@ def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]], done: set
         elif tok == "(":
             config = p.until(")")
             if len(config) != len(parents):
-                raise p.error(f"{var!r}: {len(config)} parent states for {len(parents)} parents")
+                raise p.error(
+                    f"{var!r}: {len(config)} parent states for {len(parents)} parents", line
+                )
             idx = []
             for u, s in zip(parents, config):
                 if s not in states[u]:
                     raise p.error(
-                        f"unknown state {s!r} of parent {u!r}; states are {list(states[u])}"
+                        f"unknown state {s!r} of parent {u!r}; states are {list(states[u])}",
+                        line,
                     )
                 idx.append(states[u].index(s))
             vals, _ = p.numbers(var)
-            if len(vals) != card:
+            if len(vals) != card:  # reported on the row's line, not the next token's
                 raise p.error(
-                    f"row {tuple(config)} of {var!r} needs {card} numbers, got {len(vals)}"
+                    f"row {tuple(config)} of {var!r} needs {card} numbers, got {len(vals)}", line
                 )
             if filled[tuple(idx)]:
                 raise p.error(f"row {tuple(config)} of {var!r} is given twice", line)
@@ -306,18 +319,28 @@ def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]], done: set
     return var, parents, arr
 
 
+def network_stem(path: str | Path) -> str:
+    """A file's name without its ``.gz``, ``.bif`` or ``.uai`` suffixes.
+
+    >>> network_stem("/data/bnlearn/asia.bif.gz"), network_stem("my.net.uai")
+    ('asia', 'my.net')
+    """
+    name = Path(path).name
+    for suffix in (".gz", ".bif", ".uai"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
 def read_bif(path: str | Path) -> BayesianNetwork:
-    """Read a ``.bif`` or ``.bif.gz`` file."""
+    """Read a ``.bif`` file, plain or gzipped (told by its first bytes, not its name).
+
+    A network declared without a name or as ``unknown`` (as bnlearn's files are) is named
+    after the file: ``asia.bif.gz`` gives ``asia``.
+    """
     path = Path(path)
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8-sig") as fh:
-                text = fh.read()
-        else:
-            text = path.read_text(encoding="utf-8-sig")  # tolerates a byte-order mark
-    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as err:
-        raise BIFError(f"{path}: truncated or corrupt file ({err})") from None
-    return parse_bif(text, source=str(path))
+    text = read_network_text(path, BIFError)  # tolerates a byte-order mark
+    return parse_bif(text, source=str(path), default_name=network_stem(path))
 
 
 def _check_name(kind: str, name: str) -> str:

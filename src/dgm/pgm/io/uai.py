@@ -19,14 +19,13 @@ dgm.pgm.io.uai.UAIError: <string>, line 5: variable index 7 out of range (2 vari
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from dgm.pgm.bayesnet import BayesianNetwork
 from dgm.pgm.factor import Factor
+from dgm.pgm.io._text import read_network_text
 from dgm.pgm.markovnet import MarkovNetwork
 
 
@@ -127,15 +126,9 @@ def parse_uai(text: str, source: str = "<string>") -> MarkovNetwork | BayesianNe
 
 
 def read_uai(path: str | Path) -> MarkovNetwork | BayesianNetwork:
-    """Read a ``.uai`` (or ``.uai.gz``) file."""
+    """Read a ``.uai`` file, plain or gzipped (told by its first bytes, not its name)."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            text = fh.read()
-    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as err:
-        raise UAIError(f"{path}: truncated or corrupt file ({err})") from None
-    return parse_uai(text, source=str(path))
+    return parse_uai(read_network_text(path, UAIError), source=str(path))
 
 
 def write_uai_string(model: MarkovNetwork | BayesianNetwork) -> str:
