@@ -92,6 +92,8 @@ def test_save_load_round_trip_keeps_every_tensor(name, digits, tmp_path):
     import dgm
 
     model = tiny(name)
+    if "binary" not in model.accepted_kinds():  # the Gaussian RBM: grayscale digits
+        digits = load_dataset("digits:gray")
     cfg = TrainConfig(data="digits", epochs=1, batch_size=64, max_train=128, picture_every=0,
                       progress=False)
     Trainer(model, cfg, digits, tmp_path / "run").fit()
@@ -188,3 +190,35 @@ def test_the_loss_never_draws_from_torch_s_global_generator(name, digits):
             assert "generator" in str(err).lower()
             return
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_a_float64_model_trains_and_samples_in_float64(name, digits):
+    model = tiny(name).double()
+    x = torch.tensor(digits.train.x[:16])  # float32 data: cast to the model's dtype
+    if "binary" not in model.accepted_kinds():
+        x = torch.tensor(load_dataset("digits:gray").train.x[:16])
+    gen = torch.Generator().manual_seed(0)
+    loss = model.training_step(model, x, model.configure_optimizers(
+        lambda p, **kw: torch.optim.SGD(p, lr=1e-3)), gen)["loss"]
+    assert torch.isfinite(loss).all()
+    if hasattr(model, "sample"):
+        assert model.sample(3, seed=0).dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_sample_counts_are_checked_and_zero_gives_an_empty_batch(name):
+    model = tiny(name)
+    if not hasattr(model, "sample"):
+        pytest.skip("no sampler")
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="n must be an integer >= 0"):
+            model.sample(bad, seed=0)
+    assert model.sample(0, seed=0).shape[0] == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_generator_on_another_device_is_named():
+    model = tiny("vae").cuda()
+    with pytest.raises(ValueError, match="seed is a generator on cpu"):
+        model.sample(2, seed=torch.Generator())

@@ -155,7 +155,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         # ("init" alone would equal the loop's first shuffle seed, derive_seed(seed, "perm", 0))
         init = derive_seed(tcfg.seed, "cli", "init")
         model = cls(mcfg, splits.train.shape).reset_parameters(init)
-    model.check_data(splits.train)
     t0 = time.perf_counter()
     trainer = Trainer(model, tcfg, splits, run_dir, resume=bool(args.resume))
     try:

@@ -188,3 +188,16 @@ def test_discriminate_scores_each_example_alone_and_leaves_the_model_as_it_was()
     d4, d1 = m.discriminate(x), m.discriminate(x[:1])
     assert torch.allclose(d4[:1], d1) and m.D.training
     assert all(torch.equal(v, m.state_dict()[k]) for k, v in state.items())
+
+
+def test_dcgan_statistics_refresh_takes_a_seed_or_generator_and_checks_its_counts():
+    from dgm.models.dcgan import DCGAN, DCGANConfig
+
+    m = DCGAN(DCGANConfig(latent=8, width=4), (1, 16, 16)).reset_parameters(0)
+    for bad, message in (({"batches": 0}, "batches must be"), ({"batch": 1}, "at least 2")):
+        with pytest.raises(ValueError, match=message):
+            m.refresh_statistics(**bad)
+    m.refresh_statistics(batches=2, batch=8, seed=torch.Generator().manual_seed(3))
+    a = [b.clone() for b in m.G.buffers()]
+    m.refresh_statistics(batches=2, batch=8, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a, m.G.buffers()))

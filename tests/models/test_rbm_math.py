@@ -331,3 +331,47 @@ def test_from_parameters_keeps_the_data_statistics_in_float64_and_big_weights_ar
     assert rbm.data_mean.dtype == rbm.data_count.dtype == torch.float64  # counts past 2^24
     with pytest.raises(ValueError, match="size 800 overflows"):
         RBM.from_parameters([[800.0, 0.0]], [0.0], [0.0, 0.0]).to_markov_network()
+
+
+def test_algorithm_0_averages_the_r_states_after_k_burn_in_sweeps(monkeypatch):
+    """The seed's Algorithm 0: from a random v^(0), k burn-in sweeps, then the average over
+    v^(k+1) .. v^(k+r): k + r sweeps (CD-k and PCD-k: k sweeps for their one sample)."""
+    for options, sweeps in (({"random_start": True, "cd_k": 2, "samples": 3}, 5),
+                            ({"random_start": True}, 2), ({"cd_k": 3}, 3),
+                            ({"pcd": True, "cd_k": 2, "chains": 9}, 2)):
+        rbm = tiny_rbm(**options)
+        calls = []
+        real = rbm.gibbs_step
+        monkeypatch.setattr(rbm, "gibbs_step",
+                            lambda v, g, calls=calls, real=real: calls.append(1) or real(v, g))
+        v_model, _ = rbm._negative_phase(torch.zeros(4, 8, dtype=torch.float64),
+                                         torch.full((4, 4), 0.5, dtype=torch.float64),
+                                         torch.Generator().manual_seed(0))
+        half = 0 if options.get("random_start") or options.get("pcd") else 1  # data's h
+        assert len(calls) + half == sweeps, options
+        assert v_model.shape[0] == options.get("samples", 1) * (9 if "pcd" in options else 4)
+
+
+def test_bad_arguments_of_the_rbm_api_are_named():
+    rbm = tiny_rbm()
+    for call, message in (
+            (lambda: RBM.from_parameters([[1.0, 0.0]], [0.5, 0.5], [0.0, 0.0]), r"b must have "
+             r"shape \(1,\)"),
+            (lambda: RBM.from_parameters([[1.0, 0.0]], [0.5], 1.0), r"c must have shape \(2,\)"),
+            (lambda: RBM.from_parameters([1.0, 0.0], [0.5], [0.0]), "W must be a"),
+            (lambda: rbm.sample(2, seed=0, steps=0), "steps must be an integer > 0"),
+            (lambda: rbm.sample(2, seed=0, start=torch.zeros(5, 8)), "start holds 5 chains"),
+            (lambda: rbm.ais(100, runs=1, seed=0), "runs must be at least 2"),
+            (lambda: rbm.ais(100, runs=0, seed=0), "runs must be an integer > 0")):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_a_gaussian_rbm_too_large_for_exact_log_z_says_so_in_log_prob_and_nll():
+    from dgm.registry import build_model
+
+    big = build_model("grbm", {"hidden": 30}, (3,), seed=0)
+    x = torch.zeros(2, 3)
+    for call in (lambda: big.log_prob(x), lambda: big.nll(x)):
+        with pytest.raises(ValueError, match="exact likelihood needs <= 25 hidden units"):
+            call()

@@ -170,3 +170,17 @@ def test_log_q_keeps_its_noise_when_sigma_is_below_the_mean_s_precision():
     expected = model.log_lik(x, model.decode(z)).double() + log_normal(
         z.double(), torch.zeros(3).double(), torch.zeros(3).double()) - log_qz
     assert torch.allclose(lw.double(), expected, atol=1e-2, rtol=0)
+
+
+def test_bad_counts_and_latent_points_are_named():
+    vae = VAE(VAEConfig(latent=2, hidden=(8,)), (6,)).reset_parameters(0)
+    x = torch.zeros(3, 6)
+    for call, message in ((lambda: vae.log_prob(x, k=0), "k must be an integer > 0"),
+                          (lambda: vae.log_prob(x, k=2.5), "k must be an integer"),
+                          (lambda: vae.log_prob(x, k=5, chunk=0), "chunk must be"),
+                          (lambda: vae.posterior(x, n_samples=-1), "n_samples must be"),
+                          (lambda: vae.nll(x, iwae_k=0), "iwae_k must be"),
+                          (lambda: vae.decode_grid(torch.zeros(4, 3)), r"z must be \(N, 2\)")):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert vae.decode_grid([[0.0, 0.0]]).shape == (1, 6)  # a list of points works too

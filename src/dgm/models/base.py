@@ -293,7 +293,13 @@ class GenerativeModel(nn.Module):
                     torch.float32)
 
     def _generator(self, seed: Any) -> torch.Generator:
-        return as_torch_generator(seed, device=self.device)
+        """A generator on the model's device from ``seed`` (an int, a Generator or None)."""
+        gen = as_torch_generator(seed, device=self.device)
+        if gen.device.type != self.device.type:
+            raise ValueError(f"seed is a generator on {gen.device} but the model is on "
+                             f"{self.device}: pass an int seed or "
+                             f"torch.Generator(device={self.device.type!r})")
+        return gen
 
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
         """Flatten to (B, n_inputs), with a clear error for a wrong shape or NaN."""

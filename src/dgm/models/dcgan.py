@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from dgm.models.base import ModelConfig, check_choice, check_positive
+from dgm.models.base import ModelConfig, check_choice, check_count, check_positive
 from dgm.models.gan import GAN, KINDS_BY_OUTPUT, OBJECTIVES
 
 
@@ -165,17 +165,21 @@ class DCGAN(GAN):
         return "pm1"  # tanh
 
     @torch.no_grad()
-    def refresh_statistics(self, batches: int = 20, batch: int = 100, seed: int = 0) -> None:
+    def refresh_statistics(self, batches: int = 20, batch: int = 100, seed: Any = 0) -> None:
         """Re-estimate the generator's batch-norm running statistics for its current weights:
         the cumulative mean over ``batches`` batches of G(z) in training mode, z from
         ``seed``. A weight average (``ema``) never produced the statistics it inherits from
         the trained model; the loop calls this on the average before it is used."""
+        check_count("batches", batches)
+        check_count("batch", batch, allow_zero=False)
+        if batch < 2:  # one example has no batch variance
+            raise ValueError(f"batch must be at least 2 (batch-norm statistics), got {batch}")
+        gen = self._generator(seed)
         bns = [m for m in self.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         saved = [m.momentum for m in bns]
         for m in bns:
             m.reset_running_stats()
             m.momentum = None  # a cumulative average
-        gen = torch.Generator(device=self.device).manual_seed(seed)
         was = self.G.training
         self.G.train()
         try:

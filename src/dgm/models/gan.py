@@ -52,7 +52,13 @@ from torch import nn
 
 from dgm._rng import require_generator
 from dgm.models._layers import activation, mlp
-from dgm.models.base import GenerativeModel, ModelConfig, check_choice, check_positive
+from dgm.models.base import (
+    GenerativeModel,
+    ModelConfig,
+    check_choice,
+    check_count,
+    check_positive,
+)
 
 OBJECTIVES = ("nonsaturating", "minimax")
 COLLAPSE_WARN_STEPS = 200
@@ -204,7 +210,7 @@ class GAN(GenerativeModel):
 
     def noise(self, n: int, generator) -> torch.Tensor:
         """z ~ N(0, I), (n, latent), from ``generator`` (never torch's global one)."""
-        return torch.randn((n, self.config.latent), device=self.device,
+        return torch.randn((n, self.config.latent), device=self.device, dtype=self.dtype,
                            generator=require_generator(generator, f"{self.name}.noise"))
 
     # -- one evaluation of the game (no update) -------------------------------------------
@@ -302,6 +308,7 @@ class GAN(GenerativeModel):
         Batch norm uses its running statistics (eval mode) so a sample does not depend on
         the others drawn with it; the training mode is restored afterwards.
         """
+        n = check_count("n", n, allow_zero=True)
         gen = self._generator(seed)
         was = self.G.training
         self.G.eval()

@@ -133,14 +133,24 @@ class GRBM(RBM):
     def ais(self, *args, **kwargs):
         raise NotImplementedError("AIS is implemented for the Bernoulli-Bernoulli RBM only")
 
+    def _exact_log_z(self) -> float:
+        if not self.exact_feasible:
+            raise ValueError(f"grbm: an exact likelihood needs <= {EXACT_MAX_UNITS} hidden "
+                             f"units, this one has {self.config.hidden} (AIS is not "
+                             "implemented for the Gaussian-Bernoulli RBM)")
+        return float(self.log_partition())
+
+    @torch.no_grad()
+    def log_prob(self, x: Any, seed: Any = None) -> torch.Tensor:
+        """log p(v) = -F(v) - log Z per example (a log density, nats); exact (H <= 25).
+        ``seed`` is unused."""
+        return -self.free_energy(self.check_input(x)).double() - self._exact_log_z()
+
     @torch.no_grad()
     def nll(self, x: Any, seed: Any = 0) -> dict[str, torch.Tensor]:
         """Exact per-example ``nll_nats`` (a negative log density) and ``log_z``."""
-        if not self.exact_feasible:
-            raise ValueError(f"grbm: exact NLL needs <= {EXACT_MAX_UNITS} hidden units "
-                             "(AIS is not implemented for the Gaussian-Bernoulli RBM)")
+        log_z = self._exact_log_z()
         v = self.check_input(x)
-        log_z = float(self.log_partition())
         f = torch.cat([self.free_energy(vb).double() for vb in v.split(1000)])
         return {"nll_nats": f + log_z, "log_z": torch.full_like(f, log_z)}
 

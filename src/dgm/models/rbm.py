@@ -42,7 +42,7 @@ from torch import nn
 
 from dgm._rng import require_generator
 from dgm.models._layers import bernoulli
-from dgm.models.base import GenerativeModel, ModelConfig, check_positive
+from dgm.models.base import GenerativeModel, ModelConfig, check_count, check_positive
 from dgm.models.rbm_ais import (
     EXACT_MAX_UNITS,
     PAPER_BETAS,
@@ -167,12 +167,19 @@ class RBM(GenerativeModel):
         torch.Size([1, 2])
         """
         W = torch.as_tensor(W, dtype=dtype)
+        if W.dim() != 2:
+            raise ValueError(f"W must be a (D, H) matrix, got shape {tuple(W.shape)}")
+        b, c = torch.as_tensor(b, dtype=dtype), torch.as_tensor(c, dtype=dtype)
+        for name, t, size in (("b", b, W.shape[0]), ("c", c, W.shape[1])):
+            if t.shape != (size,):
+                raise ValueError(f"{name} must have shape ({size},) for W of shape "
+                                 f"{tuple(W.shape)}, got {tuple(t.shape)}")
         model = cls(cls.Config(hidden=W.shape[1], **config), (W.shape[0],)).to(dtype)
         model.data_mean, model.data_count = model.data_mean.double(), model.data_count.double()
         with torch.no_grad():
             model.W.copy_(W)
-            model.b.copy_(torch.as_tensor(b, dtype=dtype))
-            model.c.copy_(torch.as_tensor(c, dtype=dtype))
+            model.b.copy_(b)
+            model.c.copy_(c)
         return model
 
     def _reset_own(self, generator: torch.Generator) -> None:
@@ -241,11 +248,14 @@ class RBM(GenerativeModel):
             recon = self.visible_mean(h)
             x = self.sample_visible(recon, generator)
         done = 0 if recon is None else 1  # Gibbs sweeps made so far
-        out = [x] if done >= c.cd_k else []
-        while done < c.cd_k + c.samples - 1:  # k burn-in sweeps, then r samples
+        # CD-k and PCD-k: v^(k) .. v^(k+r-1); Algorithm 0 (random start): k burn-in sweeps,
+        # then the r samples v^(k+1) .. v^(k+r) it averages
+        first = c.cd_k + (1 if c.random_start else 0)
+        out = [x] if done >= first else []
+        while done < first + c.samples - 1:
             x = self.gibbs_step(x, generator)[0]
             done += 1
-            if done >= c.cd_k:
+            if done >= first:
                 out.append(x)
         if c.pcd and self.training:
             self.chains.copy_(x)
@@ -420,9 +430,13 @@ class RBM(GenerativeModel):
         """``steps`` block-Gibbs sweeps from the persistent chains (``pcd``; cycled when
         ``n > chains``), from ``start``, or from a random v; returns E[v | h] of the last sweep
         (``mean=True``) or the binary sample. The chains themselves are not changed."""
+        n, steps = check_count("n", n, allow_zero=True), check_count("steps", steps)
         gen = self._generator(seed)
         if start is not None:
             v = self.check_input(start)
+            if v.shape[0] != n:
+                raise ValueError(f"start holds {v.shape[0]} chains but n={n} samples were "
+                                 "asked for")
         elif self.chains.numel():
             v = self.chains[torch.arange(n, device=self.device) % self.chains.shape[0]].clone()
         else:

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dgm._checks import check_count
 from dgm._rng import as_torch_generator
 from dgm.models._layers import bernoulli
 
@@ -190,6 +191,9 @@ def ais_log_partition(W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_bi
     two matrix products, ``v W`` and ``h W^T``, for all runs at once.
     """
     t0 = time.perf_counter()
+    if check_count("runs", runs) < 2:
+        raise ValueError(f"runs must be at least 2 (log Z-hat's standard error is their "
+                         f"spread), got {runs}")
     betas = _as_schedule(betas)
     gen = as_torch_generator(seed, device=W.device)
     W32, b32, c32 = W.detach().float(), b.detach().float(), c.detach().float()
@@ -227,6 +231,7 @@ def raise_log_prob(W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_bias:
     ``w = p_0(v_1) prod_k p*_k(v_{k+1}) / p*_k(v_k)`` has ``E[w] = p_ann(x)``, so
     ``log mean w`` underestimates ``log p_ann(x)`` on average: the opposite bias of AIS.
     """
+    check_count("runs", runs)
     betas = _as_schedule(betas)
     gen = as_torch_generator(seed, device=W.device)
     W32, b32, c32 = W.detach().float(), b.detach().float(), c.detach().float()

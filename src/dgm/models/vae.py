@@ -44,7 +44,13 @@ from torch import nn
 
 from dgm._rng import require_generator
 from dgm.models._layers import bernoulli, conv_decoder, conv_encoder, mlp
-from dgm.models.base import GenerativeModel, ModelConfig, check_choice, check_positive
+from dgm.models.base import (
+    GenerativeModel,
+    ModelConfig,
+    check_choice,
+    check_count,
+    check_positive,
+)
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -160,9 +166,10 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def posterior(self, x: Any, n_samples: int = 1, seed: Any = None) -> dict[str, torch.Tensor]:
         """Q(z | x): ``mu`` (B, k), ``sigma2`` = diag Sigma (B, k), ``z`` samples (n, B, k)."""
+        n_samples = check_count("n_samples", n_samples)
         mu, logvar = self.encode(self.check_input(x))
         eps = torch.randn((n_samples, *mu.shape), generator=self._generator(seed),
-                          device=mu.device)
+                          device=mu.device, dtype=mu.dtype)
         return {"mu": mu, "sigma2": logvar.exp(), "z": reparameterize(mu, logvar, eps)}
 
     def transform(self, x: Any) -> torch.Tensor:
@@ -188,7 +195,8 @@ class VAE(GenerativeModel):
     def log_weights(self, x: torch.Tensor, k: int, generator) -> torch.Tensor:
         """log p(x, z_k) - log q(z_k | x) for k samples z_k ~ q(z|x): (k, B)."""
         mu, logvar = self.encode(x)  # (B, latent)
-        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device)  # (k, B, latent)
+        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device,
+                          dtype=mu.dtype)  # (k, B, latent)
         z = reparameterize(mu, logvar, eps)
         log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
         # log q(z | x) from eps itself: (z - mu)^2 / sigma^2 = eps^2 exactly, where z - mu
@@ -212,8 +220,9 @@ class VAE(GenerativeModel):
         ``kl_weight``, default beta)."""
         c = self.config
         require_generator(generator, "VAE.terms (the reparameterization's eps)")
+        x = x.reshape(x.shape[0], self.n_inputs).to(self.dtype)  # (B, D), the weights' dtype
         mu, logvar = self.encode(x)  # (B, latent)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         recon = -self.log_lik(x, self.decode(reparameterize(mu, logvar, eps)))  # (B,)
         kl = kl_std_normal(mu, logvar)  # (B,)
         out = {"recon": recon, "kl": kl, "neg_elbo": recon + kl}
@@ -237,6 +246,7 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def log_prob(self, x: Any, k: int = 5000, seed: Any = None, chunk: int = 2**17) -> torch.Tensor:
         """IWAE estimate of log p(x) with ``k`` importance samples, per example (nats)."""
+        k, chunk = check_count("k", k), check_count("chunk", chunk)
         x = self.check_likelihood_input(x)
         gen = self._generator(seed)
         out = []
@@ -254,6 +264,7 @@ class VAE(GenerativeModel):
 
     def nll(self, x: Any, iwae_k: int = 5000, seed: Any = 0) -> dict[str, torch.Tensor]:
         """Per-example -log p(x) (IWAE, k = iwae_k) and -ELBO, for ``dgm eval``."""
+        check_count("iwae_k", iwae_k)
         with torch.no_grad():
             lp = self.log_prob(x, k=iwae_k, seed=seed)
             gen = self._generator(seed)  # one stream: each chunk draws fresh noise
@@ -265,14 +276,16 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, seed: Any = None, mean: bool = True) -> torch.Tensor:
         """Draw z ~ N(0, I) and decode: the decoder means (``mean=True``) or data samples."""
+        n = check_count("n", n, allow_zero=True)
         gen = self._generator(seed)
-        z = torch.randn((n, self.config.latent), generator=gen, device=self.device)
+        z = torch.randn((n, self.config.latent), generator=gen, device=self.device,
+                        dtype=self.dtype)
         out = self.decode(z)  # (n, D)
         if mean:
             return self.mean(out)
         if self.config.decoder == "bernoulli":
             return bernoulli(torch.sigmoid(out), generator=gen)
-        return out + torch.randn(out.shape, generator=gen, device=out.device)
+        return out + torch.randn(out.shape, generator=gen, device=out.device, dtype=out.dtype)
 
     @torch.no_grad()
     def reconstruct(self, x: Any) -> torch.Tensor:
@@ -281,5 +294,9 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def decode_grid(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder means for given latent points (for the 2-D manifold picture)."""
-        return self.mean(self.decode(z.to(self.device)))
+        """Decoder means for given latent points z (N, latent) (the 2-D manifold picture)."""
+        z = torch.as_tensor(z).to(self.device, self.dtype)
+        if z.dim() != 2 or z.shape[1] != self.config.latent:
+            raise ValueError(f"z must be (N, {self.config.latent}) latent points, got shape "
+                             f"{tuple(z.shape)}")
+        return self.mean(self.decode(z))

@@ -33,7 +33,7 @@ class TrainConfig(ModelConfig):
     patience: int = 0  # early stopping after this many epochs without a better valid loss; 0 = off
     max_minutes: float = 0.0  # stop at the end of the epoch that passes this much training time
     checkpoint_minutes: float = 0.0  # epoch-end checkpoints at most this often (0 = every epoch)
-    seed: int = 0  # seeds initialization, batches and sampling: same seed, same run
+    seed: int = 0  # seeds batches and noise (dgm train: the initialization too): same run
     device: str = "auto"  # auto | cpu | cuda
     cuda_graph: bool = False  # replay the training step as a captured CUDA graph (one GPU, adam)
     max_train: int = 0  # use only the first N training examples (0 = all)

@@ -106,8 +106,10 @@ def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimiz
     if cfg.optimizer == "sgd":
         kw = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
         return torch.optim.SGD(params, **{**kw, **overrides})
-    kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
-    return torch.optim.Adagrad(params, **{**kw, **overrides})
+    if cfg.optimizer == "adagrad":
+        kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+        return torch.optim.Adagrad(params, **{**kw, **overrides})
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adam, sgd or adagrad")
 
 
 def _check_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> None:
@@ -176,6 +178,13 @@ class Trainer:
 
     def __init__(self, model, cfg: TrainConfig, splits, run_dir: str | Path,
                  resume: bool = False, stop_after_steps: int | None = None):
+        cfg.check()  # a TrainConfig built by hand is checked as the CLI's are
+        model.check_data(splits.train)  # kind and shape, before anything is written
+        if splits.valid is not None:
+            model.check_data(splits.valid)
+        elif cfg.patience:
+            raise ValueError(f"patience={cfg.patience} stops on the validation loss, but "
+                             f"{splits.train.name!r} has no validation split")
         self.cfg, self.splits, self.resume = cfg, splits, resume
         self.run_dir = Path(run_dir)
         self.stop_after_steps = stop_after_steps
