@@ -1,80 +1,33 @@
 """The ``dgm`` command line: train | sample | eval | info | data | pgm.
 
 Model flags are generated from each model's config dataclass (``dgm.registry``),
-training flags from :class:`dgm.train.TrainConfig`; nothing here knows a model.
+training flags from :class:`dgm.train.TrainConfig` (:mod:`dgm._flags`); nothing here knows a
+model. ``train``, ``sample`` and ``info`` live here; ``eval`` and ``classifier`` in
+:mod:`dgm.eval.cli`, ``data`` in :mod:`dgm.data.cli`, ``pgm`` in :mod:`dgm.pgm.cli`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
-import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from dgm._checks import check_count
 from dgm._errors import DGMError
+from dgm._flags import add_dataclass_flags, command, flag, options_as_flags, split_args
 from dgm.data.cli import add_data_subparser, run_data
+from dgm.eval.cli import add_eval_subparsers
 from dgm.pgm.cli import add_pgm_subparser, run_pgm
 from dgm.registry import MODEL_NAMES
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple = (),
-                        keep: tuple | None = None) -> None:
-    """One flag per field, typed from the field's annotation, default from the class, help
-    from the comment beside the field (:meth:`dgm.models.base.ModelConfig.field_help`)."""
-    helps = cls.field_help() if hasattr(cls, "field_help") else {}
-    for f in dataclasses.fields(cls):
-        if f.name in skip or (keep is not None and f.name not in keep):
-            continue
-        t, default = str(f.type), f.default
-        text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
-        kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
-                              "help": f"{text} (default: {default})".lstrip()}
-        if t == "bool":
-            kw["action"] = argparse.BooleanOptionalAction
-        elif t.startswith("tuple["):
-            kw.update(nargs="*", type=int if "int" in t else float, metavar="N")
-        elif t in ("int", "float"):
-            kw["type"] = int if t == "int" else float
-        else:
-            kw["type"] = str
-        parser.add_argument(_flag(f.name), **kw)
-
 
 # the training settings a resumed run may change (dgm.train.loop.RESUME_FREE): flags of
 # `dgm train --resume RUN_DIR` (its length comes from --more-epochs)
 RESUMABLE = ("max_minutes", "patience", "checkpoint_minutes", "data_dir", "device",
              "cuda_graph", "progress", "picture_every", "eval_batch")
-
-
-@contextlib.contextmanager
-def _options_as_flags(names: Iterable[str]) -> Iterator[None]:
-    """A ValueError that names an option by its Python name (``batch_size must be ...``,
-    ``ais_betas=3``) names it by its flag instead (``--batch-size``), as the user typed it."""
-    try:
-        yield
-    except ValueError as err:
-        msg = str(err)
-        for name in sorted(names, key=len, reverse=True):
-            msg = re.sub(rf"(?<![\w-]){name}(?=[ =])", _flag(name), msg)
-        if msg == str(err):
-            raise
-        raise ValueError(msg) from err
-
-
-def _split_args(args: argparse.Namespace, cls: type) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in vars(args).items() if k in names}
 
 
 def _default_run_dir(model: str, data: str) -> Path:
@@ -99,10 +52,10 @@ def train_configs(args: argparse.Namespace) -> tuple[type, Any, Any]:
     if args.preset and args.preset not in presets:
         raise ValueError(f"{args.model} has no preset {args.preset!r}; "
                          f"choose one of {sorted(presets)}")
-    with _options_as_flags(names):
-        tcfg = TrainConfig.from_dict(_split_args(args, TrainConfig))
+    with options_as_flags(names):
+        tcfg = TrainConfig.from_dict(split_args(args, TrainConfig))
         mcfg = cls.Config.from_dict({**presets.get(args.preset or "", {}),
-                                     **_split_args(args, cls.Config)})
+                                     **split_args(args, cls.Config)})
     return cls, tcfg, mcfg
 
 
@@ -117,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.model:
             raise ValueError(f"--resume continues {args.resume} as it was configured: a model "
                              f"and its flags ({args.model} ...) cannot change it (only "
-                             f"{', '.join(_flag(k) for k in RESUMABLE)} and --more-epochs can)")
+                             f"{', '.join(flag(k) for k in RESUMABLE)} and --more-epochs can)")
         run_dir = Path(args.resume)
         rec = read_run_config(run_dir)
         if not (run_dir / "checkpoint.safetensors").exists():
@@ -131,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             given["epochs"] = done + check_count("--more-epochs", more)
             print(f"dgm train: {done} epochs done; training up to {given['epochs']}",
                   file=sys.stderr)
-        with _options_as_flags(RESUMABLE):
+        with options_as_flags(RESUMABLE):
             tcfg = TrainConfig.from_dict({**rec["train"], **given})
         model = build_model(rec["model"], rec["model_config"], tuple(rec["input_shape"]))
     else:
@@ -225,107 +178,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    import dgm
-    from dgm.data import load_dataset
-    from dgm.registry import model_class
-    from dgm.train.checkpoint import read_run_config
-
-    if args.samples < 0 or 0 < args.samples < 10:
-        raise ValueError(f"--samples must be 0 (the likelihood) or at least 10, got "
-                         f"{args.samples}")
-    if args.max_examples < 0:
-        raise ValueError(f"--max-examples must be >= 0 (0: the whole split), got "
-                         f"{args.max_examples}")
-    check_count("--seed", args.seed, allow_zero=True)
-    model = dgm.load(args.run_dir)
-    if not args.samples and not hasattr(model, "nll"):
-        print(f"dgm eval: model {model.name!r} has no likelihood; --samples N measures the "
-              "quality of its samples instead", file=sys.stderr)
-        return 2
-    for name in MODEL_NAMES:  # every model's options are flags: only this one's apply
-        for opt in model_class(name).eval_options:
-            if getattr(args, opt, None) is not None and opt not in model.eval_options:
-                raise ValueError(f"{_flag(opt)} is an option of {name}, not of this "
-                                 f"{model.name} run (its options: "
-                                 f"{[_flag(o) for o in model.eval_options] or 'none'})")
-    rec = read_run_config(args.run_dir)
-    splits = load_dataset(rec["data"]["spec"], data_dir=args.data_dir or rec["train"]["data_dir"])
-    ds = getattr(splits, args.split)
-    if ds is None:
-        print(f"dgm eval: this data set has no {args.split!r} split", file=sys.stderr)
-        return 2
-    if args.samples:
-        from dgm.eval.samples import sample_metrics_for_run
-
-        out = sample_metrics_for_run(model, splits, n_samples=args.samples, seed=args.seed,
-                                     data_dir=args.data_dir or rec["train"]["data_dir"])
-        out["run_dir"] = str(args.run_dir)
-        _print_record(out, args.json)
-        return 0
-    x = ds.x[: args.max_examples] if args.max_examples else ds.x
-    binarized = None
-    if ds.dynamic_binarize:  # grayscale whose bits training redraws: evaluate one fixed draw
-        from dgm.data import dynamic_binarize
-
-        x, binarized = dynamic_binarize(x, seed=args.seed), f"one Bernoulli draw, seed {args.seed}"
-    opts = {k: getattr(args, k) for k in model.eval_options if getattr(args, k, None) is not None}
-    t0 = time.perf_counter()
-    with _options_as_flags(model.eval_options):
-        per_example = {k: v.double().cpu().numpy() for k, v in model.nll(x, **opts).items()}
-    out: dict[str, Any] = {"model": model.name, "run_dir": str(args.run_dir), "split": args.split,
-                           "n_examples": int(x.shape[0]), **opts}
-    if binarized:
-        out["binarized"] = binarized
-    for k, v in per_example.items():
-        out[k] = float(v.mean())
-        if not k.endswith("_nats"):  # a split-wide value (log Z and its error): no stderr
-            continue
-        err = k.replace("_nats", "") + "_stderr" if k != "nll_nats" else "nll_stderr"
-        # (no spread of an infinite bound, e.g. AIS's lower 3-sd NLL when Z-hat - 3 sd <= 0)
-        spread = len(v) > 1 and bool(np.isfinite(v).all())
-        out[err] = float(v.std(ddof=1) / np.sqrt(len(v))) if spread else float("nan")
-    if "log_z_stderr" in out:  # nll_stderr is the examples' spread; add log Z-hat's error
-        out["nll_stderr_with_log_z"] = float(np.hypot(out["nll_stderr"], out["log_z_stderr"]))
-    out["seconds"] = time.perf_counter() - t0
-    if getattr(model, "last_ais", None) is not None:  # the AIS run's log Z-hat trace
-        from dgm.models.rbm_ais import plot_ais_trace
-
-        exact = float(model.log_partition().detach()) if model.exact_feasible else None
-        out["ais_trace"] = str(plot_ais_trace(model.last_ais, Path(args.run_dir) /
-                                              "ais_trace.png", exact=exact))
-    _print_record(out, args.json)
-    return 0
-
-
-def _print_record(out: dict[str, Any], as_json: bool) -> None:
-    """One strict JSON object (a value without a finite figure, e.g. the stderr of one
-    example or AIS's lower 3 sd bound when the interval reaches Z = 0, is null), or lines."""
-    if as_json:
-        from dgm._json import strict_json
-
-        print(json.dumps(strict_json(out), allow_nan=False))
-    else:
-        for k, v in out.items():
-            print(f"{k:>24}: {v}")
-
-
-def cmd_classifier(args: argparse.Namespace) -> int:
-    import torch
-
-    from dgm.eval.classifier import train_classifier
-
-    check_count("--threads", args.threads)
-    check_count("--epochs", args.epochs)
-    torch.set_num_threads(args.threads)
-    _, info = train_classifier(args.data_dir, args.out, args.epochs, args.seed,
-                               log=lambda s: print(s, file=sys.stderr, flush=True))
-    print(json.dumps(info, indent=2))
-    return 0
-
-
 def cmd_info(args: argparse.Namespace) -> int:
     import dgm
     from dgm.plots import read_metrics
@@ -353,13 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True)
 
-    def command(subparsers, name: str, **kw: Any) -> argparse.ArgumentParser:
-        """A (sub)command: no abbreviated flags (--lat is not --latent), and it knows itself
-        so that an unknown flag is reported with its usage (:func:`_parse`)."""
-        c = subparsers.add_parser(name, allow_abbrev=False, **kw)
-        c.set_defaults(cli_parser=c)
-        return c
-
     t = command(sub, "train", help="train a model into a run directory")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its "
                    "settings are kept; the flags below may change)")
@@ -386,46 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
     s.set_defaults(func=cmd_sample)
 
-    e = command(sub, "eval", help="negative log-likelihood on a split, or sample quality")
-    e.add_argument("run_dir", help="a run directory written by dgm train")
-    e.add_argument("--split", default="test", choices=("train", "valid", "test"),
-                   help="the split evaluated (default: test)")
-    e.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    e.add_argument("--data-dir", dest="data_dir",
-                   help="where the data is (default: the run's, then $DGM_DATA)")
-    e.add_argument("--max-examples", type=int, default=0, metavar="N",
-                   help="the split's first N examples (default: 0, all)")
-    e.add_argument("--samples", type=int, default=0, metavar="N",
-                   help="instead of the likelihood: sample-quality metrics of N samples (toy "
-                   "modes for ring8/grid25; Frechet distance, class histogram, precision and "
-                   "recall for MNIST) beside the real-data floor")
-    e.add_argument("--seed", type=int, default=0,
-                   help="seed of the samples (with --samples) and of the bits of a dynamically "
-                        "binarized split")
-    seen: set[str] = set()
-    for name in MODEL_NAMES:
-        for opt, (typ, default, hlp) in model_class(name).eval_options.items():
-            if opt not in seen:
-                seen.add(opt)
-                kind = {"action": "store_true"} if typ is bool else {"type": typ}
-                e.add_argument(_flag(opt), dest=opt, default=None, **kind,
-                               help=f"{hlp} (default: {default})")
-    e.set_defaults(func=cmd_eval)
-
     i = command(sub, "info", help="describe a run directory")
     i.add_argument("run_dir", help="a run directory written by dgm train")
     i.set_defaults(func=cmd_info)
 
-    c = command(sub, "classifier", help="train and cache the MNIST feature classifier "
-                       "that the sample-quality metrics use")
-    c.add_argument("--data-dir", dest="data_dir")
-    c.add_argument("--out", help="file to write (default: the per-user cache "
-                   "~/.cache/dgm, else <data dir>/cache; both are looked in)")
-    c.add_argument("--epochs", type=int, default=4, help="passes over the 50k training images")
-    c.add_argument("--seed", type=int, default=0, help="initialization and batch order")
-    c.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
-    c.set_defaults(func=cmd_classifier)
-
+    add_eval_subparsers(sub)
     add_data_subparser(sub).set_defaults(func=run_data)
     add_pgm_subparser(sub).set_defaults(func=run_pgm)
     return p
