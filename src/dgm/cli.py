@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dgm._checks import check_count
-from dgm._errors import DGMError
+from dgm._errors import run_command
 from dgm._flags import add_dataclass_flags, command, flag, options_as_flags, split_args
 from dgm.data.cli import add_data_subparser, run_data
 from dgm.eval.cli import add_eval_subparsers
@@ -258,24 +258,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(build_parser(), argv)
-    what = f"dgm {args.command}"
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, DGMError) as err:
-        print(f"{what}: error: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # the reader went away (`dgm info RUN | head`): not an error
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except OSError as err:  # cannot write an output, a folder that is a file, ...
-        where = f": {err.filename}" if err.filename else ""
-        print(f"{what}: error: {err.strerror or err}{where}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{what}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(f"dgm {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

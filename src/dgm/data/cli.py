@@ -16,7 +16,6 @@ mnist
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 
@@ -114,30 +113,14 @@ def _download(args: argparse.Namespace) -> None:
     print(f"MNIST files are in {where}")
 
 
-def _os_error_text(err: OSError) -> str:
-    """``Permission denied: /sys/dl``: the problem, then the path."""
-    if err.filename is None:
-        return str(err)
-    return f"{err.strerror or err}: {err.filename}"
-
-
-def _stdout_gone() -> None:
-    """The reader of stdout went away (``| head``): send what is left to /dev/null."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured)
-        pass
-
-
 def run_data(args: argparse.Namespace) -> int:
     """Run a parsed ``dgm data ...`` command: 0, or 2 after an error, 130 after Ctrl-C."""
+    from dgm._errors import run_command
     from dgm.data import DATASETS
 
     cmd = args.data_command
-    what = f"dgm data {cmd}"
-    try:
+
+    def body() -> None:
         if cmd == "list":
             print("\n".join(DATASETS))
         elif cmd == "info":
@@ -146,18 +129,8 @@ def run_data(args: argparse.Namespace) -> int:
             _download(args)
         else:  # pragma: no cover - argparse rejects it first
             raise ValueError(f"unknown data command {cmd!r}")
-        sys.stdout.flush()  # a closed pipe shows here, not at exit
-    except BrokenPipeError:  # `dgm data info digits | head -1`: not an error
-        _stdout_gone()
-        return 0
-    except (OSError, ValueError, RuntimeError) as e:
-        text = _os_error_text(e) if isinstance(e, OSError) else str(e)
-        print(f"{what}: error: {text}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{what}: interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_command(f"dgm data {cmd}", body, (OSError, ValueError, RuntimeError))
 
 
 def main(argv: list[str] | None = None) -> int:

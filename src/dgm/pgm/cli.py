@@ -322,41 +322,13 @@ def add_pgm_subparser(subparsers: Any) -> argparse.ArgumentParser:
     return pgm
 
 
-def _os_error_text(err: OSError) -> str:
-    """``Permission denied: /sys/s.csv``: the problem, then the path."""
-    if err.filename is None:
-        return str(err)
-    return f"{err.strerror or err}: {err.filename}"
-
-
-def _stdout_gone() -> None:
-    """The reader of stdout went away (``| head``): send what is left to /dev/null."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured)
-        pass
-
-
 def run_pgm(args: argparse.Namespace) -> int:
     """Run a parsed ``pgm`` command: 0, or 2 after a one-line error, 130 after Ctrl-C."""
-    what = f"dgm pgm {args.pgm_command}"
-    try:
-        model = load_network(args.net)
-        status = COMMANDS[args.pgm_command](model, args)
-        sys.stdout.flush()  # a closed pipe shows here, not at exit
-        return status
-    except BrokenPipeError:  # `dgm pgm info alarm | head -1`: not an error
-        _stdout_gone()
-        return 0
-    except (ValueError, OSError) as err:
-        text = _os_error_text(err) if isinstance(err, OSError) else str(err)
-        print(f"{what}: error: {text}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{what}: interrupted", file=sys.stderr)
-        return 130
+    from dgm._errors import run_command
+
+    return run_command(f"dgm pgm {args.pgm_command}",
+                       lambda: COMMANDS[args.pgm_command](load_network(args.net), args),
+                       (ValueError, OSError))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
