@@ -66,11 +66,12 @@ def saved_train_config(run_dir: Path, option: str = "--resume") -> dict[str, Any
 
 
 def check_same_run(run_dir: Path, mine: dict[str, Any], saved: dict[str, Any],
-                   free: tuple[str, ...] = ("data_dir", "device"),
+                   free: tuple[str, ...] = ("data_dir",),
                    model_config: dict[str, Any] | None = None) -> None:
     """``--resume``: the arguments (``mine``, a TrainConfig's dict, and ``model_config``
     when the arguments shape the model) must describe the saved run; only the training
-    settings in ``free`` may change. Exits naming each that differs."""
+    settings in ``free`` may change (not the device: a figure's time and device label
+    describe one machine). Exits naming each that differs."""
     differ = setting_differences(mine, saved, free)
     if model_config is not None:
         record = json.loads((run_dir / "config.json").read_text())["model_config"]
@@ -121,13 +122,23 @@ def update_results(name: str, figures: dict[str, Any], stage: str, details: dict
     return RESULTS / f"{name}.json"
 
 
+def record_label(record: dict[str, Any]) -> str:
+    """Where a stored record was measured (records before ``device_label``: its machine)."""
+    if "device_label" in record:
+        return record["device_label"]
+    machine = record.get("machine", {})
+    return machine.get("cuda") or f"{machine.get('cores', '?')}-core CPU"
+
+
 def select_variant(name: str, stage: str, key: str, details: dict[str, Any],
-                   figures: dict[str, Any], score: str, device: Any = "cpu") -> bool:
+                   figures: dict[str, Any], score: str, device: Any = "cpu",
+                   figures_of: Any = None) -> bool:
     """Record variant ``key`` of ``stage`` under ``stages[key]`` of results/name.json; the
     top-level figures are those of the variant with the lowest ``details[score]`` (a
     validation figure: selection on validation, never on test). A variant without a score
     (inf or None, e.g. no validation split) replaces the held one. Returns whether ``key`` is
-    chosen."""
+    chosen. ``figures_of(record)`` rebuilds the figures of a stored variant recorded before
+    records carried them (else the figure names are looked up in the record itself)."""
     with locked_results(name) as data:
         stages = data.setdefault("stages", {})
         stages[key] = {**details, **run_record(), "variant_of": stage,
@@ -135,14 +146,29 @@ def select_variant(name: str, stage: str, key: str, details: dict[str, Any],
         chosen = data.setdefault("selected", {}).get(stage, stage)
         mine = _score(details[score])
         held = _score(stages.get(chosen, {}).get(score))
-        if chosen == key:  # rerun of the chosen one: the best of the variants that can
-            # stand in (their figures recorded with them) may now beat it
-            rivals = [k for k, v in stages.items() if k != key and v.get("variant_of") == stage
-                      and "figures" in v and _score(v.get(score)) < mine]
+        if chosen == key:  # rerun of the chosen one: the best stored variant may now beat it
+
+            def figures_from(v: dict[str, Any]) -> dict[str, Any] | None:
+                if "figures" in v:
+                    return v["figures"]
+                try:
+                    got = (figures_of(v) if figures_of is not None
+                           else {k: v[k] for k in figures if k in v})
+                except KeyError:  # not a record of this stage's kind
+                    return None
+                return got if got and set(got) == set(figures) else None
+
+            def of_stage(k: str, v: dict[str, Any]) -> bool:
+                return v.get("variant_of", stage if k == stage or k.startswith(stage + "_")
+                             else None) == stage
+
+            rivals = [k for k, v in stages.items() if k != key and of_stage(k, v)
+                      and _score(v.get(score)) < mine and figures_from(v) is not None]
             if rivals:
                 best = min(rivals, key=lambda k: _score(stages[k][score]))
                 data["selected"][stage] = best
-                set_figures(data, stages[best]["figures"], label=stages[best]["device_label"])
+                set_figures(data, figures_from(stages[best]),
+                            label=record_label(stages[best]))
                 return False
         if chosen == key or mine <= held or mine == float("inf"):
             data["selected"][stage] = key

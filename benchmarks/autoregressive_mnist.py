@@ -77,7 +77,7 @@ def set_tf32(on: bool) -> None:
 
 
 # what a resumed run may change: how long it goes on, where it runs
-EXTENSIBLE = ("max_minutes", "epochs", "patience", "checkpoint_minutes", "device", "data_dir")
+EXTENSIBLE = ("max_minutes", "epochs", "patience", "checkpoint_minutes", "data_dir")
 
 
 def run_stage(stage: str, args, splits) -> bool:

@@ -211,8 +211,15 @@ def main() -> None:
     default_data = os.environ.get("DGM_DATA", str(ROOT / ".." / "shared" / "data"))
     parser.add_argument("--data", default=default_data)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    parser.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results" / "pgm.json"))
+    parser.add_argument("-o", "--output", default=None,
+                        help="results file (default: benchmarks/results/pgm.json; with "
+                             "--quick, a smoke run: pgm_quick.json in the system's temp folder)")
     args = parser.parse_args()
+    if args.output is None:
+        import tempfile
+
+        args.output = (str(Path(tempfile.gettempdir()) / "pgm_quick.json") if args.quick
+                       else str(ROOT / "benchmarks" / "results" / "pgm.json"))
     import pgmpy
 
     data = Path(args.data)
@@ -240,7 +247,7 @@ def main() -> None:
     gb = gibbs(alarm, 500 if quick else 8000, 200 if quick else 3000)
     print("gibbs", gb, flush=True)
     result = {
-        "command": "python benchmarks/pgm_bench.py" + (" --quick" if quick else ""),
+        "command": "python " + " ".join(sys.argv),
         "machine": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),

@@ -41,6 +41,7 @@ from _common import (  # noqa: E402
     check_same_run,
     device_label,
     locked_results,
+    record_label,
     run_record,
     saved_train_config,
     say_interrupted,
@@ -128,7 +129,8 @@ def stage_speed(splits, epochs: int = 3) -> dict:
     sk_med = {k: statistics.median(v) for k, v in sk.items()}
     dgm_s, sk_s = statistics.median(dgm_epochs), min(sk_med.values())
     figures = {"cd1_epoch_seconds": dgm_s, "sklearn_pcd1_epoch_seconds": sk_s,
-               "speedup_vs_sklearn": sk_s / dgm_s, "matmul_floor_seconds": floor}
+               "speedup_vs_sklearn": sk_s / dgm_s, "matmul_floor_seconds": floor,
+               "ratio_to_floor": dgm_s / floor}  # the goal: within 1.3x of the floor
     details = {**figures, "dgm_epoch_seconds_all": dgm_epochs, "sklearn_epoch_seconds_all": sk,
                "sklearn_median_by_dtype": sk_med,
                "speedup_vs_sklearn_by_dtype": {k: v / dgm_s for k, v in sk_med.items()},
@@ -311,6 +313,10 @@ def main() -> None:
     if a.stages == ["reselect"]:  # the selection rule again over the stored runs: no data
         with locked_results("rbm") as data:
             select_best(data)
+            speed = data["stages"].get("speed", {})
+            if "ratio_to_floor" in speed:  # recorded before it was a top-level figure
+                set_figures(data, {"ratio_to_floor": speed["ratio_to_floor"]},
+                            label=record_label(speed))
             print({k: data[k] for k in ("best_method", "best_test_nll_nats",
                                         "best_test_nll_stderr")})
         return

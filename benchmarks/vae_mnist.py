@@ -125,12 +125,14 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
     share = f", {kl_warmup_frac:g} of the planned epochs" if kl_warmup_frac else ""
     warmup = (f"KL weight 0 -> 1 over {kl_warmup_epochs:g} epochs ({warmup_steps} steps{share})"
               if warmup_steps else "none")
+    if eval_only or resume:  # the arguments must describe the saved run (its record is
+        # written from them), the plan is the saved one
+        check_same_run(run_dir, cfg.to_dict(), saved,
+                       model_config=paper_model(k, warmup_steps).config.to_dict())
     if eval_only:
         summary = json.loads((run_dir / "summary.json").read_text())
     else:
         model = paper_model(k, warmup_steps).reset_parameters(seed)
-        if resume:  # the plan is the saved one; the arguments must describe the same run
-            check_same_run(run_dir, cfg.to_dict(), saved, model_config=model.config.to_dict())
         if run_dir.exists() and not resume:
             import shutil
 
@@ -312,7 +314,11 @@ def main() -> int:
                        res["train_seconds"]}
             # variants (--tag) of a stage are kept side by side; the top-level figures are
             # those of the best validation loss (protocol 2 has none: the latest run)
-            select_variant("vae_mnist", stage, key, res, figures, "best_valid_loss", device)
+            time_key = f"{name}_train_seconds" if stage != "quick" else "quick_profile_seconds"
+            select_variant("vae_mnist", stage, key, res, figures, "best_valid_loss", device,
+                           figures_of=lambda r, n=name, t=time_key: {
+                               f"{n}_test_nll_nats": r["test_nll_nats"],
+                               t: r["train_seconds"]})
             print(f"{key}: {figures}", flush=True)
             continue
         path = update_results("vae_mnist", figures, stage, res)

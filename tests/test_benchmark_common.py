@@ -27,13 +27,14 @@ def run_dir(tmp_path):
 
 def test_the_same_run_passes_and_free_settings_may_change(run_dir):
     saved = common.saved_train_config(run_dir)
-    mine = TrainConfig(epochs=10, lr=0.01, device="cuda").to_dict()  # device is free
+    mine = TrainConfig(epochs=10, lr=0.01, data_dir="/elsewhere").to_dict()  # free
     common.check_same_run(run_dir, mine, saved,
                           model_config=MADEConfig(hidden_sizes=(16, 8), dropout=0.3).to_dict())
 
 
 @pytest.mark.parametrize("train, model, named", [
     ({"lr": 0.02}, {}, "'lr': (0.02, 0.01)"),
+    ({"device": "cuda"}, {}, "'device': ('cuda', 'auto')"),  # a time measured on one machine
     ({}, {"dropout": 0.5}, "'model.dropout': (0.5, 0.3)"),
     ({}, {"hidden_sizes": (16,)}, "'model.hidden_sizes': ([16], [16, 8])"),
 ])
@@ -67,3 +68,34 @@ def test_a_worse_rerun_of_the_chosen_variant_gives_way_to_the_best_stored_one(tm
     assert data["selected"]["vae"] == "vae_b" and data["vae_test"] == 2.0
     data = run("vae_c", 89.0, 4.0)
     assert data["selected"]["vae"] == "vae_c" and data["vae_test"] == 4.0
+
+
+@pytest.mark.parametrize("stored_by_name", [True, False], ids=["figure-keys", "figures_of"])
+def test_stored_variants_recorded_before_their_figures_can_still_take_over(
+        tmp_path, monkeypatch, stored_by_name):
+    """Records written before variants carried ``figures``/``variant_of`` (the committed
+    results): a worse rerun of the chosen variant still gives way to the best of them."""
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    old = {"valid": 89.0, "machine": {"cores": 2, "cuda": None}}
+    old.update({"vae_test": 7.0} if stored_by_name else {"test_nll_nats": 7.0})
+    (tmp_path / "r.json").write_text(json.dumps({
+        "stages": {"vae_old": old, "vae_other_stage": {"valid": 1.0}, "vaex": {"valid": 1.0},
+                   "vae_a": {"valid": 90.0, "variant_of": "vae", "figures": {"vae_test": 1.0},
+                             "device_label": "cpu"}},
+        "selected": {"vae": "vae_a"}, "vae_test": 1.0}))
+    figures_of = None if stored_by_name else (lambda r: {"vae_test": r["test_nll_nats"]})
+    common.select_variant("r", "vae", "vae_a", {"valid": 95.0}, {"vae_test": 3.0}, "valid",
+                          figures_of=figures_of)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["selected"]["vae"] == "vae_old" and data["vae_test"] == 7.0
+    assert data["figure_device"]["vae_test"] == "2-core CPU"
+
+
+def test_the_readme_results_table_matches_the_results_files():
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "make_table.py"),
+                           "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
