@@ -132,6 +132,7 @@ def run_stage(stage: str, args, splits) -> bool:
         "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
         "best_valid_loss": summary["best_valid_loss"], "valid_nll_nats": valid,
         "test_eval_seconds": eval_seconds, "device": str(best.device),
+        "wall_seconds": summary.get("wall_seconds"),  # the steps, validation, checkpoints
         "tf32_training": args.tf32, "published_test_nll_nats": published(stage, best),
         "goal_test_nll_nats": GOALS[stage],
         "goal_met": bool(float(nll.mean()) <= GOALS[stage]), "run_dir": str(run_dir),

@@ -52,7 +52,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run_bitwise(splits, tm
                 assert torch.equal(want[k], got[k]), (name, k)
     lines = [json.loads(x) for x in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
     lines2 = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
-    drop = ("train_seconds", "train_examples_per_s")
+    drop = ("train_seconds", "train_examples_per_s", "wall_seconds")
     strip = [{k: v for k, v in r.items() if k not in drop} for r in lines]
     strip2 = [{k: v for k, v in r.items() if k not in drop} for r in lines2]
     assert strip == strip2
@@ -272,3 +272,15 @@ def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary(tmp_path
         atomic_write(target, half_then_crash)
     assert target.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_wall_time_covers_validation_and_checkpoints_and_survives_a_resume(splits, tmp_path):
+    """train_seconds is the steps' clock; wall_seconds all of fit's time, kept on resume."""
+    run = tmp_path / "run"
+    Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 2}), splits, run).fit()
+    summary = Trainer(_model(splits.train.shape), TrainConfig(**CFG), splits, run,
+                      resume=True).fit()
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    walls = [r["wall_seconds"] for r in rows]
+    assert walls == sorted(walls) and len(walls) == 3
+    assert summary["wall_seconds"] >= walls[-1] >= rows[-1]["train_seconds"] > 0

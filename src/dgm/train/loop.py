@@ -82,7 +82,8 @@ class LoopState:
     bad_epochs: int = 0
     sums: dict[str, float] = field(default_factory=dict)
     seen: int = 0
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # the optimizer steps' time (the schedule's and budget's clock)
+    wall_seconds: float = 0.0  # all of fit's time: steps, validation, pictures, checkpoints
     epoch_seconds: float = 0.0
     done: bool = False
 
@@ -265,6 +266,7 @@ class Trainer:
                 (self.run_dir / stale).unlink(missing_ok=True)
             atomic_write_json(self.run_dir / CONFIG, self._config_record())
             (self.run_dir / METRICS).write_text("")
+        self._wall_mark = time.perf_counter()
         x_train = self._tensor(self.splits.train)  # (N, D)
         x_valid = self._tensor(self.splits.valid) if self.splits.valid is not None else None
         dynamic = bool(self.splits.train.dynamic_binarize)
@@ -443,6 +445,7 @@ class Trainer:
             record["time_limit"] = True
         st.epoch += 1
         st.step, st.sums, st.seen, st.epoch_seconds = 0, {}, 0, 0.0
+        record["wall_seconds"] = self._tick_wall()
         if info.is_main:
             with open(self.run_dir / METRICS, "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -518,11 +521,19 @@ class Trainer:
         except Exception as err:  # a picture must never lose a training run
             print(f"warning: pictures failed: {err!r}", file=sys.stderr)
 
+    def _tick_wall(self) -> float:
+        """Add the wall time since the last tick to the run's (kept across resumes)."""
+        now = time.perf_counter()
+        self.state.wall_seconds += now - getattr(self, "_wall_mark", now)
+        self._wall_mark = now
+        return self.state.wall_seconds
+
     def _finish(self) -> dict[str, Any]:
         spread = D.parameter_spread(self.model, self.info)
         best = self.state.best if math.isfinite(self.state.best) else None  # None: no validation
         summary = {"epochs": self.state.epoch, "best_valid_loss": best,
                    "best_epoch": self.state.best_epoch, "train_seconds": self.state.train_seconds,
+                   "wall_seconds": self._tick_wall(),
                    "rank_parameter_spread": spread, "world_size": self.info.world}
         if self.info.is_main:
             atomic_write_json(self.run_dir / "summary.json", summary)
