@@ -99,8 +99,8 @@ rbm_long)  # the same for the RBMs (issue 4's 86.0 wants more than one session o
       # the persistent chains travel in the checkpoint; AIS runs once the budget is spent
   RESULTS=rbm
   WEIGHTS="benchmarks/runs/rbm-*/checkpoint.safetensors benchmarks/runs/rbm-*/best.safetensors"
-  run rbm_pcd25_long $RBM --minutes pcd25=$LONG_MINUTES ${RESUME:+--resume}
-  run rbm_cd25_long $RBM --minutes cd25=$LONG_MINUTES ${RESUME:+--resume}
+  run rbm_pcd25_long $RBM --minutes pcd25=$LONG_MINUTES --tag _long ${RESUME:+--resume}
+  run rbm_cd25_long $RBM --minutes cd25=$LONG_MINUTES --tag _long ${RESUME:+--resume}
   ;;
 esac
 wait

@@ -164,13 +164,14 @@ def step_seconds(cfg: RBMConfig, x: torch.Tensor, device: torch.device, n: int =
 
 
 def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
-                   device: torch.device, resume: bool = False) -> tuple[dict, RBM] | None:
-    """Train method ``name`` for ``minutes`` into runs/rbm-``name``, then AIS. ``resume``:
+                   device: torch.device, resume: bool = False,
+                   tag: str = "") -> tuple[dict, RBM] | None:
+    """Train method ``name`` for ``minutes`` into runs/rbm-NAME+TAG, then AIS. ``resume``:
     continue the interrupted run there (same budget): a budget longer than one lent GPU
     session, in pieces. None when interrupted (Ctrl-C, SIGTERM): checkpoint saved, no AIS."""
     cfg = RBMConfig(hidden=500, **METHODS[name])
     x = torch.from_numpy(np.array(splits.train.x))
-    run = RUNS / f"rbm-{name}"
+    run = RUNS / f"rbm-{name}{tag}"
     if resume:  # the saved plan (the persistent chains come back with the checkpoint)
         saved = saved_train_config(run)
         epochs = saved["epochs"]
@@ -189,7 +190,7 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
     try:
         summary = Trainer(model, tcfg, subset(splits, 500), run, resume=resume).fit()
     except TrainingInterrupted as stop:
-        say_interrupted(f"rbm-{name}", stop)
+        say_interrupted(f"rbm-{name}{tag}", stop)
         return None
     wall = time.perf_counter() - t0  # this piece's (a resumed run: the last piece's)
     model.eval()
@@ -246,21 +247,21 @@ def raise_check(model: RBM, splits, log_z: float) -> dict:
 
 
 def stage_quality(splits, minutes: dict[str, float], betas: int, runs: int,
-                  device: torch.device, resume: bool = False) -> dict:
+                  device: torch.device, resume: bool = False, tag: str = "") -> dict:
     """Train and evaluate each method; each run is merged into ``stages.quality.runs`` under
-    its method's name (``_cuda`` appended on a GPU), beside earlier runs of other methods
-    or devices, and the best of all runs is the top-level figure."""
+    its method's name (``_cuda`` appended on a GPU, then ``tag``), beside earlier runs of
+    other methods, devices or tags, and the best of all runs is the top-level figure."""
     results = {}
     for name, mins in minutes.items():
         if mins <= 0:
             continue
-        done = train_and_eval(name, mins, splits, betas, runs, device, resume)
+        done = train_and_eval(name, mins, splits, betas, runs, device, resume, tag)
         if done is None:  # stopped by a signal: the later methods wait for the next piece too
             break
         out, model = done
         out["raise_check"] = raise_check(model, splits, out["ais"]["log_z"])
         print(json.dumps(out["raise_check"], indent=1), flush=True)
-        key = name if device.type == "cpu" else f"{name}_{device.type}"
+        key = (name if device.type == "cpu" else f"{name}_{device.type}") + tag
         results[key] = out
         with locked_results("rbm") as data:
             quality = data.setdefault("stages", {}).setdefault("quality", {})
@@ -306,6 +307,8 @@ def main() -> None:
     p.add_argument("--ais-runs", type=int, default=100)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--data-dir")
+    p.add_argument("--tag", default="", help="quality: a suffix of each run's key and run "
+                   "folder, so that a new recipe or budget is kept beside the earlier runs")
     p.add_argument("--resume", action="store_true",
                    help="quality: continue the methods' interrupted runs (same --minutes); "
                         "SIGTERM or Ctrl-C saves a checkpoint and stops")
@@ -327,7 +330,7 @@ def main() -> None:
     if "quality" in a.stages:
         minutes = {k: float(v) for k, v in (s.split("=") for s in a.minutes)}
         stage_quality(splits, minutes, a.ais_betas, a.ais_runs, torch.device(a.device),
-                      a.resume)
+                      a.resume, a.tag)
 
 
 if __name__ == "__main__":
