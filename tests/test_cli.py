@@ -79,6 +79,8 @@ def test_grayscale_data_for_a_bernoulli_decoder_is_refused(tmp_path, capsys):
     assert "binary" in err and "--decoder gaussian" in err and "VAEConfig(" not in err
     assert main(["train", "gan", "--data", "ring8", "--out", str(tmp_path / "g")]) == 2
     assert "--output decides" in capsys.readouterr().err
+    assert main(["train", "gan", "--data", "ring8", "--output", str(tmp_path / "g")]) == 2
+    assert "the run directory is --out/-o" in capsys.readouterr().err
 
 
 def test_unknown_preset_and_bad_option_are_named(tmp_path, capsys):

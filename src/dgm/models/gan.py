@@ -100,7 +100,9 @@ class GANConfig(ModelConfig):
         check_positive("lr_g", self.lr_g)
         check_positive("lr_d", self.lr_d)
         check_choice("objective", self.objective, OBJECTIVES)
-        check_choice("output", self.output, OUTPUTS)
+        if self.output not in OUTPUTS:  # beside --out (the run directory): name both
+            raise ValueError(f"output (the generator's output activation) must be one of "
+                             f"{OUTPUTS}, got {self.output!r}; the run directory is --out/-o")
         for name in ("gd_beta1", "gd_beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
