@@ -301,6 +301,11 @@ class GenerativeModel(nn.Module):
                              f"torch.Generator(device={self.device.type!r})")
         return gen
 
+    def as_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """A training or validation batch (B, ...) as (B, n_inputs) in the weights' dtype,
+        unchecked (the loop's batches come from checked data; see :meth:`check_input`)."""
+        return x.reshape(x.shape[0], self.n_inputs).to(self.dtype)
+
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
         """Flatten to (B, n_inputs), with a clear error for a wrong shape or NaN."""
         if not isinstance(x, torch.Tensor):

@@ -219,7 +219,7 @@ class MADE(GenerativeModel):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """Mean NLL in nats under the current mask, after resampling it when it is due."""
-        x = x.reshape(x.shape[0], self.n_inputs).to(self.dtype)  # (B, n)
+        x = self.as_batch(x)  # (B, n)
         c = self.config
         drop = self.training and c.dropout > 0
         if drop and generator is None:
@@ -241,7 +241,7 @@ class MADE(GenerativeModel):
 
     def validation_terms(self, x, generator=None):
         """Exact NLL under mask 0 (deterministic)."""
-        return {"loss": -self.log_prob_mask(x.reshape(x.shape[0], -1).to(self.dtype), 0)}
+        return {"loss": -self.log_prob_mask(self.as_batch(x), 0)}
 
     # -- likelihood ----------------------------------------------------------------------
     @torch.no_grad()

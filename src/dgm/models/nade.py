@@ -198,7 +198,7 @@ class NADE(GenerativeModel):
     # -- training ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """Mean NLL in nats; order-agnostic: for orderings drawn from ``generator``."""
-        x = x.reshape(x.shape[0], self.n_inputs).to(self.dtype)  # (B, n)
+        x = self.as_batch(x)  # (B, n)
         order = self.order
         if self.config.ordering == "agnostic":
             m = x.shape[0] if self.config.resample == "example" else 1
@@ -211,8 +211,7 @@ class NADE(GenerativeModel):
     def validation_terms(self, x, generator=None):
         """Exact NLL in the fixed ordering (deterministic)."""
         with torch.no_grad():
-            return {"loss": -self.log_prob_ordering(x.reshape(x.shape[0], -1).to(self.dtype),
-                                                   self.order)}
+            return {"loss": -self.log_prob_ordering(self.as_batch(x), self.order)}
 
     # -- likelihood ----------------------------------------------------------------------
     @torch.no_grad()

@@ -220,7 +220,7 @@ class VAE(GenerativeModel):
         ``kl_weight``, default beta)."""
         c = self.config
         require_generator(generator, "VAE.terms (the reparameterization's eps)")
-        x = x.reshape(x.shape[0], self.n_inputs).to(self.dtype)  # (B, D), the weights' dtype
+        x = self.as_batch(x)  # (B, D)
         mu, logvar = self.encode(x)  # (B, latent)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         recon = -self.log_lik(x, self.decode(reparameterize(mu, logvar, eps)))  # (B,)
