@@ -24,10 +24,13 @@ from dgm.eval.cli import add_eval_subparsers
 from dgm.pgm.cli import add_pgm_subparser, run_pgm
 from dgm.registry import MODEL_NAMES
 
-# the training settings a resumed run may change (dgm.train.loop.RESUME_FREE): flags of
-# `dgm train --resume RUN_DIR` (its length comes from --more-epochs)
-RESUMABLE = ("max_minutes", "patience", "checkpoint_minutes", "data_dir", "device",
-             "cuda_graph", "progress", "picture_every", "eval_batch")
+
+def _resumable() -> tuple[str, ...]:
+    """The training settings a resumed run may change (``dgm.train.loop.RESUME_FREE``) as
+    flags of ``dgm train --resume RUN_DIR``; its length comes from ``--more-epochs``."""
+    from dgm.train.loop import RESUME_FREE
+
+    return tuple(k for k in RESUME_FREE if k != "epochs")
 
 
 def _default_run_dir(model: str, data: str) -> Path:
@@ -63,28 +66,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dgm.data import load_dataset
     from dgm.registry import build_model
     from dgm.train import TrainConfig, Trainer, TrainingInterrupted
-    from dgm.train.checkpoint import read_run_config
+    from dgm.train.checkpoint import CHECKPOINT, read_run_config
 
+    resumable = _resumable()
     more = getattr(args, "more_epochs", None)
     if args.resume:
         if args.model:
             raise ValueError(f"--resume continues {args.resume} as it was configured: a model "
                              f"and its flags ({args.model} ...) cannot change it (only "
-                             f"{', '.join(flag(k) for k in RESUMABLE)} and --more-epochs can)")
+                             f"{', '.join(flag(k) for k in resumable)} and --more-epochs can)")
         run_dir = Path(args.resume)
         rec = read_run_config(run_dir)
-        if not (run_dir / "checkpoint.safetensors").exists():
+        if not (run_dir / CHECKPOINT).exists():
             raise ValueError(f"{run_dir} has no checkpoint yet: the run stopped before its "
                              "first epoch ended; start it again with its dgm train command")
-        given = {k: v for k, v in vars(args).items() if k in RESUMABLE}
+        given = {k: v for k, v in vars(args).items() if k in resumable}
         if more is not None:
-            from dgm.train.checkpoint import CHECKPOINT, checkpoint_epochs
+            from dgm.train.checkpoint import checkpoint_epochs
 
             done = checkpoint_epochs(run_dir / CHECKPOINT)
             given["epochs"] = done + check_count("--more-epochs", more)
             print(f"dgm train: {done} epochs done; training up to {given['epochs']}",
                   file=sys.stderr)
-        with options_as_flags(RESUMABLE):
+        with options_as_flags(resumable):
             tcfg = TrainConfig.from_dict({**rec["train"], **given})
         model = build_model(rec["model"], rec["model_config"], tuple(rec["input_shape"]))
     else:
@@ -97,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                              "(a new run takes --epochs)")
         cls, tcfg, mcfg = train_configs(args)
         run_dir = Path(args.out) if args.out else _default_run_dir(args.model, tcfg.data)
-        if (run_dir / "checkpoint.safetensors").exists():
+        if (run_dir / CHECKPOINT).exists():
             print(f"dgm train: {run_dir} already holds a run; use --resume {run_dir} "
                   "or another --out", file=sys.stderr)
             return 2
@@ -211,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--more-epochs", type=int, dest="more_epochs", metavar="N",
                    help="with --resume: train N epochs beyond those the checkpoint holds")
     add_dataclass_flags(t.add_argument_group("with --resume"), TrainConfig,
-                        keep=RESUMABLE)
+                        keep=_resumable())
     t.set_defaults(func=cmd_train, model=None)
     tsub = t.add_subparsers(dest="model")
     for name in MODEL_NAMES:

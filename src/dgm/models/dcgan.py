@@ -171,8 +171,7 @@ class DCGAN(GAN):
         ``seed``. A weight average (``ema``) never produced the statistics it inherits from
         the trained model; the loop calls this on the average before it is used."""
         check_count("batches", batches)
-        check_count("batch", batch, allow_zero=False)
-        if batch < 2:  # one example has no batch variance
+        if check_count("batch", batch) < 2:  # one example has no batch variance
             raise ValueError(f"batch must be at least 2 (batch-norm statistics), got {batch}")
         gen = self._generator(seed)
         bns = [m for m in self.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -212,7 +212,7 @@ class Trainer:
         self.state = LoopState()
         self._interrupt = False
         self._best_pending: dict[str, torch.Tensor] | None = None  # best weights not yet on disk
-        self._last_save = time.perf_counter()
+        self._last_save = self._wall_mark = time.perf_counter()  # _wall_mark: _tick_wall
         self._saved_at: tuple[int, int] | None = None  # (epoch, step) of the checkpoint on disk
         self.graphed: GraphedStep | None = None  # the captured step (cuda_graph=True)
 
@@ -524,7 +524,7 @@ class Trainer:
     def _tick_wall(self) -> float:
         """Add the wall time since the last tick to the run's (kept across resumes)."""
         now = time.perf_counter()
-        self.state.wall_seconds += now - getattr(self, "_wall_mark", now)
+        self.state.wall_seconds += now - self._wall_mark
         self._wall_mark = now
         return self.state.wall_seconds
 
