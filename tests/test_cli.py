@@ -285,21 +285,19 @@ def test_a_broken_run_directory_is_an_error_naming_the_file(tmp_path, capsys):
 def test_pm1_samples_come_out_in_0_1_and_the_model_s_pictures_are_drawn(tmp_path, capsys):
     """The README: `dgm sample -o x.npy` gives images in [0, 1], from a tanh GAN too; and
     `dgm train` leaves each model's own pictures (here a GAN's D(x) / D(G(z)) curves)."""
-    out = tmp_path / "gan"
-    assert main(["train", "gan", "--preset", "tiny", "--data", "digits:pm1", "--output", "tanh",
-                 "--epochs", "1", "--max-train", "200", "--no-progress", "--out",
-                 str(out)]) == 0
-    assert main(["sample", str(out), "-n", "16", "-o", str(tmp_path / "s.npy")]) == 0
-    s = np.load(tmp_path / "s.npy")
+    def tanh_gan_samples(data: str, n: int) -> np.ndarray:
+        out = tmp_path / data
+        assert main(["train", "gan", "--preset", "tiny", "--data", data, "--output", "tanh",
+                     "--epochs", "1", "--max-train", "200", "--no-progress", "--out",
+                     str(out)]) == 0
+        assert main(["sample", str(out), "-n", str(n), "-o", str(out / "s.npy")]) == 0
+        return np.load(out / "s.npy")
+
+    s = tanh_gan_samples("digits:pm1", 16)
     assert s.shape == (16, 1, 8, 8) and s.min() >= 0 and s.max() <= 1
-    assert (out / "gan_curves.png").is_file()
+    assert (tmp_path / "digits:pm1" / "gan_curves.png").is_file()
     # a tanh generator trained on [0, 1] images: its samples are clipped to the data's range
-    out01 = tmp_path / "gan01"
-    assert main(["train", "gan", "--preset", "tiny", "--data", "digits", "--output", "tanh",
-                 "--epochs", "1", "--max-train", "200", "--no-progress", "--out",
-                 str(out01)]) == 0
-    assert main(["sample", str(out01), "-n", "64", "-o", str(tmp_path / "s01.npy")]) == 0
-    s01 = np.load(tmp_path / "s01.npy")
+    s01 = tanh_gan_samples("digits", 64)
     assert s01.min() >= 0 and s01.max() <= 1
     capsys.readouterr()
     gan = ["train", "gan", "--preset", "tiny", "--data", "digits:pm1", "--output", "tanh"]
