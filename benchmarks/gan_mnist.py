@@ -33,6 +33,7 @@ from dgm.eval.classifier import find_classifier, load_mnist_classifier, train_cl
 from dgm.eval.samples import RealReference, image_floor, image_metrics, model_samples  # noqa: E402
 from dgm.models.dcgan import DCGAN, DCGANConfig  # noqa: E402
 from dgm.train import TrainConfig, Trainer  # noqa: E402
+from dgm.train.metrics import read_metrics  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "runs"
@@ -105,7 +106,7 @@ def main() -> int:
         vae["run"] = str(a.vae_run)
         vae["model_config"] = json.loads(Path(a.vae_run, "config.json").read_text())["model_config"]
         vae["samples"] = "decoder means of z ~ N(0, I)"
-    rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(run_dir)
     figures = {"dcgan_mnist_fid": dc["fid"], "dcgan_mnist_min_class_share": dc["min_class_share"],
                "vae_mnist_fid": vae["fid"] if vae else None, "real_data_fid_floor": floor["fid"],
                "dcgan_train_seconds": summary["train_seconds"]}

@@ -27,6 +27,7 @@ from dgm.data import load_dataset  # noqa: E402
 from dgm.eval.toy_modes import N_EVAL, toy_floor, toy_metrics  # noqa: E402
 from dgm.models.gan import GAN, GANConfig  # noqa: E402
 from dgm.train import TrainConfig, Trainer  # noqa: E402
+from dgm.train.metrics import read_metrics  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 PREFIX = {"ring8": "ring", "grid25": "grid"}
@@ -62,7 +63,7 @@ def run_one(data: str, seed: int, a, pictures: bool) -> dict:
         from dgm.eval.pictures import plot_gan_curves
 
         plot_gan_curves(run_dir)
-    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    last = read_metrics(run_dir)[-1]
     return {"seed": seed, **m, "epochs": summary["epochs"],
             "train_seconds": summary["train_seconds"], "wall_seconds": time.perf_counter() - t0,
             "d_collapsed_last_epoch": last.get("train_d_collapsed"),

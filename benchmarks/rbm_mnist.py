@@ -53,6 +53,7 @@ from dgm.data import load_dataset  # noqa: E402
 from dgm.models.rbm import RBM, RBMConfig  # noqa: E402
 from dgm.models.rbm_ais import PAPER_BETAS, plot_ais_trace, raise_log_prob  # noqa: E402
 from dgm.train import TrainConfig, Trainer, TrainingInterrupted  # noqa: E402
+from dgm.train.metrics import read_metrics  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 PAPER = {"cd1": 125.53, "cd3": 105.50, "cd25": 86.34}  # S&M 2008, Table 2 (500 hidden units)
@@ -103,7 +104,7 @@ def stage_speed(splits, epochs: int = 3) -> dict:
     cfg = TrainConfig(data="mnist", epochs=epochs, batch_size=B, optimizer="sgd", lr=0.05,
                       picture_every=0, progress=False, seed=0)
     Trainer(model, cfg, subset(splits, 200), run).fit()
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(run)
     cum = [r["train_seconds"] for r in rows]
     dgm_epochs = [cum[0]] + [b - a for a, b in zip(cum, cum[1:])]
 

@@ -41,7 +41,7 @@ from dgm.models.vae import VAE, VAEConfig  # noqa: E402
 from dgm.train import TrainConfig, Trainer, TrainingInterrupted  # noqa: E402
 from dgm.train.distributed import resolve_device  # noqa: E402
 from dgm.train.graphed import GraphedStep  # noqa: E402
-from dgm.train.loop import make_optimizer, tensor_lrs  # noqa: E402
+from dgm.train.optim import make_optimizer, tensor_lrs  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 PUBLISHED = {"vae": 88.71, "iwae50": 87.10, "dynamic_vae": 86.76, "dynamic_iwae50": 84.78}

@@ -184,8 +184,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     import dgm
-    from dgm.plots import read_metrics
     from dgm.train.checkpoint import read_run_config
+    from dgm.train.metrics import read_metrics
 
     run_dir = Path(args.run_dir)
     rec = read_run_config(run_dir)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -47,19 +46,6 @@ def save_grid(path: str | Path, images: Any, shape: tuple[int, ...],
     return path
 
 
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    p = Path(run_dir) / "metrics.jsonl"
-    if not p.is_file():
-        return []
-    rows = []
-    for line in p.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:  # blank, or cut off by a kill (a resume trims it)
-            continue
-    return rows
-
-
 def _plt():
     import matplotlib
 
@@ -71,6 +57,8 @@ def _plt():
 
 def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path | None:
     """Training and validation loss (and the other logged terms) per epoch."""
+    from dgm.train.metrics import read_metrics
+
     rows = read_metrics(run_dir)
     if not rows:
         return None

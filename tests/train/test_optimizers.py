@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dgm.train import TrainConfig
-from dgm.train.loop import make_optimizer
+from dgm.train.optim import make_optimizer
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd", "adagrad"])
@@ -62,7 +62,7 @@ def test_a_tensor_learning_rate_is_set_in_place_and_saved_as_a_number(tmp_path):
     """A graph reads the learning rate from a tensor's memory: the schedule must write into
     that tensor, never replace it; the checkpoint's JSON holds it as a plain number."""
     from dgm.train.checkpoint import read_checkpoint, save_checkpoint
-    from dgm.train.loop import set_lr
+    from dgm.train.optim import set_lr
 
     w = torch.nn.Parameter(torch.ones(3))
     lr = torch.tensor(1e-3)
@@ -94,9 +94,9 @@ class _SaysCuda(torch.Tensor):
 def test_fused_only_where_pytorch_has_the_kernel(name, fused):
     """PyTorch has fused Adam and SGD for CUDA but Adagrad only for the CPU: Adagrad on a GPU
     asked for fused=True fails at its first step (seen on an H200)."""
-    from dgm.train.loop import _fusable
+    from dgm.train.optim import fusable
 
     gpu = torch.zeros(2).as_subclass(_SaysCuda)
     assert gpu.device.type == "cuda"
-    assert _fusable([gpu], name) is fused
-    assert _fusable([torch.zeros(2)], name) is True
+    assert fusable([gpu], name) is fused
+    assert fusable([torch.zeros(2)], name) is True

@@ -22,7 +22,7 @@ def _plt():
 
 def plot_gan_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Two panels from metrics.jsonl: d_loss and g_loss; mean D(x) and D(G(z)), per epoch."""
-    from dgm.plots import read_metrics
+    from dgm.train.metrics import read_metrics
 
     rows = read_metrics(run_dir)
     plt = _plt()

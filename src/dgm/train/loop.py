@@ -15,7 +15,6 @@ state is checkpointed.
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import sys
@@ -35,11 +34,11 @@ from dgm._rng import derive_seed
 from dgm.models._layers import bernoulli
 from dgm.train import distributed as D
 from dgm.train.average import WeightAverage
+from dgm.train.batching import batch_count, batch_slice, chunks, epoch_shard
 from dgm.train.checkpoint import (
     BEST,
     CHECKPOINT,
     CONFIG,
-    atomic_write_bytes,
     atomic_write_json,
     load_checkpoint,
     read_run_config,
@@ -47,9 +46,8 @@ from dgm.train.checkpoint import (
 )
 from dgm.train.config import TrainConfig, lr_factor, schedule_position, setting_differences
 from dgm.train.graphed import GraphedStep
-
-METRICS = "metrics.jsonl"
-
+from dgm.train.metrics import append_metrics, start_metrics, trim_metrics
+from dgm.train.optim import apply_lr_factor, make_optimizer, remember_base_lrs, tensor_lrs
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # stop at the next step with a checkpoint
 
@@ -88,92 +86,6 @@ class LoopState:
     done: bool = False
 
 
-def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg``; ``overrides`` (lr, betas, ...) win over cfg's values.
-
-    The fused implementation (one kernel for all parameters) where the parameters allow
-    it: on CPU, PyTorch's default is a Python loop over the tensors, which costs the
-    784-200-200-50 VAE a quarter of its step time.
-    """
-    params = [dict(p, params=list(p["params"])) if isinstance(p, dict) else p for p in params]
-    _check_overrides(cfg, overrides)
-    fused = {"fused": True} if _fusable(params, cfg.optimizer) else {}
-    if cfg.optimizer == "adam":
-        kw = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
-                  weight_decay=cfg.weight_decay, **fused)
-        if cfg.cuda_graph:  # its step counters live on the GPU: a graph can replay it
-            kw["capturable"] = True
-        return torch.optim.Adam(params, **{**kw, **overrides})
-    if cfg.optimizer == "sgd":
-        kw = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
-        return torch.optim.SGD(params, **{**kw, **overrides})
-    if cfg.optimizer == "adagrad":
-        kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
-        return torch.optim.Adagrad(params, **{**kw, **overrides})
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adam, sgd or adagrad")
-
-
-def _check_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> None:
-    """A model that sets its optimizers' lr or betas itself (a GAN: --lr-g, --lr-d,
-    --gd-beta1, --gd-beta2) would silently ignore --lr/--beta1/--beta2, and Adam's betas
-    mean nothing to SGD or Adagrad: both are errors that say what to use instead."""
-    if "betas" in overrides and cfg.optimizer != "adam":
-        raise ValueError(f"this model sets Adam's betas itself (a GAN: --gd-beta1/--gd-beta2): "
-                         f"train it with optimizer 'adam', not {cfg.optimizer!r}")
-    fields = {"lr": ("lr",), "betas": ("beta1", "beta2")}
-    for key in overrides:
-        for name in fields.get(key, ()):
-            default = TrainConfig.__dataclass_fields__[name].default
-            if getattr(cfg, name) != default:
-                raise ValueError(f"this model sets its optimizers' {key} itself (a GAN: "
-                                 f"--lr-g/--lr-d, --gd-beta1/--gd-beta2): {name}="
-                                 f"{getattr(cfg, name)!r} would be ignored")
-
-
-def batch_count(n: int, size: int, min_batch: int = 1) -> int:
-    """Mini-batches of ``size`` over ``n`` examples; a last batch shorter than ``min_batch``
-    (a model's smallest workable batch, e.g. PacGAN's pack) joins the one before it.
-
-    >>> batch_count(10, 4), batch_count(9, 4, min_batch=2), batch_count(1, 4, min_batch=2)
-    (3, 2, 1)
-    """
-    steps = -(-n // size)
-    short = n - (steps - 1) * size
-    return steps - 1 if steps > 1 and short < min_batch else steps
-
-
-def chunks(x: torch.Tensor, size: int, min_batch: int = 1) -> list[torch.Tensor]:
-    """``x`` in pieces of ``size`` rows, a short last piece joined as in :func:`batch_count`."""
-    k = batch_count(x.shape[0], size, min_batch)
-    return [x[i * size : (i + 1) * size if i < k - 1 else x.shape[0]] for i in range(k)]
-
-
-def set_lr(group: dict, value: float) -> None:
-    """Set a param group's learning rate (in place when it is a tensor a graph reads)."""
-    if isinstance(group["lr"], torch.Tensor):
-        group["lr"].fill_(value)
-    else:
-        group["lr"] = value
-
-
-def tensor_lrs(optimizers, device: torch.device) -> None:
-    """Learning rates as tensors on ``device``: a captured graph reads them from memory, so
-    the schedule sets them in place (:func:`set_lr`) between replays."""
-    for opt in optimizers:
-        for g in opt.param_groups:
-            g["lr"] = torch.tensor(float(g["lr"]), device=device)
-
-
-def _fusable(params: list, optimizer: str = "adam") -> bool:
-    """Fused Adam and SGD take floating-point tensors on CPU or CUDA (in param groups too);
-    fused Adagrad only CPU ones (PyTorch has no CUDA kernel for it)."""
-    devices = ("cpu",) if optimizer == "adagrad" else ("cpu", "cuda")
-    tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
-    return bool(tensors) and all(
-        isinstance(t, torch.Tensor) and t.is_floating_point() and t.device.type in devices
-        for t in tensors)
-
-
 class Trainer:
     """Train ``model`` on ``splits`` (a ``dgm.data.DataSplits``) into ``run_dir``."""
 
@@ -203,9 +115,7 @@ class Trainer:
         self.net = self._ddp() if self.info.active else self.model
         self.optimizers = self.model.configure_optimizers(
             lambda params, **kw: make_optimizer(params, cfg, **kw))
-        for opt in self.optimizers.values():
-            for g in opt.param_groups:
-                g.setdefault("base_lr", float(g["lr"]))
+        remember_base_lrs(self.optimizers)
         self.noise = torch.Generator(device=self.info.device)
         self.noise.manual_seed(derive_seed(cfg.seed, "noise", self.info.rank))
         self.average = WeightAverage(self.model, cfg.ema) if cfg.ema else None
@@ -241,13 +151,42 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         """Run (or resume) training; returns the final summary."""
-        cfg, info, st = self.cfg, self.info, self.state
+        self._open_run()
+        cfg, info = self.cfg, self.info
+        x_train = self._tensor(self.splits.train)  # (N, D)
+        x_valid = self._tensor(self.splits.valid) if self.splits.valid is not None else None
+        n_local = x_train.shape[0] // info.world
+        if n_local < self.model.min_batch:
+            raise ValueError(f"{self.model.name} trains on batches of at least "
+                             f"{self.model.min_batch} examples; the training split has "
+                             f"{n_local}{' per process' if info.world > 1 else ''}")
+        train_step = self._train_step_fn()
+        # every rank: under torchrun each gets the signal, and one flag stops them all together
+        old_handlers = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
+        try:
+            while self.state.epoch < cfg.epochs and not self.state.done:
+                self._train_epoch(train_step, x_train, x_valid)
+                st = self.state
+                if self._stop_requested() and not st.done and st.epoch < cfg.epochs:
+                    if self._saved_at != (st.epoch, 0):  # a signal during the epoch's last step
+                        self._save(self.run_dir / CHECKPOINT)
+                    self._interrupted(f"interrupted after epoch {st.epoch}")
+        finally:
+            for s, handler in old_handlers.items():
+                signal.signal(s, handler)
+        return self._finish()
+
+    def _open_run(self) -> None:
+        """A new run writes its config and an empty metrics file (and drops another run's
+        weights); a resumed one restores the checkpoint's weights, optimizers, noise and
+        loop state, and trims the metrics back to the epochs that checkpoint holds."""
+        cfg, info = self.cfg, self.info
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt = self.run_dir / CHECKPOINT
         if self.resume:
             record = self._check_resumable()
-            saved = load_checkpoint(ckpt, self.model, self.optimizers, {"noise": self.noise},
+            saved = load_checkpoint(self.run_dir / CHECKPOINT, self.model, self.optimizers,
+                                    {"noise": self.noise},
                                     averaged=self.average.model if self.average else None)
             self.state = st = LoopState(**saved["loop"])
             self._saved_at = (st.epoch, st.step)
@@ -260,83 +199,63 @@ class Trainer:
             if info.is_main:  # the record says how the run goes on (e.g. more epochs)
                 if record.get("train") != cfg.to_dict():
                     atomic_write_json(self.run_dir / CONFIG, {**record, "train": cfg.to_dict()})
-                self._trim_metrics(st.epoch)
+                trim_metrics(self.run_dir, st.epoch)
         elif info.is_main:
             for stale in (CHECKPOINT, BEST):  # a new run never inherits another's weights
                 (self.run_dir / stale).unlink(missing_ok=True)
             atomic_write_json(self.run_dir / CONFIG, self._config_record())
-            (self.run_dir / METRICS).write_text("")
+            start_metrics(self.run_dir)
         self._wall_mark = time.perf_counter()
-        x_train = self._tensor(self.splits.train)  # (N, D)
-        x_valid = self._tensor(self.splits.valid) if self.splits.valid is not None else None
-        dynamic = bool(self.splits.train.dynamic_binarize)
-        train_step = self._train_step_fn()
+
+    def _train_epoch(self, train_step, x_train: torch.Tensor, x_valid) -> None:
+        """One epoch from the step the state is at (0, or where an interrupted run stopped):
+        the schedule's rate, this rank's shard in the epoch's order, one optimizer step per
+        mini-batch, then :meth:`_end_epoch` (validation, metrics, checkpoint)."""
+        cfg, info, st = self.cfg, self.info, self.state
+        at = schedule_position(cfg.schedule_clock, st.epoch, cfg.epochs, st.train_seconds,
+                               cfg.max_minutes)
+        lr = apply_lr_factor(self.optimizers, lr_factor(cfg.schedule, at, cfg.epochs,
+                                                        cfg.lr_decay))  # as stepped
         n_local = x_train.shape[0] // info.world
         bs = max(1, cfg.batch_size // info.world)
         n_steps = batch_count(n_local, bs, self.model.min_batch)
-        if n_local < self.model.min_batch:
-            raise ValueError(f"{self.model.name} trains on batches of at least "
-                             f"{self.model.min_batch} examples; the training split has "
-                             f"{n_local}{' per process' if info.world > 1 else ''}")
-        # every rank: under torchrun each gets the signal, and one flag stops them all together
-        old_handlers = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
-        try:
-            while st.epoch < cfg.epochs and not st.done:
-                at = schedule_position(cfg.schedule_clock, st.epoch, cfg.epochs,
-                                       st.train_seconds, cfg.max_minutes)
-                factor = lr_factor(cfg.schedule, at, cfg.epochs, cfg.lr_decay)
-                for opt in self.optimizers.values():
-                    for g in opt.param_groups:
-                        set_lr(g, g["base_lr"] * factor)
-                lr = {("lr" if len(self.optimizers) == 1 else f"lr_{name}"):
-                      float(o.param_groups[0]["lr"])
-                      for name, o in self.optimizers.items()}  # as stepped (GANs: one each)
-                perm_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "perm", st.epoch))
-                perm = torch.randperm(x_train.shape[0], generator=perm_gen)
-                shard = perm[info.rank : n_local * info.world : info.world].to(info.device)
-                self.model.train()
-                sums = {k: torch.tensor(v, dtype=torch.float32, device=info.device)
-                        for k, v in st.sums.items()}
-                t0 = time.perf_counter()
-                bar = self._bar(n_local, st.step * bs)
-                for step in range(st.step, n_steps):
-                    end = n_local if step == n_steps - 1 else (step + 1) * bs  # short: merged
-                    xb = x_train[shard[step * bs : end]]  # (B, D)
-                    if dynamic:
-                        xb = bernoulli(xb, generator=self.noise)
-                    terms = train_step(xb)
-                    if self.average is not None:
-                        self.average.update(st.epoch * n_steps + step)
-                    for k, v in terms.items():
-                        term = v.detach() * xb.shape[0]
-                        sums[k] = sums[k] + term if k in sums else term
-                    st.seen += xb.shape[0]
-                    st.step = step + 1
-                    if bar is not None:
-                        bar.update(xb.shape[0])  # the bar counts examples: it shows ex/s
-                        if step % 25 == 0:
-                            bar.set_postfix(loss=f"{terms['loss'].item():.3f}")
-                    if step % 50 == 49 and not torch.isfinite(sums["loss"]):
-                        self._non_finite(st.step)
-                    if self._stop_requested() and st.step < n_steps:
-                        if D.broadcast_flag(not bool(torch.isfinite(sums["loss"])), info):
-                            self._non_finite(st.step)  # never save a diverged state
-                        st.sums = {k: float(v) for k, v in sums.items()}
-                        st.epoch_seconds += time.perf_counter() - t0
-                        self._save(ckpt)
-                        self._interrupted(f"interrupted at epoch {st.epoch + 1}, step {st.step}")
-                if bar is not None:
-                    bar.close()
+        shard = epoch_shard(cfg.seed, st.epoch, x_train.shape[0], info.rank, info.world)
+        shard = shard.to(info.device)  # (n_local,)
+        dynamic = bool(self.splits.train.dynamic_binarize)
+        self.model.train()
+        sums = {k: torch.tensor(v, dtype=torch.float32, device=info.device)
+                for k, v in st.sums.items()}
+        t0 = time.perf_counter()
+        bar = self._bar(n_local, st.step * bs)
+        for step in range(st.step, n_steps):
+            xb = x_train[shard[batch_slice(step, n_steps, bs, n_local)]]  # (B, D)
+            if dynamic:
+                xb = bernoulli(xb, generator=self.noise)
+            terms = train_step(xb)
+            if self.average is not None:
+                self.average.update(st.epoch * n_steps + step)
+            for k, v in terms.items():
+                term = v.detach() * xb.shape[0]
+                sums[k] = sums[k] + term if k in sums else term
+            st.seen += xb.shape[0]
+            st.step = step + 1
+            if bar is not None:
+                bar.update(xb.shape[0])  # the bar counts examples: it shows ex/s
+                if step % 25 == 0:
+                    bar.set_postfix(loss=f"{terms['loss'].item():.3f}")
+            if step % 50 == 49 and not torch.isfinite(sums["loss"]):
+                self._non_finite(st.step)
+            if self._stop_requested() and st.step < n_steps:
+                if D.broadcast_flag(not bool(torch.isfinite(sums["loss"])), info):
+                    self._non_finite(st.step)  # never save a diverged state
+                st.sums = {k: float(v) for k, v in sums.items()}
                 st.epoch_seconds += time.perf_counter() - t0
-                self._end_epoch(sums, x_valid, lr, ckpt)
-                if self._stop_requested() and not st.done and st.epoch < cfg.epochs:
-                    if self._saved_at != (st.epoch, 0):  # a signal during the epoch's last step
-                        self._save(ckpt)
-                    self._interrupted(f"interrupted after epoch {st.epoch}")
-        finally:
-            for s, handler in old_handlers.items():
-                signal.signal(s, handler)
-        return self._finish()
+                self._save(self.run_dir / CHECKPOINT)
+                self._interrupted(f"interrupted at epoch {st.epoch + 1}, step {st.step}")
+        if bar is not None:
+            bar.close()
+        st.epoch_seconds += time.perf_counter() - t0
+        self._end_epoch(sums, x_valid, lr, self.run_dir / CHECKPOINT)
 
     def _ddp(self) -> DistributedDataParallel:
         """The model under DDP; rank-local buffers where the model keeps them (torch 2.13 calls
@@ -370,22 +289,6 @@ class Trainer:
         stop = self._interrupt or (self.stop_after_steps is not None
                                    and self._global_step() >= self.stop_after_steps)
         return D.broadcast_flag(stop, self.info)
-
-    def _trim_metrics(self, epochs: int) -> None:
-        """On resume: keep the metrics of the ``epochs`` the checkpoint holds (a line written
-        after it, or a half-written one, would come again or break the file)."""
-        path = self.run_dir / METRICS
-        if not path.exists():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict) and row.get("epoch", epochs + 1) <= epochs:
-                keep.append(line)
-        atomic_write_bytes(path, "".join(f"{line}\n" for line in keep).encode())
 
     def _train_step_fn(self):
         """One optimizer step on a batch: the model's own, or its replayed CUDA graph."""
@@ -447,8 +350,7 @@ class Trainer:
         st.step, st.sums, st.seen, st.epoch_seconds = 0, {}, 0, 0.0
         record["wall_seconds"] = self._tick_wall()
         if info.is_main:
-            with open(self.run_dir / METRICS, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_metrics(self.run_dir, record)
             if not (cfg.progress and sys.stderr.isatty()):
                 shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float)}
                 print(f"epoch {record['epoch']}: {shown}", file=sys.stderr, flush=True)

@@ -1,0 +1,51 @@
+"""``metrics.jsonl``: one JSON object per finished epoch, appended as the run goes.
+
+A kill can cut the last line short; readers skip it, and a resumed run trims
+the file back to the epochs its checkpoint holds before it appends again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dgm.train.checkpoint import atomic_write_bytes
+
+METRICS = "metrics.jsonl"
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The epochs' records of a run, oldest first ([] when there are none yet)."""
+    p = Path(run_dir) / METRICS
+    if not p.is_file():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # blank, or cut off by a kill (a resume trims it)
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def start_metrics(run_dir: Path) -> None:
+    """An empty file for a new run."""
+    (run_dir / METRICS).write_text("")
+
+
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    with open(run_dir / METRICS, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def trim_metrics(run_dir: Path, epochs: int) -> None:
+    """On resume: keep the records of the ``epochs`` the checkpoint holds (a line written
+    after it, or a half-written one, would come again or break the file)."""
+    if not (run_dir / METRICS).exists():
+        return
+    keep = [json.dumps(row) for row in read_metrics(run_dir)
+            if row.get("epoch", epochs + 1) <= epochs]
+    atomic_write_bytes(run_dir / METRICS, "".join(f"{line}\n" for line in keep).encode())
