@@ -14,6 +14,7 @@ from dgm.pgm.bayesnet import BayesianNetwork, Independence, cpd
 from dgm.pgm.factor import Factor
 from dgm.pgm.inference import ImpossibleEvidenceError
 from dgm.pgm.io.bif import BIFError, parse_bif, read_bif, write_bif
+from dgm.pgm.io.network import load_network
 from dgm.pgm.markovnet import MarkovNetwork
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Independence",
     "MarkovNetwork",
     "cpd",
+    "load_network",
     "parse_bif",
     "read_bif",
     "write_bif",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-NET_SUFFIXES = (".bif", ".bif.gz", ".uai", ".uai.gz", ".gz")
+from dgm.pgm.io.network import bnlearn_file, load_network
+
 NET_HELP = (
     "the network: a .bif, .bif.gz or .uai file, or the name of a bnlearn network "
     "(asia, alarm, ...) found as <data dir>/bnlearn/NAME.bif.gz, the data directory "
@@ -47,66 +47,6 @@ EXAMPLES = {
     "sample": "NET -n 1000 -o samples.csv",
     "draw": "NET -o net.png",
 }
-
-
-def _bnlearn_dir() -> Path:
-    from dgm.data.paths import resolve_data_dir
-
-    return resolve_data_dir() / "bnlearn"
-
-
-def _is_bare_name(spec: str) -> bool:
-    """A bnlearn name rather than a path: no folder, no network-file suffix."""
-    return "/" not in spec and os.sep not in spec and not spec.lower().endswith(NET_SUFFIXES)
-
-
-def _bnlearn_file(spec: str) -> Path | None:
-    """``<data dir>/bnlearn/SPEC.bif.gz`` if ``spec`` is a bare name and that file exists."""
-    if not _is_bare_name(spec) or not spec:
-        return None
-    candidate = _bnlearn_dir() / f"{spec}.bif.gz"
-    return candidate if candidate.is_file() else None
-
-
-def _network_suggestion(spec: str) -> str:
-    """``; did you mean ...?`` among the bnlearn names and the network files beside ``spec``."""
-    from dgm.pgm._hints import did_you_mean
-    from dgm.pgm.io.bif import network_stem
-
-    def listing(folder: Path) -> list[Path]:
-        try:
-            return [p for p in folder.iterdir() if p.name.lower().endswith(NET_SUFFIXES)]
-        except OSError:
-            return []
-
-    parent = Path(spec).parent
-    beside = did_you_mean(spec, [str(parent / p.name) for p in listing(parent)])
-    bnlearn = did_you_mean(network_stem(spec), [network_stem(p) for p in listing(_bnlearn_dir())])
-    # a path most likely means a file beside it; a bare name, a bnlearn network
-    return (bnlearn or beside) if _is_bare_name(spec) else (beside or bnlearn)
-
-
-def load_network(spec: str) -> Any:
-    """A model from a file path, or a bnlearn name looked up under the data directory."""
-    from dgm.pgm.io.bif import read_bif
-    from dgm.pgm.io.uai import read_uai
-
-    path = Path(spec)
-    if not path.exists():
-        found = _bnlearn_file(spec)
-        if found is None:
-            hint = _network_suggestion(spec)
-            if _is_bare_name(spec):
-                where = f"neither ./{spec} nor {_bnlearn_dir() / (spec + '.bif.gz')} exists"
-                raise FileNotFoundError(
-                    f"no network file or bnlearn network {spec!r} ({where}){hint}"
-                )
-            raise FileNotFoundError(f"no network file {spec!r}{hint}")
-        path = found
-    name = path.name.lower()
-    if name.endswith((".uai", ".uai.gz")):
-        return read_uai(path)
-    return read_bif(path)
 
 
 def _output(path: str) -> str:
@@ -253,7 +193,7 @@ def _net_out_of_evidence(args: list[str]) -> list[str]:
     while j < len(args) and not args[j].startswith("-") and "=" in args[j]:
         j += 1
     if j < len(args) and not args[j].startswith("-"):
-        if Path(args[j]).exists() or _bnlearn_file(args[j]) is not None:
+        if Path(args[j]).exists() or bnlearn_file(args[j]) is not None:
             return [*args[:i], args[j], *args[i:j], *args[j + 1 :]]
     return args
 
