@@ -200,16 +200,49 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 # -- parser ------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    from dgm.registry import model_class
-    from dgm.train import TrainConfig
+#: the commands whose flags come from the models' and the loop's configs (they import torch to
+#: build them); the others, ``dgm --help`` included, parse without it
+MODEL_COMMANDS = ("train", "eval")
 
+
+def build_parser(models: bool = True) -> argparse.ArgumentParser:
+    """The ``dgm`` parser; ``models=False`` leaves out the flags of ``train`` and ``eval``
+    (each model's, the loop's), which import torch: ``dgm pgm``, ``dgm data`` and ``dgm --help``
+    start in a fraction of the time."""
     p = argparse.ArgumentParser(
         prog="dgm", description="Deep generative models and probabilistic graphical models.",
         allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True)
 
     t = command(sub, "train", help="train a model into a run directory")
+    if models:
+        _add_train_flags(t)
+
+
+    s = command(sub, "sample", help="draw samples from a trained model")
+    s.add_argument("run_dir", help="a run directory written by dgm train")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
+    s.add_argument("-o", "--output", required=True, help=".png grid or .npy array (N, ...); "
+                   "images in [0, 1]")
+    s.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
+    s.set_defaults(func=cmd_sample)
+
+    i = command(sub, "info", help="describe a run directory")
+    i.add_argument("run_dir", help="a run directory written by dgm train")
+    i.set_defaults(func=cmd_info)
+
+    add_eval_subparsers(sub, models=models)
+    add_data_subparser(sub).set_defaults(func=run_data)
+    add_pgm_subparser(sub).set_defaults(func=run_pgm)
+    return p
+
+
+def _add_train_flags(t: argparse.ArgumentParser) -> None:
+    """``dgm train``'s flags: --resume and the loop's, then one subcommand per model with its
+    config's flags and the loop's."""
+    from dgm.registry import model_class
+    from dgm.train import TrainConfig
+
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its "
                    "settings are kept; the flags below may change)")
     t.add_argument("--more-epochs", type=int, dest="more_epochs", metavar="N",
@@ -226,23 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
                        "beside it win): " + ", ".join(cls.Config.presets))
         add_dataclass_flags(m.add_argument_group("model"), cls.Config)
         add_dataclass_flags(m.add_argument_group("training"), TrainConfig)
-
-    s = command(sub, "sample", help="draw samples from a trained model")
-    s.add_argument("run_dir", help="a run directory written by dgm train")
-    s.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
-    s.add_argument("-o", "--output", required=True, help=".png grid or .npy array (N, ...); "
-                   "images in [0, 1]")
-    s.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
-    s.set_defaults(func=cmd_sample)
-
-    i = command(sub, "info", help="describe a run directory")
-    i.add_argument("run_dir", help="a run directory written by dgm train")
-    i.set_defaults(func=cmd_info)
-
-    add_eval_subparsers(sub)
-    add_data_subparser(sub).set_defaults(func=run_data)
-    add_pgm_subparser(sub).set_defaults(func=run_pgm)
-    return p
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -261,7 +277,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(build_parser(), argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)  # the command, if any
+    args = _parse(build_parser(models=first in MODEL_COMMANDS), argv)
     return run_command(f"dgm {args.command}", lambda: args.func(args))
 
 

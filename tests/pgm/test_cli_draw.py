@@ -298,3 +298,22 @@ def test_dgm_pgm_imports_without_torch_or_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "7201840"
+
+
+@pytest.mark.parametrize("argv", [
+    ["pgm", "info", "NET"], ["pgm", "query", "NET", "--target", "lung", "--evidence", "smoke=yes"],
+    ["--help"], ["pgm", "--help"], ["data", "list"]])
+def test_the_dgm_command_runs_pgm_data_and_help_without_torch(argv):
+    """`dgm pgm ...`, `dgm data ...` and `dgm --help` never import torch (its import alone takes seconds):
+    torch is blocked, and the command must still run."""
+    argv = [str(bif_path("asia")) if a == "NET" else a for a in argv]
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from dgm.cli import main\n"
+            "try:\n"
+            f"    rc = main({argv!r})\n"
+            "except SystemExit as stop:  # --help\n"
+            "    rc = stop.code\n"
+            "sys.exit(rc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip()

@@ -14,8 +14,9 @@ from dgm._flags import command, flag, options_as_flags
 from dgm.registry import MODEL_NAMES
 
 
-def add_eval_subparsers(sub: Any) -> None:
-    """``dgm eval`` and ``dgm classifier`` on the ``dgm`` parser's subcommands."""
+def add_eval_subparsers(sub: Any, models: bool = True) -> None:
+    """``dgm eval`` and ``dgm classifier`` on the ``dgm`` parser's subcommands
+    (``models=False``: without the models' evaluation options, which import torch)."""
     from dgm.registry import model_class
 
     e = command(sub, "eval", help="negative log-likelihood on a split, or sample quality")
@@ -35,7 +36,7 @@ def add_eval_subparsers(sub: Any) -> None:
                    help="seed of the samples (with --samples) and of the bits of a dynamically "
                         "binarized split")
     seen: set[str] = set()
-    for name in MODEL_NAMES:
+    for name in MODEL_NAMES if models else ():
         for opt, (typ, default, hlp) in model_class(name).eval_options.items():
             if opt not in seen:
                 seen.add(opt)
