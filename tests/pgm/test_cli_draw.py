@@ -304,8 +304,8 @@ def test_dgm_pgm_imports_without_torch_or_matplotlib():
     ["pgm", "info", "NET"], ["pgm", "query", "NET", "--target", "lung", "--evidence", "smoke=yes"],
     ["--help"], ["pgm", "--help"], ["data", "list"]])
 def test_the_dgm_command_runs_pgm_data_and_help_without_torch(argv):
-    """`dgm pgm ...`, `dgm data ...` and `dgm --help` never import torch (its import alone takes seconds):
-    torch is blocked, and the command must still run."""
+    """`dgm pgm ...`, `dgm data ...` and `dgm --help` never import torch (its import alone
+    takes seconds): torch is blocked, and the command must still run."""
     argv = [str(bif_path("asia")) if a == "NET" else a for a in argv]
     code = ("import sys; sys.modules['torch'] = None\n"
             "from dgm.cli import main\n"

@@ -97,6 +97,14 @@ def test_early_stopping_stops_and_keeps_the_best_weights(splits, tmp_path):
     best = min(r["valid_loss"] for r in rows)
     assert summary["best_valid_loss"] == best
     assert len(rows) - summary["best_epoch"] == 3
+    # dgm.load gives the best weights; which="last" the weights training ended with
+    last, kept = dgm.load(tmp_path, which="last"), dgm.load(tmp_path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(last.state_dict()[k], v), k
+    assert not torch.equal(kept.state_dict()["decoder.0.weight"],
+                           model.state_dict()["decoder.0.weight"])
+    with pytest.raises(ValueError, match="which must be 'best' or 'last'"):
+        dgm.load(tmp_path, which="final")
 
 
 def test_a_run_without_validation_keeps_the_last_weights_and_writes_strict_json(

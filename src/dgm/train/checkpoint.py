@@ -224,6 +224,8 @@ def load_model(run_dir: str | os.PathLike, map_location: str = "cpu", which: str
     """
     from dgm.registry import build_model
 
+    if which not in ("best", "last"):
+        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
     run_dir = Path(run_dir)
     cfg_path = run_dir / CONFIG
     cfg = read_run_config(run_dir)
