@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -13,3 +16,41 @@ def umask_mode(path: str | Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, 0o666 & ~mask)
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Write ``path`` atomically: ``write(tmp)`` fills a temporary file in the same folder,
+    which is fsynced, given the umask's mode and renamed over ``path``; on any error (or
+    Ctrl-C) the temporary file is removed and ``path`` is left as it was.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write(p, lambda tmp: pathlib.Path(tmp).write_text("new"))
+    >>> def fail(tmp):
+    ...     pathlib.Path(tmp).write_text("half")
+    ...     raise OSError("disk full")
+    >>> atomic_write(p, fail)
+    Traceback (most recent call last):
+    ...
+    OSError: disk full
+    >>> p.read_text(), sorted(x.name for x in p.parent.iterdir())
+    ('new', ['a.txt'])
+    """
+    path = Path(path)
+    if path.is_dir():  # named as open(path, "w") would name it, not by the temporary file
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"no folder {str(path.parent)!r} to write into",
+                                str(path))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        umask_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -174,8 +174,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
         x = to_unit(x, model.data_range)  # than its data's (tanh on [0, 1] images) clipped
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        np.save(out, x.reshape(args.n, *model.input_shape))
+    if out.suffix == ".npy":  # atomically, as every file dgm writes
+        from dgm._files import atomic_write
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.save adds no second suffix
+                np.save(f, x.reshape(args.n, *model.input_shape))
+
+        atomic_write(out, write)
     else:
         save_grid(out, x, model.input_shape)
     print(f"wrote {args.n} samples to {out}")

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from dgm._files import atomic_write
+
 
 def image_grid(images: np.ndarray, shape: tuple[int, ...], ncol: int | None = None,
                scale: int = 0, pad: int = 1) -> np.ndarray:
@@ -42,7 +44,7 @@ def save_grid(path: str | Path, images: Any, shape: tuple[int, ...],
     grid = image_grid(arr, shape, ncol=ncol, scale=max(1, 56 // side))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(path)
+    atomic_write(path, lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
     return path
 
 

@@ -377,3 +377,32 @@ def test_networkx_graph_has_the_arcs():
 
 def test_bif_path_fixture_points_at_gzip_files():
     assert bif_path("asia").name == "asia.bif.gz"
+
+
+def test_an_interrupted_csv_write_leaves_the_old_file_whole(tmp_path):
+    """Ctrl-C while `dgm pgm sample -o F` streams rows: F keeps its old content (or does not
+    exist) and no temporary file is left beside it."""
+    from dgm.pgm.data import write_csv
+
+    target = tmp_path / "samples.csv"
+    write_csv(target, ["A"], [["old"]])
+
+    def rows():
+        yield ["x"]
+        yield ["y"]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_csv(target, ["A"], rows())
+    assert read_csv(target) == {"A": ["old"]}
+    assert [p.name for p in tmp_path.iterdir()] == ["samples.csv"]
+
+
+@pytest.mark.parametrize("suffix", [".bif", ".bif.gz", ".uai"])
+def test_network_writers_replace_the_file_whole(tmp_path, suffix):
+    target = tmp_path / f"net{suffix}"
+    target.write_text("stale")
+    (write_uai if suffix == ".uai" else write_bif)(student(), target)
+    reread = (read_uai if suffix == ".uai" else read_bif)(target)
+    assert len(reread.variables) == 5  # (UAI files have no names: x0 ..)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from dgm._files import atomic_write
 from dgm.pgm._hints import did_you_mean
 
 MISSING_STRINGS = frozenset({"", "nan", "NaN", "NA", "?"})
@@ -284,8 +285,13 @@ def read_csv(path: str | Path) -> dict[str, list[str]]:
 
 
 def write_csv(path: str | Path, header: Sequence[str], rows: Any) -> None:
-    """Write ``rows`` (an iterable of sequences) under ``header``."""
-    with Path(path).open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(list(header))
-        writer.writerows(rows)
+    """Write ``rows`` (an iterable of sequences) under ``header``, atomically (an error or
+    Ctrl-C midway leaves no half-written file)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(list(header))
+            writer.writerows(rows)
+
+    atomic_write(path, write)

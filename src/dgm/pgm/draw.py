@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from dgm._files import atomic_write
+
 
 def layout(model: Any) -> dict[str, tuple[float, float]]:
     """Node positions: layers for a DAG, a circle for an undirected model."""
@@ -85,8 +87,11 @@ def draw_network(model: Any, path: str | Path, title: str | None = None) -> Path
     ax.axis("off")
     ax.set_title(title or getattr(model, "name", ""))
     path = _png(path)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120,
+                                                   bbox_inches="tight"))
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -107,6 +112,9 @@ def plot_mixing(
     ax.legend()
     ax.grid(True, alpha=0.3)
     path = _png(path)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120,
+                                                   bbox_inches="tight"))
+    finally:
+        plt.close(fig)
     return path

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dgm._errors import DGMError
-from dgm._files import umask_mode
+from dgm._files import atomic_write
 
 MAGIC = "dgm-checkpoint-v1"
 CHECKPOINT = "checkpoint.safetensors"
@@ -36,25 +34,6 @@ AVERAGE = "average."
 
 class CheckpointError(DGMError):
     """A checkpoint that is missing, corrupt, or not written by dgm."""
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Write ``path`` atomically: ``write(tmp)`` fills a temporary file in the same folder,
-    which is fsynced, given the umask's mode and renamed over ``path``; on any error the
-    temporary file is removed and ``path`` is left as it was."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        umask_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

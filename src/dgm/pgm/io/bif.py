@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dgm._files import atomic_write
 from dgm.pgm.bayesnet import ROW_TOL, BayesianNetwork
 from dgm.pgm.factor import Factor
 from dgm.pgm.io._text import read_network_text
@@ -388,9 +389,7 @@ def _row(values: np.ndarray) -> str:
 def write_bif(bn: BayesianNetwork, path: str | Path) -> None:
     """Write ``bn`` as BIF (gzipped when the name ends in ``.gz``)."""
     path = Path(path)
-    text = write_bif_string(bn)
+    data = write_bif_string(bn).encode("utf-8")
     if path.suffix == ".gz":
-        with gzip.open(path, "wt", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        path.write_text(text, encoding="utf-8")
+        data = gzip.compress(data)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))

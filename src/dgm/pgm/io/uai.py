@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dgm._files import atomic_write
 from dgm.pgm.bayesnet import BayesianNetwork
 from dgm.pgm.factor import Factor
 from dgm.pgm.io._text import read_network_text
@@ -154,4 +155,5 @@ def write_uai_string(model: MarkovNetwork | BayesianNetwork) -> str:
 
 def write_uai(model: MarkovNetwork | BayesianNetwork, path: str | Path) -> None:
     """Write ``model`` in UAI format."""
-    Path(path).write_text(write_uai_string(model), encoding="utf-8")
+    data = write_uai_string(model).encode("utf-8")
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
