@@ -18,6 +18,7 @@ Usage: flock /tmp/dgm-bench.lock python benchmarks/autoregressive_mnist.py \
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -92,11 +93,19 @@ def run_stage(stage: str, args, splits) -> bool:
                       max_train=args.max_train, **opt)
     key = stage + args.tag  # the stage's name in the results file (variants: --tag)
     run_dir = RUNS / f"autoregressive_{key}"
+    flags = run_dir / "bench_flags.json"  # how the benchmark trains it beyond its configs
     if args.resume:  # continue the run there: the same run, with a budget that may be longer
         check_same_run(run_dir, cfg.to_dict(), saved_train_config(run_dir), EXTENSIBLE,
                        model_config=model.config.to_dict())
-    elif run_dir.exists():
-        shutil.rmtree(run_dir)
+        saved = json.loads(flags.read_text()) if flags.exists() else {}  # (older runs: none)
+        if saved.get("tf32", args.tf32) != args.tf32:
+            raise SystemExit(f"--resume {run_dir}: the run trained with tf32="
+                             f"{saved['tf32']}; give the same --tf32 setting to continue it")
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        flags.write_text(json.dumps({"tf32": args.tf32}) + "\n")
     set_tf32(args.tf32)
     trainer = Trainer(model, cfg, splits, run_dir, resume=args.resume)
     try:
