@@ -39,14 +39,23 @@ def test_digits_fixed_across_loads():
     assert np.array_equal(load_dataset("digits").train.x, a)
 
 
-def test_dynamic_binarize_properties():
-    x = np.random.default_rng(0).random((2000, 50)).astype(np.float32)
+def test_dynamic_binarize_is_seeded_and_calibrated_per_intensity():
+    """P(bit = 1 | x) = x: on skewed intensities x = u^3 (mean 1/4, so Bernoulli(1 - x)
+    misses the global mean by 1/2), in every tenth of [0, 1] the bits' mean is within 4
+    standard errors (sqrt(E[x(1 - x)] / n) in the bin) of the intensities' mean; a threshold
+    at 1/2 or any other miscalibration fails bin by bin."""
+    x = (np.random.default_rng(0).random((4000, 50)) ** 3).astype(np.float32)
     a, b = dynamic_binarize(x, 1), dynamic_binarize(x, 1)
     assert a.dtype == np.float32 and np.array_equal(a, b)
     assert not np.array_equal(a, dynamic_binarize(x, 2))
-    assert abs(float(a.mean()) - float(x.mean())) < 0.005
     rng = np.random.default_rng(5)  # a generator advances: two batches differ
     assert not np.array_equal(dynamic_binarize(x, rng), dynamic_binarize(x, rng))
+    bins = np.minimum((x * 10).astype(int), 9)
+    for k in range(10):
+        xs, bits = x[bins == k], a[bins == k]
+        assert len(xs) > 5000  # the sparsest bin, [0.9, 1), holds about 7,000 values
+        se = np.sqrt((xs * (1 - xs)).mean() / len(xs))
+        assert abs(bits.mean() - xs.mean()) < 4 * se, (k, bits.mean(), xs.mean(), se)
 
 
 def test_unknown_spec_suggests():

@@ -47,6 +47,12 @@ def test_the_trick_keeps_the_generator_gradient_when_d_rejects_fakes():
     assert np.allclose(g["minimax"], d, rtol=1e-4)  # |grad| = D(G(z)) -> 0
     assert np.allclose(g["nonsaturating"], 1 - d, rtol=1e-4)  # |grad| = 1 - D -> 1
     assert g["minimax"][-1] < 1e-5 < 0.99 < g["nonsaturating"][-1]
+    # with its sign: both losses fall as the logit rises (descent makes fakes look real):
+    # d/dl log(1 - sigmoid(l)) = -D and d/dl -log sigmoid(l) = -(1 - D)
+    logit = torch.logit(torch.tensor(d)).requires_grad_(True)
+    for objective, expect in (("minimax", -d), ("nonsaturating", -(1 - d))):
+        (grad,) = torch.autograd.grad(generator_loss(logit, objective).sum(), logit)
+        np.testing.assert_allclose(grad.numpy(), expect, rtol=1e-6)
 
 
 def test_theorem_value_at_optimal_discriminator_is_minus_log4_plus_2jsd():
@@ -90,6 +96,32 @@ def test_trained_discriminator_approaches_d_star_for_a_fixed_known_generator():
     assert game_value(p, q, d_star, dx) == pytest.approx(exact, abs=1e-6)
     assert game_value(p, q, d, dx) == pytest.approx(exact, abs=0.02)
     assert game_value(p, q, d, dx) <= exact + 1e-9
+
+
+def test_algorithm2_moves_an_affine_generator_to_the_data_distribution():
+    """Data N(2, 0.5^2); G(z) = w z + c (latent 1, no hidden layer, linear output), so p_g =
+    N(c, w^2) exactly. 400 steps of Algorithm 2 (k = 1, non-saturating, Adam at lr 0.02 held
+    for 200 steps, then decayed linearly to 0) bring the mean within 0.2 and the std within
+    0.15 of the data's (six seeds tried: both within 0.05); the initial G is not."""
+    cfg = GANConfig(latent=1, g_hidden=(), d_hidden=(32, 32), output="linear", lr_g=2e-2,
+                    lr_d=2e-2)
+    gan = GAN(cfg, (1,)).reset_parameters(0)
+    opts = gan.configure_optimizers(lambda p, **kw: torch.optim.Adam(p, **kw))
+
+    def moments() -> tuple[float, float]:
+        s = gan.sample(20_000, seed=1)[:, 0]  # SE of the std about 0.0025
+        return float(s.mean()), float(s.std())
+
+    def close(m: tuple[float, float]) -> bool:
+        return abs(m[0] - 2.0) < 0.2 and abs(m[1] - 0.5) < 0.15
+
+    assert not close(moments())
+    g, steps = gen(0), 400
+    for i in range(steps):
+        for opt in opts.values():
+            opt.param_groups[0]["lr"] = 2e-2 * min(1.0, 2 * (1 - i / steps))
+        gan.training_step(gan, 2 + 0.5 * torch.randn(128, 1, generator=g), opts, g)
+    assert close(moments()), moments()
 
 
 def test_algorithm2_k_discriminator_steps_per_generator_step():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -15,6 +16,7 @@ from dgm.data import load_dataset
 from dgm.models.dcgan import DCGAN, DCGANConfig
 from dgm.models.gan import GAN, GANConfig
 from dgm.train import TrainConfig, Trainer
+from dgm.train.checkpoint import read_checkpoint
 from dgm.train.loop import NonFiniteLoss
 
 
@@ -41,7 +43,6 @@ def test_cli_train_sample_and_sample_metrics_on_ring8(tmp_path, capsys):
     from dgm.eval.samples import sample_metrics_for_run
 
     m = sample_metrics_for_run(dgm.load(run), load_dataset("ring8"), n_samples=500, seed=0)
-    assert 0 <= m["modes"] <= 8 and 0 <= m["high_quality"] <= 1
     assert m["floor_modes"] == 8 and m["floor_high_quality"] > 0.95
     capsys.readouterr()
     assert main(["eval", str(run), "--samples", "500", "--json"]) == 0
@@ -61,26 +62,12 @@ def _digits_cfg(**kw):
     return TrainConfig(**{**base, **kw})
 
 
-def test_dcgan_checkpoint_holds_both_players_and_resume_is_exact(tmp_path):
+def test_dcgan_checkpoint_holds_both_players_and_each_epoch_s_samples(tmp_path):
+    """(That a resumed run is bitwise equal: the resume contract test, every model.)"""
     splits = load_dataset("digits:pm1")
-
-    def fresh():
-        return DCGAN(DCGANConfig.from_dict(DCGANConfig.presets["tiny"]), (1, 8, 8)
-                     ).reset_parameters(0)
-
-    a = fresh()
-    Trainer(a, _digits_cfg(), splits, tmp_path / "a").fit()
-    b = fresh()
-    from dgm.train import TrainingInterrupted
-
-    with pytest.raises(TrainingInterrupted):
-        Trainer(b, _digits_cfg(), splits, tmp_path / "b", stop_after_steps=5).fit()
-    b = fresh()
-    Trainer(b, _digits_cfg(), splits, tmp_path / "b", resume=True).fit()
-    for k, v in a.state_dict().items():
-        assert torch.equal(v, b.state_dict()[k]), k
-    from dgm.train.checkpoint import read_checkpoint
-
+    model = DCGAN(DCGANConfig.from_dict(DCGANConfig.presets["tiny"]), (1, 8, 8)
+                  ).reset_parameters(0)
+    Trainer(model, _digits_cfg(), splits, tmp_path / "a").fit()
     _, header = read_checkpoint(tmp_path / "a" / "checkpoint.safetensors")
     assert set(header["optimizers"]) == {"generator", "discriminator"}
     assert (tmp_path / "a" / "samples" / "epoch_0002.png").is_file()
@@ -157,14 +144,18 @@ def test_dcgan_pack_judges_images_stacked_as_channels():
 
 
 def test_a_last_batch_shorter_than_a_pack_joins_the_one_before(tmp_path):
-    """PacGAN (pack 2) on 201 examples in batches of 100, validation in chunks of 4999 of
-    5000: the last training batch (1 example) and the last validation chunk (1 row) would
+    """PacGAN (pack 2) on 201 examples in batches of 100, validation in chunks of 200 of
+    201: the last training batch (1 example) and the last validation chunk (1 row) would
     hold no pack and no MMD bandwidth; they join the batch before instead of ending the run
     with NaN or a crash."""
-    splits = load_dataset("ring8")
+    full = load_dataset("ring8")
+    valid = full.valid
+    valid = dataclasses.replace(valid, x=valid.x[:201],
+                                y=None if valid.y is None else valid.y[:201])
+    splits = dataclasses.replace(full, valid=valid)
     model = GAN(GANConfig(**{**GANConfig.presets["toy"], "pack": 2}), (2,)).reset_parameters(0)
     assert model.min_batch == 2
-    cfg = TrainConfig(data="ring8", epochs=1, batch_size=100, max_train=201, eval_batch=4999,
+    cfg = TrainConfig(data="ring8", epochs=1, batch_size=100, max_train=201, eval_batch=200,
                       picture_every=0, progress=False)
     Trainer(model, cfg, splits, tmp_path / "run").fit()
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])

@@ -1,4 +1,7 @@
-"""RBM training through the generic loop and the CLI: CD, PCD (resumable chains), monitors."""
+"""RBM training through the generic loop and the CLI: CD, PCD, monitors.
+
+That PCD's chains are checkpointed and resumed bitwise: the resume contract test
+(tests/test_contracts.py, which trains the RBMs with pcd)."""
 
 from __future__ import annotations
 
@@ -12,8 +15,7 @@ import dgm
 from dgm.cli import main
 from dgm.data import load_dataset, tiny_exact_distribution
 from dgm.models.rbm import RBM, RBMConfig
-from dgm.train import TrainConfig, Trainer, TrainingInterrupted
-from dgm.train.checkpoint import read_checkpoint
+from dgm.train import TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -40,27 +42,6 @@ def test_training_recovers_the_tiny_rbm_distribution(method, tmp_path):
     assert rows[-1]["valid_nll"] < rows[0]["valid_nll"]
     for key in ("train_free_energy", "valid_free_energy", "train_recon_error", "valid_loss"):
         assert key in rows[-1]  # the free-energy gap and pseudo-likelihood monitors
-
-
-def test_pcd_chains_are_checkpointed_and_a_resumed_run_continues_them(digits, tmp_path):
-    cfg = dict(data="digits", epochs=2, batch_size=64, max_train=320, **SGD)
-
-    def model():
-        return RBM(RBMConfig(hidden=16, pcd=True, chains=16), (1, 8, 8)).reset_parameters(0)
-
-    ref = model()
-    start = ref.chains.clone()
-    Trainer(ref, TrainConfig(**cfg), digits, tmp_path / "ref").fit()
-    assert not torch.equal(ref.chains, start)
-    cut = model()
-    with pytest.raises(TrainingInterrupted):
-        Trainer(cut, TrainConfig(**cfg), digits, tmp_path / "cut", stop_after_steps=7).fit()
-    tensors, _ = read_checkpoint(tmp_path / "cut" / "checkpoint.safetensors")
-    assert torch.equal(tensors["model.chains"], cut.chains)  # saved mid-epoch with the run
-    fresh = model()
-    Trainer(fresh, TrainConfig(**cfg), digits, tmp_path / "cut", resume=True).fit()
-    for k, v in ref.state_dict().items():
-        assert torch.equal(v, fresh.state_dict()[k]), k
 
 
 def test_chains_do_not_move_outside_training(digits):

@@ -168,6 +168,29 @@ def test_learning_recovers_parameters_from_samples(prior):
     assert learned.log_likelihood(data) >= bn.log_likelihood(data) - (prior != "mle") * 50
 
 
+TINY_STATES = {"A": ("a0", "a1", "a2"), "B": ("b0", "b1")}
+TINY_DATA = {"A": ["a0", "a0", "a0", "a1"], "B": ["b0", "b0", "b1", "b1"]}  # a2 never seen
+
+
+@pytest.mark.parametrize(
+    ("prior", "ess", "p_a", "p_b_given_a"),
+    [
+        # counts N(A) = 3, 1, 0; N(B | a0) = 2, 1; N(B | a1) = 0, 1; an unseen row is uniform
+        ("mle", 1.0, [3 / 4, 1 / 4, 0], [[2 / 3, 1 / 3], [0, 1], [1 / 2, 1 / 2]]),
+        # every count + 1
+        ("laplace", 1.0, [4 / 7, 2 / 7, 1 / 7], [[3 / 5, 2 / 5], [1 / 3, 2 / 3], [1 / 2, 1 / 2]]),
+        # + 12 / 3 = 4 for A, + 12 / (2 states x 3 parent configurations) = 2 for B
+        ("bdeu", 12.0, [7 / 16, 5 / 16, 4 / 16], [[4 / 7, 3 / 7], [2 / 5, 3 / 5], [1 / 2, 1 / 2]]),
+    ],
+    ids=["mle", "laplace", "bdeu"],
+)
+def test_learned_cpds_equal_the_hand_computed_estimates(prior, ess, p_a, p_b_given_a):
+    bn = fit_parameters([("A", "B")], TINY_DATA, TINY_STATES, prior, equivalent_sample_size=ess)
+    assert bn.cpds["A"].values == pytest.approx(p_a, rel=1e-12, abs=0)
+    assert bn.cpds["B"].variables == ("B", "A")
+    assert bn.cpds["B"].values.T == pytest.approx(np.array(p_b_given_a), rel=1e-12, abs=0)
+
+
 def test_mle_maximizes_the_data_log_likelihood_over_smoothed_fits():
     bn = load("cancer")
     data = bn.sample(500, seed=2)

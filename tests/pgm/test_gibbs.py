@@ -11,37 +11,80 @@ from dgm.pgm.gibbs import GibbsReducibleError, GibbsSampler, gibbs_transition_ma
 from .conftest import load
 
 
-@pytest.mark.parametrize("model", [student, misconception], ids=["bayes", "markov"])
-def test_random_scan_kernel_satisfies_detailed_balance_with_the_joint(model):
-    _, joint, chain = gibbs_transition_matrix(model(), scan="random", q=None)
+def joint_ratio_kernel(model, states, scan, q):
+    """The Gibbs kernel written from the joint alone: ``P(y_i | x_-i) = P(y) / P(x_-i)``."""
+    p = np.exp(model.log_probability(np.array(states)))
+    index = {s: k for k, s in enumerate(states)}
+    kernels = []
+    for i, v in enumerate(model.variables):
+        k = np.zeros((len(states), len(states)))
+        for a, x in enumerate(states):
+            ys = (x[:i] + (s,) + x[i + 1 :] for s in range(len(model.states[v])))
+            nbrs = [index[y] for y in ys if y in index]
+            k[a, nbrs] = p[nbrs] / p[nbrs].sum()
+        kernels.append(k)
+    if scan == "systematic":
+        return np.linalg.multi_dot(kernels)
+    q = np.full(len(kernels), 1 / len(kernels)) if q is None else q
+    return sum(qi * k for qi, k in zip(q, kernels))
+
+
+SKEWED_Q = np.array([0.4, 0.1, 0.2, 0.2, 0.1])  # student: I, D, G, S, L
+KERNELS = {
+    "bayes-random": (student, "random", None),
+    "markov-random": (misconception, "random", None),
+    "bayes-random-skewed-q": (student, "random", SKEWED_Q),
+    "bayes-systematic": (student, "systematic", None),
+    "markov-systematic": (misconception, "systematic", None),
+}
+RANDOM_SCAN = {k: c for k, c in KERNELS.items() if c[1] == "random"}
+
+
+@pytest.mark.parametrize("case", KERNELS.values(), ids=KERNELS.keys())
+def test_samplers_kernel_equals_the_joint_ratio_kernel_and_leaves_the_joint_invariant(case):
+    model, scan, q = case
+    m = model()
+    states, joint, chain = gibbs_transition_matrix(m, scan=scan, q=q)
+    assert np.abs(joint - np.exp(m.log_probability(np.array(states)))).max() < 1e-12
+    assert np.abs(chain.T - joint_ratio_kernel(m, states, scan, q)).max() < 1e-12
+    assert np.abs(joint @ chain.T - joint).max() < 1e-14
+
+
+@pytest.mark.parametrize("case", RANDOM_SCAN.values(), ids=RANDOM_SCAN.keys())
+def test_random_scan_kernel_satisfies_detailed_balance_with_the_joint(case):
+    model, scan, q = case
+    _, joint, chain = gibbs_transition_matrix(model(), scan=scan, q=q)
     assert chain.detailed_balance_violation(joint) < 1e-15
     assert np.allclose(chain.stationary(), joint, atol=1e-12)
     assert chain.is_irreducible() and chain.is_aperiodic()
 
 
-def test_nonuniform_q_keeps_detailed_balance():
-    m = student()
-    q = np.array([0.4, 0.1, 0.2, 0.2, 0.1])
-    _, joint, chain = gibbs_transition_matrix(m, q=q)
-    assert chain.detailed_balance_violation(joint) < 1e-15
-
-
-def test_systematic_scan_leaves_the_joint_invariant():
-    _, joint, chain = gibbs_transition_matrix(misconception(), scan="systematic")
-    assert np.allclose(joint @ chain.T, joint, atol=1e-14)
-
-
-def test_conditional_uses_only_the_markov_blanket():
+def test_conditional_is_the_joint_conditional_and_uses_only_the_markov_blanket():
     bn = load("alarm")
     g = GibbsSampler(bn, check=False)
     i = g.variables.index("HR")
+    card = len(bn.states["HR"])
     x = bn.sample(5, seed=0)
+    # brute force: log P(x) for every state of HR, the rest fixed, normalized over HR's states
+    rows = np.repeat(x, card, axis=0)
+    rows[:, i] = np.tile(np.arange(card), len(x))
+    logp = bn.log_probability(rows).reshape(len(x), card)
+    exact = logp - np.logaddexp.reduce(logp, axis=1, keepdims=True)
+    logc = g.log_conditional(x, i)
+    assert np.abs(logc - np.logaddexp.reduce(logc, axis=1, keepdims=True) - exact).max() < 1e-12
+    blanket = bn.markov_blanket("HR")
     y = x.copy()
-    outside = [
-        j for j, v in enumerate(g.variables) if v not in bn.markov_blanket("HR") and v != "HR"
-    ]
+    outside = [j for j, v in enumerate(g.variables) if v not in blanket and v != "HR"]
     y[:, outside] = 0
     assert np.allclose(g.log_conditional(x, i), g.log_conditional(y, i))
+    for v in blanket:  # every blanket variable moves the conditional for some row and state
+        j = g.variables.index(v)
+        moved = []
+        for s in range(len(bn.states[v])):
+            z = x.copy()
+            z[:, j] = s
+            moved.append(np.abs(g.conditional(z, i) - g.conditional(x, i)).max())
+        assert max(moved) > 1e-3, v
 
 
 @pytest.mark.parametrize("name", ["child", "insurance", "alarm"])

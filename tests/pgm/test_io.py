@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dgm.pgm import BayesianNetwork, BIFError, cpd, parse_bif, read_bif, write_bif
@@ -233,28 +233,59 @@ def test_bif_with_a_byte_order_mark_reads(tmp_path):
     assert read_bif(path).states == student().states
 
 
-NAME = st.text(alphabet='a/*" ,|{', max_size=4)
+# Names the BIF writer must accept: no white space, quote or delimiter, and "/" or "*"
+# only after the first character (a leading // or /* would start a comment).
+FIRST = "abcxyzAZ019_-.+'#=!é"
+NAME = st.one_of(
+    st.builds(str.__add__, st.sampled_from(FIRST), st.text(FIRST + "/*", max_size=4)),
+    st.sampled_from(["network", "variable", "probability", "table", "type", "discrete"]),
+)
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.tuples(NAME, NAME, NAME, NAME))
-@example(("n", "v", "/*x", "y"))
-@example(("/*n", "v", "x", "y"))
-def test_every_name_the_bif_writer_accepts_reads_back(names):
-    net, var, s0, s1 = names
-    assume(s0 != s1 and var != "c")
+def two_node_net(net: str, var: str, child: str, s0: str, s1: str) -> BayesianNetwork:
+    """``var -> child``; ``var`` has the states ``s0, s1`` and ``child`` copies it."""
     states = {var: (s0, s1)}
-    bn = BayesianNetwork(
-        [cpd(var, [0.5, 0.5], state_names=states), cpd("c", [[1, 0], [0, 1]], [var], states)],
+    return BayesianNetwork(
+        [cpd(var, [0.25, 0.75], state_names=states), cpd(child, [[1, 0], [0, 1]], [var], states)],
         name=net,
     )
-    try:
-        text = write_bif_string(bn)
-    except ValueError as err:
-        assert "cannot be written to BIF" in str(err)
-        return
-    back = parse_bif(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(NAME, st.lists(NAME, min_size=4, max_size=4, unique=True))
+@example("n", ["v", "c", "x/*", "y//"])
+@example("table", ["network", "variable", "probability", "type"])
+def test_names_without_blanks_quotes_or_delimiters_round_trip_through_bif(net, names):
+    bn = two_node_net(net, *names)
+    back = parse_bif(write_bif_string(bn))
     assert (back.name, back.states, back.parents) == (net, bn.states, bn.parents)
+    assert all(np.array_equal(back.cpds[v].values, bn.cpds[v].values) for v in bn.variables)
+
+
+REFUSED = [
+    "",
+    "a b",
+    "a\tb",
+    "a\nb",
+    "a\u00a0b",  # a non-breaking space is white space too
+    'a"b',
+    *(f"a{d}b" for d in "{}()[],;|"),
+    "//x",
+    "/*x",
+]
+POSITIONS = {
+    "network name": lambda name: two_node_net(name, "v", "c", "x", "y"),
+    "variable": lambda name: two_node_net("n", name, "c", "x", "y"),
+    "state": lambda name: two_node_net("n", "v", "c", "x", name),
+}
+
+
+@pytest.mark.parametrize("kind", POSITIONS)
+@pytest.mark.parametrize("name", REFUSED)
+def test_bif_writer_refuses_a_name_the_reader_would_split_naming_it(kind, name):
+    bn = POSITIONS[kind](name)
+    with pytest.raises(ValueError, match=re.escape(f"{kind} {name!r} cannot be written to BIF")):
+        write_bif_string(bn)
 
 
 def test_bif_error_names_the_file_path(tmp_path):

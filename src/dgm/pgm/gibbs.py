@@ -114,10 +114,14 @@ class GibbsSampler:
             out += flat[base[:, None] + np.arange(card) * stride]
         return out
 
-    def _update(self, x: np.ndarray, i: int, rng: np.random.Generator) -> None:
+    def conditional(self, x: np.ndarray, i: int) -> np.ndarray:
+        """``P(X_i = s | x_{-i})``, ``(chains, card_i)``: the distribution an update draws from."""
         logp = self.log_conditional(x, i)
         p = np.exp(logp - logp.max(axis=1, keepdims=True))
-        cum = np.cumsum(p, axis=1)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def _update(self, x: np.ndarray, i: int, rng: np.random.Generator) -> None:
+        cum = np.cumsum(self.conditional(x, i), axis=1)
         u = rng.random(x.shape[0]) * cum[:, -1]
         x[:, i] = (u[:, None] >= cum).sum(axis=1)
 
@@ -298,14 +302,17 @@ def gibbs_transition_matrix(
 
     ``p_xy = q(i) P(y_i | x_{-i})`` when ``x`` and ``y`` differ only at ``i``
     (the diagonal collects every ``i``); ``scan="systematic"`` multiplies the
-    single-site kernels in variable order.  Returns the support states, their
-    exact probabilities and the chain.
+    single-site kernels in variable order.  ``P(y_i | x_{-i})`` is the sampler's
+    own :meth:`GibbsSampler.conditional` (what :meth:`GibbsSampler.run` draws
+    from), so the kernel checks the sampler's code, not a formula beside it.
+    Returns the support states, their exact probabilities and the chain.
     """
     cards = [len(model.states[v]) for v in model.variables]
     if int(np.prod(cards)) > max_states:
         raise ValueError(f"{int(np.prod(cards))} joint states: too many for an explicit kernel")
     grid = np.array(list(itertools.product(*(range(c) for c in cards))), dtype=np.int64)
-    logw = GibbsSampler(model, check=False)._log_weight(grid)
+    sampler = GibbsSampler(model, check=False)
+    logw = sampler._log_weight(grid)
     keep = np.isfinite(logw)
     states = [tuple(int(i) for i in row) for row in grid[keep]]
     p = np.exp(logw[keep] - logw[keep].max())
@@ -315,11 +322,13 @@ def gibbs_transition_matrix(
     qv = np.full(n, 1.0 / n) if q is None else np.asarray(q, dtype=np.float64)
     kernels = []
     for i in range(n):
+        cond = sampler.conditional(grid[keep], i)
         k = np.zeros((len(states), len(states)))
         for a, x in enumerate(states):
-            nbrs = [index.get(x[:i] + (s,) + x[i + 1 :]) for s in range(cards[i])]
-            nbrs = [b for b in nbrs if b is not None]
-            k[a, nbrs] = p[nbrs] / p[nbrs].sum()  # P(y_i | x_{-i}) = pi(y) / pi(x_{-i})
+            for s in range(cards[i]):
+                b = index.get(x[:i] + (s,) + x[i + 1 :])
+                if b is not None:  # states outside the support have conditional 0
+                    k[a, b] = cond[a, s]
         kernels.append(k)
     if scan == "random":
         t = sum(qi * k for qi, k in zip(qv, kernels))
