@@ -172,7 +172,7 @@ def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes(tmp_path, sig):
         time.sleep(0.05)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == 128 + sig, err[-2000:]  # 130 for Ctrl-C, 143 for SIGTERM
     assert "--resume" in err and sig.name in err
     assert (out / "checkpoint.safetensors").is_file()
     assert not list(out.glob(".*.tmp"))
@@ -258,7 +258,32 @@ def test_resume_refuses_new_flags_and_a_bad_epoch_count_without_touching_the_run
     assert "--patience must be" in capsys.readouterr().err
     assert main(["train", "--more-epochs", "3", "vae", "--preset", "tiny"]) == 2
     assert "--more-epochs continues a run: use it with --resume" in capsys.readouterr().err
+    # a training flag after --resume (argparse alone took "5" for a model name)
+    assert main(["train", "--resume", str(run), "--epochs", "5"]) == 2
+    assert "--epochs cannot change when resuming a run: use --more-epochs N" in \
+        capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--lr=0.1"]) == 2
+    assert "--lr cannot change when resuming a run" in capsys.readouterr().err
+    # a finished run says so instead of "training" nothing in silence
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "has already trained all its 3 epochs; --more-epochs N" in capsys.readouterr().err
     assert (run / "config.json").read_text() == before
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["trian", "vae"], "dgm: error: unknown command 'trian'; did you mean 'train'?"),
+    (["train", "vea"], "dgm train: error: unknown model 'vea'; did you mean 'vae'?"),
+])
+def test_a_misspelled_command_or_model_gets_the_closest_name(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import dgm
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"dgm {dgm.__version__}\n"
 
 
 def test_more_epochs_adds_to_the_checkpoint_s_and_resume_takes_its_run_time_flags(tmp_path,

@@ -81,15 +81,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError(f"{run_dir} has no checkpoint yet: the run stopped before its "
                              "first epoch ended; start it again with its dgm train command")
         given = {k: v for k, v in vars(args).items() if k in resumable}
-        if more is not None:
-            from dgm.train.checkpoint import checkpoint_epochs
+        from dgm.train.checkpoint import checkpoint_epochs
 
-            done = checkpoint_epochs(run_dir / CHECKPOINT)
+        done = checkpoint_epochs(run_dir / CHECKPOINT)
+        if more is not None:
             given["epochs"] = done + check_count("--more-epochs", more)
             print(f"dgm train: {done} epochs done; training up to {given['epochs']}",
                   file=sys.stderr)
         with options_as_flags(resumable):
-            tcfg = TrainConfig.from_dict({**rec["train"], **given})
+            tcfg = TrainConfig.from_dict({**rec["train"], **given})  # the flags checked
+        if done >= tcfg.epochs:
+            print(f"dgm train: {run_dir} has already trained all its {done} epochs; "
+                  f"--more-epochs N trains N more", file=sys.stderr)
+            return 0
         model = build_model(rec["model"], rec["model_config"], tuple(rec["input_shape"]))
     else:
         if not args.model:
@@ -118,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = trainer.fit()
     except TrainingInterrupted as stop:
         print(str(stop), file=sys.stderr)
-        return 130
+        return 128 + (stop.signum or 2)  # the shell's convention: 130 Ctrl-C, 143 SIGTERM
     if trainer.info.is_main:
         try:
             _final_pictures(run_dir, splits)
@@ -127,8 +131,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         best = summary["best_valid_loss"]
         kept = (f"best valid loss {best:.4f} (epoch {summary['best_epoch']})" if best is not None
                 else "no validation split: the last weights kept")
-        print(f"trained {summary['epochs']} epochs in {time.perf_counter() - t0:.1f}s; {kept}; "
-              f"run directory: {run_dir}")
+        n = summary["epochs"]
+        print(f"trained {n} epoch{'s' if n != 1 else ''} in {time.perf_counter() - t0:.1f}s; "
+              f"{kept}; run directory: {run_dir}")
     return 0
 
 
@@ -253,7 +258,8 @@ def _add_train_flags(t: argparse.ArgumentParser) -> None:
                    "settings are kept; the flags below may change)")
     t.add_argument("--more-epochs", type=int, dest="more_epochs", metavar="N",
                    help="with --resume: train N epochs beyond those the checkpoint holds")
-    add_dataclass_flags(t.add_argument_group("with --resume"), TrainConfig,
+    add_dataclass_flags(t.add_argument_group("training (the settings a --resume may change)"),
+                        TrainConfig,
                         keep=_resumable())
     t.set_defaults(func=cmd_train, model=None)
     tsub = t.add_subparsers(dest="model")
@@ -282,9 +288,59 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     return args
 
 
+def _check_choice(kind: str, given: str | None, choices: tuple[str, ...]) -> str | None:
+    """An error naming an unknown command or model, with the closest one (argparse's own
+    message lists the choices but suggests none)."""
+    import difflib
+
+    if given is None or given in choices:
+        return None
+    close = difflib.get_close_matches(given, choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {given!r}{hint} (choose from {', '.join(choices)})"
+
+
+def _resume_flag_error(argv: list[str]) -> str | None:
+    """``dgm train --resume RUN --epochs 5``: argparse would read ``5`` as a model name; say
+    instead which flag cannot change and what can."""
+    if "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
+        return None
+    may = {"--resume", "--more-epochs", "-h", "--help", *(flag(k) for k in _resumable())}
+    for a in argv[argv.index("train") + 1 :]:
+        if a in MODEL_NAMES:  # a model's flags: cmd_train says a model cannot be given
+            return None
+        name = a.split("=", 1)[0]
+        is_flag = name.startswith("--") or (name[:1] == "-" and name[1:2].isalpha())
+        if is_flag and name not in may:  # (not a negative number: cmd_train checks values)
+            how = ("use --more-epochs N to train N epochs more" if name == "--epochs" else
+                   "a resumed run keeps its settings; only "
+                   f"{', '.join(sorted(may - {'-h', '--help'}))} may be given")
+            return f"{name} cannot change when resuming a run: {how}"
+    return None
+
+
+COMMANDS = ("train", "sample", "info", "eval", "classifier", "data", "pgm")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    first = next((a for a in argv if not a.startswith("-")), None)  # the command, if any
+    if argv in (["--version"], ["-V"]):
+        from dgm import __version__
+
+        print(f"dgm {__version__}")
+        return 0
+    words = [a for a in argv if not a.startswith("-")]
+    first = words[0] if words else None  # the command, if any
+    problem = _check_choice("command", first, COMMANDS)
+    if first == "train":
+        after = argv[argv.index("train") + 1 :]
+        problem = _resume_flag_error(argv)
+        if problem is None and after and not after[0].startswith("-"):  # the model's name
+            problem = _check_choice("model", after[0], MODEL_NAMES)
+    if problem:
+        print(f"dgm{' ' + first if first in COMMANDS else ''}: error: {problem}",
+              file=sys.stderr)
+        return 2
     args = _parse(build_parser(models=first in MODEL_COMMANDS), argv)
     return run_command(f"dgm {args.command}", lambda: args.func(args))
 

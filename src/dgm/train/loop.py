@@ -56,9 +56,10 @@ class TrainingInterrupted(Exception):
     """Raised after the checkpoint of an interrupted run has been written; ``where`` says
     at which epoch and step."""
 
-    def __init__(self, message: str, where: str = ""):
+    def __init__(self, message: str, where: str = "", signum: int | None = None):
         super().__init__(message)
         self.where = where or message
+        self.signum = signum  # the signal that stopped the run (None: stop_after_steps)
 
 
 #: training settings a resumed run may change: its length and stopping, where it runs, what it
@@ -121,6 +122,7 @@ class Trainer:
         self.average = WeightAverage(self.model, cfg.ema) if cfg.ema else None
         self.state = LoopState()
         self._interrupt = False
+        self._signum: int | None = None  # the stop signal received, if any
         self._best_pending: dict[str, torch.Tensor] | None = None  # best weights not yet on disk
         self._last_save = self._wall_mark = time.perf_counter()  # _wall_mark: _tick_wall
         self._saved_at: tuple[int, int] | None = None  # (epoch, step) of the checkpoint on disk
@@ -282,7 +284,8 @@ class Trainer:
     def _interrupted(self, where: str) -> None:
         """Stop after a signal, the checkpoint saved: say where and how to continue."""
         raise TrainingInterrupted(
-            f"{where}; checkpoint saved, continue with: dgm train --resume {self.run_dir}", where)
+            f"{where}; checkpoint saved, continue with: dgm train --resume {self.run_dir}", where,
+            self._signum)
 
     def _stop_requested(self) -> bool:
         """A signal arrived (or ``stop_after_steps`` is reached) on any rank."""
@@ -467,7 +470,7 @@ class Trainer:
     def _on_signal(self, signum, frame) -> None:
         if self._interrupt:  # a second signal: give up at once
             raise KeyboardInterrupt
-        self._interrupt = True
+        self._interrupt, self._signum = True, signum
         if self.info.is_main:
             print(f"\n{signal.Signals(signum).name}: saving a checkpoint at the end of this "
                   f"step (send it again to abort without saving)", file=sys.stderr)
