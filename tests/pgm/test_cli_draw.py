@@ -61,6 +61,13 @@ def test_sample_then_batch_query_round_trip(tmp_path, capsys):
         got = np.array([[float(x) for x in r] for r in list(csv.reader(fh))[1:]])
     ev = {k: v for k, v in rows[5].items() if k != "lung"}
     assert np.allclose(got[5], load("asia").query("lung", ev).values)
+    # the same draw as state indices: an (N, variables) int64 array in the network's order
+    assert main(["sample", net, "-n", "200", "-o", str(tmp_path / "s.npy"), "--seed", "1"]) == 0
+    codes = np.load(tmp_path / "s.npy")
+    bn = load("asia")
+    assert codes.dtype == np.int64 and codes.shape == (200, len(bn.variables))
+    assert [[bn.states[v][c] for v, c in zip(bn.variables, row)] for row in codes] == \
+        [[r[v] for v in bn.variables] for r in rows]
 
 
 @pytest.mark.parametrize(
@@ -102,7 +109,11 @@ def test_sample_then_batch_query_round_trip(tmp_path, capsys):
         (["info", "asai"], "did you mean 'asia'?"),
         (["info", "asai.bif"], "no network file 'asai.bif'; did you mean 'asia'?"),
         (["info", "asia.bif.gz"], "no network file 'asia.bif.gz'; did you mean 'asia'?"),
-        (["sample", "NET", "-o", "adir"], "error: Is a directory: adir"),
+        (["sample", "NET", "-o", "adir"], "-o must end in .csv (state names) or .npy"),
+        (["sample", "NET", "-o", "s.txt"], "-o must end in .csv (state names) or .npy"),
+        (["query", "NET", "--target", "LUNG"], "did you mean 'lung'?"),
+        (["query", "NET", "--target", "lung", "--evidence-csv", "e.csv", "-o", "adir"],
+         "error: Is a directory: adir"),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):

@@ -160,10 +160,23 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
         )
     if args.n < 1:
         raise ValueError(f"-n must be at least 1, got {args.n}")
-    codes = model.sample(args.n, seed=args.seed)
-    names = [np.asarray(model.states[v], dtype=object) for v in model.variables]
-    rows = zip(*(names[j][codes[:, j]] for j in range(len(names))))
-    write_csv(_output(args.output), model.variables, rows)
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".csv", ".npy"):
+        raise ValueError(f"-o must end in .csv (state names) or .npy (state indices, an (N, "
+                         f"variables) int64 array in the network's order), got {args.output}")
+    codes = model.sample(args.n, seed=args.seed)  # (N, variables) state indices
+    if suffix == ".npy":
+        from dgm._files import atomic_write
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.save adds no second suffix
+                np.save(f, np.asarray(codes, dtype=np.int64))
+
+        atomic_write(_output(args.output), write)
+    else:
+        names = [np.asarray(model.states[v], dtype=object) for v in model.variables]
+        rows = zip(*(names[j][codes[:, j]] for j in range(len(names))))
+        write_csv(_output(args.output), model.variables, rows)
     print(f"wrote {args.n} samples to {args.output}")
     return 0
 
@@ -255,7 +268,10 @@ def add_pgm_subparser(subparsers: Any) -> argparse.ArgumentParser:
     query.add_argument("--json", action="store_true", help="print JSON (not with --evidence-csv)")
     sample = command("sample", "forward samples to CSV")
     sample.add_argument("-n", type=int, default=1000, help="number of samples (at least 1)")
-    sample.add_argument("-o", "--output", required=True, help="CSV file (folders are created)")
+    sample.add_argument("-o", "--output", required=True,
+                        help=".csv (state names, a header of variables) or .npy (state indices, "
+                        "(N, variables) int64, the network's variable order); folders are "
+                        "created")
     sample.add_argument("--seed", type=int, default=0)
     draw = command("draw", "picture of the network (PNG)")
     draw.add_argument("-o", "--output", required=True, help="PNG file (.png added if no suffix)")
