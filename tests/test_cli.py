@@ -39,7 +39,9 @@ def test_train_leaves_a_complete_run_directory(run):
 def test_eval_json_reports_nll_with_stderr(run, capsys):
     assert main(["eval", str(run), "--iwae-k", "50", "--json", "--max-examples", "40"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["n_examples"] == 40
+    assert out["n_examples"] == 40 and out["iwae_k"] == 50
+    assert main(["eval", str(run), "--json", "--max-examples", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["iwae_k"] == 5000  # the default, stated
     assert out["nll_nats"] > 0 and out["nll_stderr"] > 0
     assert out["neg_elbo_nats"] >= out["nll_nats"] - 3 * out["nll_stderr"]
 
@@ -355,6 +357,10 @@ def test_rbm_ais_options_ask_for_ais_and_its_pictures_are_drawn(tmp_path, capsys
         (rec["nll_stderr"] ** 2 + rec["log_z_stderr"] ** 2) ** 0.5)
     assert "log_z_stderr" in rec and "nll_exact_nats" in rec  # AIS ran, beside the exact
     assert rec["ais_trace"] == str(out / "ais_trace.png") and (out / "ais_trace.png").is_file()
+    assert (rec["log_z_method"], rec["ais_betas"], rec["ais_runs"]) == ("ais", 100, 8)
+    assert main(["eval", str(out), "--json", "--max-examples", "5"]) == 0  # 16 hidden: exact
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["log_z_method"] == "exact" and "ais_runs" not in rec
 
 
 def _readme_train_commands() -> list[list[str]]:

@@ -109,7 +109,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with options_as_flags(model.eval_options):
         per_example = {k: v.double().cpu().numpy() for k, v in model.nll(x, **opts).items()}
     out: dict[str, Any] = {"model": model.name, "run_dir": str(args.run_dir), "split": args.split,
-                           "n_examples": int(x.shape[0]), **opts}
+                           "n_examples": int(x.shape[0]), **model.eval_settings(opts)}
     if binarized:
         out["binarized"] = binarized
     for k, v in per_example.items():

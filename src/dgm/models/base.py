@@ -162,6 +162,11 @@ class GenerativeModel(nn.Module):
     #: the training loop and by ``dgm.load``; None for a model built by hand
     data_kind: str | None = None
 
+    def eval_settings(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The settings a ``dgm eval`` of this model used, for its record: each evaluation
+        option as given, else its default (``iwae_k: 5000`` is stated, not implied)."""
+        return {k: given.get(k, default) for k, (_, default, _) in self.eval_options.items()}
+
     @property
     def output_range(self) -> str:
         """The range of the model's own outputs when its data kind is not known."""

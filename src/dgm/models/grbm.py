@@ -57,6 +57,9 @@ class GRBM(RBM):
     closed_form_update: ClassVar[bool] = False  # other energy: gradients by autograd
     eval_options: ClassVar[dict] = {}
 
+    def eval_settings(self, given: dict[str, Any]) -> dict[str, Any]:
+        return {"log_z_method": "exact"}  # (no AIS for a GRBM: nll refuses what it cannot sum)
+
     def __init__(self, config: GRBMConfig, input_shape: tuple[int, ...]):
         super().__init__(config, input_shape)
         if config.learn_sigma:

@@ -361,6 +361,15 @@ class RBM(GenerativeModel):
         return out
 
     # -- likelihood -----------------------------------------------------------------------------
+    def eval_settings(self, given: dict[str, Any]) -> dict[str, Any]:
+        """How :meth:`nll` computes log Z with these options: exactly, or by AIS with its
+        schedule and runs (giving either asks for AIS, as does an RBM too large to sum)."""
+        if not (given.get("ais") or "ais_betas" in given or "ais_runs" in given
+                or not self.exact_feasible):
+            return {"log_z_method": "exact"}
+        return {"log_z_method": "ais", "ais_betas": given.get("ais_betas", PAPER_BETAS),
+                "ais_runs": given.get("ais_runs", 100)}
+
     @property
     def exact_feasible(self) -> bool:
         return min(self.n_inputs, self.config.hidden) <= EXACT_MAX_UNITS
