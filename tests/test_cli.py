@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -148,6 +149,20 @@ def test_eval_names_a_bad_seed_and_sends_a_gan_to_sample_metrics(tmp_path, capsy
     assert "--samples N measures the quality of its samples" in capsys.readouterr().err
     assert main(["eval", str(out), "--samples", "100", "--seed", "-3"]) == 2
     assert "--seed must be an integer >= 0, got -3" in capsys.readouterr().err
+
+
+def test_a_gan_on_data_without_a_feature_network_gets_raw_value_metrics_and_their_floor(
+        tmp_path, capsys):
+    out = tmp_path / "gan"
+    assert main(["train", "gan", "--data", "digits", "--epochs", "1", "--no-progress",
+                 "--picture-every", "0", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--samples", "200", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["space"].startswith("raw data values")
+    # real test digits against the training digits are far closer than a 1-epoch GAN's samples
+    assert 0 < rec["floor_fd_raw"] < rec["fd_raw"]
+    assert 0.5 < rec["floor_recall"] <= 1 and 0 <= rec["recall"] <= 1
 
 
 def test_missing_mnist_says_where_it_looked(tmp_path, capsys):
@@ -394,3 +409,16 @@ def test_every_train_command_shown_in_the_readme_is_accepted(argv):
     assert cls.name == argv[1]
     assert tcfg.data == (argv[argv.index("--data") + 1] if "--data" in argv else "digits")
     assert len(_readme_train_commands()) >= 6
+
+
+def test_a_default_grbm_names_the_data_it_takes_and_its_likelihood_is_computable(tmp_path,
+                                                                                capsys):
+    out = tmp_path / "g"
+    assert main(["train", "grbm", "--epochs", "1", "--out", str(out)]) == 2  # digits: binary
+    assert "--data digits:gray or mnist:gray" in capsys.readouterr().err
+    assert main(["train", "grbm", "--data", "digits:gray", "--epochs", "1", "--no-progress",
+                 "--picture-every", "0", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json", "--max-examples", "20"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["log_z_method"] == "exact" and math.isfinite(rec["nll_nats"])

@@ -31,7 +31,8 @@ def add_eval_subparsers(sub: Any, models: bool = True) -> None:
     e.add_argument("--samples", type=int, default=0, metavar="N",
                    help="instead of the likelihood: sample-quality metrics of N samples (toy "
                    "modes for ring8/grid25; Frechet distance, class histogram, precision and "
-                   "recall for MNIST) beside the real-data floor")
+                   "recall for MNIST; for other data, Frechet distance and precision/recall on "
+                   "the raw values) beside the real-data floor")
     e.add_argument("--seed", type=int, default=0,
                    help="seed of the samples (with --samples) and of the bits of a dynamically "
                         "binarized split")

@@ -26,9 +26,11 @@ class GRBMConfig(RBMConfig):
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"hidden": 16, "chains": 16},
-        "learned-sigma": {"hidden": 200, "learn_sigma": True},
+        "learned-sigma": {"learn_sigma": True},
+        "wide": {"hidden": 200},  # (features only: log Z is not computable)
     }
 
+    hidden: int = 20  # H: log Z sums 2^H terms exactly (no AIS for a GRBM): 20 takes seconds
     learn_sigma: bool = False  # learn log sigma_i (else sigma = 1: standardize the data)
 
 
@@ -53,7 +55,8 @@ class GRBM(RBM):
     name = "grbm"
     Config = GRBMConfig
     data_kinds = ("real", "unit", "pm1")
-    data_kind_hint = "real-valued data (the rbm model takes binary data)"
+    data_kind_hint = ("real-valued data, e.g. --data digits:gray or mnist:gray (the rbm model "
+                      "takes binary data)")
     closed_form_update: ClassVar[bool] = False  # other energy: gradients by autograd
     eval_options: ClassVar[dict] = {}
 

@@ -31,7 +31,7 @@ class TrainConfig(ModelConfig):
     grad_clip: float = 0.0  # max gradient norm, 0 = off
     ema: float = 0.0  # decay of an exponential moving average of the weights (Polyak), 0 = off
     patience: int = 0  # early stopping after this many epochs without a better valid loss; 0 = off
-    max_minutes: float = 0.0  # stop at the end of the epoch that passes this much training time
+    max_minutes: float = 0.0  # stop after the epoch passing this much step time (no validation)
     checkpoint_minutes: float = 0.0  # epoch-end checkpoints at most this often (0 = every epoch)
     seed: int = 0  # seeds batches and noise (dgm train: the initialization too): same run
     device: str = "auto"  # auto | cpu | cuda
