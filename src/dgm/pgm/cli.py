@@ -70,7 +70,8 @@ def _parse_evidence(items: Sequence[str]) -> dict[str, str]:
 def _info(model: Any, args: argparse.Namespace) -> int:
     kind = type(model).__name__
     cards = [len(s) for s in model.states.values()]
-    print(f"{model.name}: {kind}, {len(model.variables)} variables, {len(model.edges)} edges")
+    n, e = len(model.variables), len(model.edges)
+    print(f"{model.name}: {kind}, {n} variable{'s' * (n != 1)}, {e} edge{'s' * (e != 1)}")
     if cards:
         print(f"states per variable: min {min(cards)}, max {max(cards)}")
     print(f"elimination order width: {_width(model)}")
@@ -240,7 +241,8 @@ def add_pgm_subparser(subparsers: Any) -> argparse.ArgumentParser:
         epilog="examples:\n" + "\n".join(f"  dgm pgm {c} {ex}" for c, ex in EXAMPLES.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = pgm.add_subparsers(dest="pgm_command", required=True, parser_class=_PgmParser)
+    sub = pgm.add_subparsers(dest="pgm_command", required=True, parser_class=_PgmParser,
+                             metavar="{" + ",".join(COMMANDS) + "}")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(

@@ -134,8 +134,28 @@ class Factor:
         """The variables of the factor (same as ``variables``)."""
         return self.variables
 
+    SHOWN = 64  # joint states shown by repr (a larger factor shows its header only)
+
     def __repr__(self) -> str:
-        return f"Factor({list(self.variables)}, cardinality={list(self.cardinality)})"
+        """The header and, for up to :attr:`SHOWN` joint states, the table itself.
+
+        >>> Factor(["I"], [2], [0.3867, 0.6133], {"I": ["low", "high"]})
+        Factor(['I'], cardinality=[2])
+        I     value
+        low   0.3867
+        high  0.6133
+        """
+        head = f"Factor({list(self.variables)}, cardinality={list(self.cardinality)})"
+        n = int(np.prod(self.cardinality)) if self.variables else 1
+        if n > self.SHOWN:
+            return f"{head} ({n} values: see .values)"
+        cols = [*self.variables, "value"]
+        rows = [[*(self.state_names[v][i] for v, i in zip(self.variables, idx)),
+                 f"{float(self.values[idx]):.6g}"] for idx in np.ndindex(*self.cardinality)]
+        widths = [max(len(str(c)), *(len(r[j]) for r in rows)) for j, c in enumerate(cols)]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+                 for row in [cols, *rows]]
+        return "\n".join([head, *lines])
 
     def _with(self, variables: Sequence[str], values: np.ndarray) -> Factor:
         names = {v: self.state_names[v] for v in variables}
