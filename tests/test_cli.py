@@ -418,7 +418,10 @@ def test_a_default_grbm_names_the_data_it_takes_and_its_likelihood_is_computable
     assert "--data digits:gray or mnist:gray" in capsys.readouterr().err
     assert main(["train", "grbm", "--data", "digits:gray", "--epochs", "1", "--no-progress",
                  "--picture-every", "0", "--out", str(out)]) == 0
-    capsys.readouterr()
+    trained = capsys.readouterr().out  # early stopping's score is named: here the exact NLL
+    assert "best valid NLL (exact, a density)" in trained
     assert main(["eval", str(out), "--json", "--max-examples", "20"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["log_z_method"] == "exact" and math.isfinite(rec["nll_nats"])
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["valid_loss"] == pytest.approx(rows[-1]["valid_free_energy"] + rec["log_z"])

@@ -129,7 +129,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         except Exception as err:  # a picture never turns a finished run into an error
             print(f"warning: final pictures failed: {err!r}", file=sys.stderr)
         best = summary["best_valid_loss"]
-        kept = (f"best valid loss {best:.4f} (epoch {summary['best_epoch']})" if best is not None
+        kept = (f"best valid {model.valid_loss_name} {best:.4f} (epoch {summary['best_epoch']})"
+                if best is not None
                 else "no validation split: the last weights kept")
         n = summary["epochs"]
         print(f"trained {n} epoch{'s' if n != 1 else ''} in {time.perf_counter() - t0:.1f}s; "

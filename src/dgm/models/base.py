@@ -162,6 +162,11 @@ class GenerativeModel(nn.Module):
     #: the training loop and by ``dgm.load``; None for a model built by hand
     data_kind: str | None = None
 
+    @property
+    def valid_loss_name(self) -> str:
+        """What the validation ``loss`` (early stopping's score) is, for the run's summary."""
+        return "loss"
+
     def eval_settings(self, given: dict[str, Any]) -> dict[str, Any]:
         """The settings a ``dgm eval`` of this model used, for its record: each evaluation
         option as given, else its default (``iwae_k: 5000`` is stated, not implied)."""

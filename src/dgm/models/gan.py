@@ -231,6 +231,8 @@ class GAN(GenerativeModel):
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         return {k: v.mean() for k, v in self.terms(x, generator).items()}
 
+    valid_loss_name = "MMD^2 between the data and G's samples"
+
     def validation_terms(self, x, generator=None):
         """Per-example terms; ``loss`` = MMD^2 contributions of x against G's samples."""
         x = self.check_input(x)

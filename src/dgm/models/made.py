@@ -239,6 +239,8 @@ class MADE(GenerativeModel):
         logits = self.logits(x, dropout=generator if drop else None)  # (B, n)
         return {"loss": -bernoulli_log_lik(x, logits).mean()}
 
+    valid_loss_name = "NLL (exact, mask 0)"
+
     def validation_terms(self, x, generator=None):
         """Exact NLL under mask 0 (deterministic)."""
         return {"loss": -self.log_prob_mask(self.as_batch(x), 0)}

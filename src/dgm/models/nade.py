@@ -208,6 +208,8 @@ class NADE(GenerativeModel):
             order = order.to(x.device)
         return {"loss": -self.log_prob_ordering(x, order).mean()}
 
+    valid_loss_name = "NLL (exact, in its fixed ordering)"
+
     def validation_terms(self, x, generator=None):
         """Exact NLL in the fixed ordering (deterministic)."""
         with torch.no_grad():

@@ -348,6 +348,8 @@ class RBM(GenerativeModel):
         self.data_mean += (v.sum(0).double() - v.shape[0] * self.data_mean) / n
         self.data_count += v.shape[0]
 
+    valid_loss_name = "pseudo-likelihood NLL"  # (log Z is too costly to compute each epoch)
+
     @torch.no_grad()
     def validation_terms(self, x, generator=None) -> dict[str, torch.Tensor]:
         """Per example: ``loss`` = pseudo-likelihood NLL over all sites (deterministic),

@@ -239,6 +239,13 @@ class VAE(GenerativeModel):
             self.steps += 1
         return {k: v.mean() for k, v in self.terms(x, generator, w).items()}
 
+    @property
+    def valid_loss_name(self) -> str:
+        c = self.config
+        if c.iwae_k > 1:
+            return f"negative IWAE bound (k={c.iwae_k})"
+        return "negative ELBO" if c.beta == 1.0 else f"negative ELBO with KL weight {c.beta}"
+
     def validation_terms(self, x, generator=None):
         return {k: v.detach() for k, v in self.terms(x, generator).items()}
 
