@@ -43,6 +43,13 @@ def test_eval_json_reports_nll_with_stderr(run, capsys):
     assert out["n_examples"] == 40 and out["iwae_k"] == 50
     assert main(["eval", str(run), "--json", "--max-examples", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["iwae_k"] == 5000  # the default, stated
+    # --seed draws the estimate's importance samples: replicates differ, a seed repeats
+    est = []
+    for seed in ("0", "1", "1"):
+        assert main(["eval", str(run), "--iwae-k", "5", "--json", "--max-examples", "20",
+                     "--seed", seed]) == 0
+        est.append(json.loads(capsys.readouterr().out)["nll_nats"])
+    assert est[0] != est[1] == est[2]
     assert out["nll_nats"] > 0 and out["nll_stderr"] > 0
     assert out["neg_elbo_nats"] >= out["nll_nats"] - 3 * out["nll_stderr"]
 

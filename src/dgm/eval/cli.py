@@ -34,8 +34,9 @@ def add_eval_subparsers(sub: Any, models: bool = True) -> None:
                    "recall for MNIST; for other data, Frechet distance and precision/recall on "
                    "the raw values) beside the real-data floor")
     e.add_argument("--seed", type=int, default=0,
-                   help="seed of the samples (with --samples) and of the bits of a dynamically "
-                        "binarized split")
+                   help="seed of the samples (with --samples), of an estimate's noise (the "
+                        "VAE's importance samples, the RBM's AIS runs) and of the bits of a "
+                        "dynamically binarized split (default: 0)")
     seen: set[str] = set()
     for name in MODEL_NAMES if models else ():
         for opt, (typ, default, hlp) in model_class(name).eval_options.items():
@@ -106,11 +107,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         x, binarized = dynamic_binarize(x, seed=args.seed), f"one Bernoulli draw, seed {args.seed}"
     opts = {k: getattr(args, k) for k in model.eval_options if getattr(args, k, None) is not None}
+    import inspect
+
+    # an estimate (the VAE's IWAE, the RBM's AIS) draws its noise from --seed: replicates differ
+    noise = {"seed": args.seed} if "seed" in inspect.signature(model.nll).parameters else {}
     t0 = time.perf_counter()
     with options_as_flags(model.eval_options):
-        per_example = {k: v.double().cpu().numpy() for k, v in model.nll(x, **opts).items()}
+        per_example = {k: v.double().cpu().numpy()
+                       for k, v in model.nll(x, **opts, **noise).items()}
     out: dict[str, Any] = {"model": model.name, "run_dir": str(args.run_dir), "split": args.split,
-                           "n_examples": int(x.shape[0]), **model.eval_settings(opts)}
+                           "n_examples": int(x.shape[0]), **model.eval_settings(opts), **noise}
     if binarized:
         out["binarized"] = binarized
     for k, v in per_example.items():
