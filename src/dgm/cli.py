@@ -158,8 +158,6 @@ def _final_pictures(run_dir: Path, splits) -> None:
 
 # -- sample / eval / info --------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> int:
-    import numpy as np
-
     import dgm
     from dgm.plots import save_grid
 
@@ -181,13 +179,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         x = to_unit(x, model.data_range)  # than its data's (tanh on [0, 1] images) clipped
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":  # atomically, as every file dgm writes
-        from dgm._files import atomic_write
+        from dgm._files import atomic_save_npy
 
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as f:  # a file object: np.save adds no second suffix
-                np.save(f, x.reshape(args.n, *model.input_shape))
-
-        atomic_write(out, write)
+        atomic_save_npy(out, x.reshape(args.n, *model.input_shape))
     else:
         save_grid(out, x, model.input_shape)
     print(f"wrote {args.n} samples to {out}")

@@ -167,13 +167,9 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
                          f"variables) int64 array in the network's order), got {args.output}")
     codes = model.sample(args.n, seed=args.seed)  # (N, variables) state indices
     if suffix == ".npy":
-        from dgm._files import atomic_write
+        from dgm._files import atomic_save_npy
 
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as f:  # a file object: np.save adds no second suffix
-                np.save(f, np.asarray(codes, dtype=np.int64))
-
-        atomic_write(_output(args.output), write)
+        atomic_save_npy(_output(args.output), np.asarray(codes, dtype=np.int64))
     else:
         names = [np.asarray(model.states[v], dtype=object) for v in model.variables]
         rows = zip(*(names[j][codes[:, j]] for j in range(len(names))))

@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dgm._errors import DGMError
-from dgm._files import atomic_write
+from dgm._files import atomic_write, atomic_write_bytes
 
 MAGIC = "dgm-checkpoint-v1"
 CHECKPOINT = "checkpoint.safetensors"
@@ -34,11 +34,6 @@ AVERAGE = "average."
 
 class CheckpointError(DGMError):
     """A checkpoint that is missing, corrupt, or not written by dgm."""
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + fsync + rename)."""
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

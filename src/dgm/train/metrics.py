@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dgm.train.checkpoint import atomic_write_bytes
+from dgm._files import atomic_write_bytes
 
 METRICS = "metrics.jsonl"
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgm._files import atomic_write
+from dgm._files import atomic_write_bytes
 from dgm.pgm.bayesnet import ROW_TOL, BayesianNetwork
 from dgm.pgm.factor import Factor
 from dgm.pgm.io._text import read_network_text
@@ -392,4 +392,4 @@ def write_bif(bn: BayesianNetwork, path: str | Path) -> None:
     data = write_bif_string(bn).encode("utf-8")
     if path.suffix == ".gz":
         data = gzip.compress(data)
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    atomic_write_bytes(path, data)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgm._files import atomic_write
+from dgm._files import atomic_write_bytes
 from dgm.pgm.bayesnet import BayesianNetwork
 from dgm.pgm.factor import Factor
 from dgm.pgm.io._text import read_network_text
@@ -156,4 +156,4 @@ def write_uai_string(model: MarkovNetwork | BayesianNetwork) -> str:
 def write_uai(model: MarkovNetwork | BayesianNetwork, path: str | Path) -> None:
     """Write ``model`` in UAI format."""
     data = write_uai_string(model).encode("utf-8")
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    atomic_write_bytes(path, data)
