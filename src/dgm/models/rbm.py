@@ -363,14 +363,21 @@ class RBM(GenerativeModel):
         return out
 
     # -- likelihood -----------------------------------------------------------------------------
+    def uses_ais(self, ais: bool = False, ais_betas: int | None = None,
+                 ais_runs: int | None = None) -> bool:
+        """Whether log Z comes from AIS: asked for (``ais``, or giving its schedule or runs),
+        or the RBM is too large to sum exactly."""
+        return bool(ais) or ais_betas is not None or ais_runs is not None or \
+            not self.exact_feasible
+
     def eval_settings(self, given: dict[str, Any]) -> dict[str, Any]:
         """How :meth:`nll` computes log Z with these options: exactly, or by AIS with its
-        schedule and runs (giving either asks for AIS, as does an RBM too large to sum)."""
-        if not (given.get("ais") or "ais_betas" in given or "ais_runs" in given
-                or not self.exact_feasible):
+        schedule and runs."""
+        if not self.uses_ais(**given):
             return {"log_z_method": "exact"}
-        return {"log_z_method": "ais", "ais_betas": given.get("ais_betas", PAPER_BETAS),
-                "ais_runs": given.get("ais_runs", 100)}
+        settings = super().eval_settings(given)  # the schedule and runs, defaults included
+        settings.pop("ais")
+        return {"log_z_method": "ais", **settings}
 
     @property
     def exact_feasible(self) -> bool:
@@ -397,7 +404,7 @@ class RBM(GenerativeModel):
                  ais_runs: int = 100) -> torch.Tensor:
         """log P(v) = -F(v) - log Z per example (nats); exact log Z when feasible, else AIS."""
         v = self.check_likelihood_input(x)
-        log_z = (self.ais(ais_betas, ais_runs, seed).log_z if ais or not self.exact_feasible
+        log_z = (self.ais(ais_betas, ais_runs, seed).log_z if self.uses_ais(ais)
                  else float(self.log_partition()))
         return -self.free_energy(v).double() - log_z
 
@@ -410,14 +417,14 @@ class RBM(GenerativeModel):
         log Z-hat -+ 3 sd), and ``nll_exact_nats`` when the exact value is also feasible.
         Giving ``ais_betas`` or ``ais_runs`` asks for AIS (default: the paper's schedule,
         100 runs)."""
-        ais = ais or ais_betas is not None or ais_runs is not None
+        ais = self.uses_ais(ais, ais_betas, ais_runs)
         ais_betas = PAPER_BETAS if ais_betas is None else ais_betas
         ais_runs = 100 if ais_runs is None else ais_runs
         v = self.check_likelihood_input(x)
         f = torch.cat([self.free_energy(vb).double() for vb in v.split(1000)])  # (N,)
         out: dict[str, torch.Tensor] = {}
         exact = float(self.log_partition()) if self.exact_feasible else None
-        if ais or exact is None:
+        if ais:
             res = self.ais(ais_betas, ais_runs, seed)
             self.last_ais = res  # for its trace picture (dgm eval --ais)
             print(f"rbm: AIS log Z = {res.log_z:.4f} +- {res.log_z_stderr:.4f} "

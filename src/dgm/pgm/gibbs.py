@@ -114,14 +114,18 @@ class GibbsSampler:
             out += flat[base[:, None] + np.arange(card) * stride]
         return out
 
+    def _weights(self, x: np.ndarray, i: int) -> np.ndarray:
+        """``P(X_i = s | x_{-i})`` up to each row's constant, ``(chains, card_i)``, max 1."""
+        logp = self.log_conditional(x, i)
+        return np.exp(logp - logp.max(axis=1, keepdims=True))
+
     def conditional(self, x: np.ndarray, i: int) -> np.ndarray:
         """``P(X_i = s | x_{-i})``, ``(chains, card_i)``: the distribution an update draws from."""
-        logp = self.log_conditional(x, i)
-        p = np.exp(logp - logp.max(axis=1, keepdims=True))
+        p = self._weights(x, i)
         return p / p.sum(axis=1, keepdims=True)
 
     def _update(self, x: np.ndarray, i: int, rng: np.random.Generator) -> None:
-        cum = np.cumsum(self.conditional(x, i), axis=1)
+        cum = np.cumsum(self._weights(x, i), axis=1)  # (unnormalized: u is scaled to its total)
         u = rng.random(x.shape[0]) * cum[:, -1]
         x[:, i] = (u[:, None] >= cum).sum(axis=1)
 
