@@ -303,6 +303,16 @@ def test_a_misspelled_command_or_model_gets_the_closest_name(argv, message, caps
     assert message in capsys.readouterr().err
 
 
+def test_the_command_list_used_for_suggestions_is_the_parser_s():
+    import argparse
+
+    from dgm.cli import COMMANDS, build_parser
+
+    sub = next(a for a in build_parser(models=False)._actions
+               if isinstance(a, argparse._SubParsersAction))
+    assert sorted(sub.choices) == sorted(COMMANDS)
+
+
 def test_version(capsys):
     import dgm
 

@@ -286,13 +286,12 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
 def _check_choice(kind: str, given: str | None, choices: tuple[str, ...]) -> str | None:
     """An error naming an unknown command or model, with the closest one (argparse's own
     message lists the choices but suggests none)."""
-    import difflib
+    from dgm.pgm._hints import did_you_mean  # (torch-free)
 
     if given is None or given in choices:
         return None
-    close = difflib.get_close_matches(given, choices, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {given!r}{hint} (choose from {', '.join(choices)})"
+    return f"unknown {kind} {given!r}{did_you_mean(given, choices)} (choose from " \
+           f"{', '.join(choices)})"
 
 
 def _resume_flag_error(argv: list[str]) -> str | None:
@@ -314,6 +313,7 @@ def _resume_flag_error(argv: list[str]) -> str | None:
     return None
 
 
+#: the parser's commands (a test keeps this list and build_parser's in step)
 COMMANDS = ("train", "sample", "info", "eval", "classifier", "data", "pgm")
 
 
@@ -324,8 +324,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"dgm {__version__}")
         return 0
-    words = [a for a in argv if not a.startswith("-")]
-    first = words[0] if words else None  # the command, if any
+    first = next((a for a in argv if not a.startswith("-")), None)  # the command, if any
     problem = _check_choice("command", first, COMMANDS)
     if first == "train":
         after = argv[argv.index("train") + 1 :]
