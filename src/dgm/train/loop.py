@@ -157,7 +157,7 @@ class Trainer:
         cfg, info = self.cfg, self.info
         x_train = self._tensor(self.splits.train)  # (N, D)
         x_valid = self._tensor(self.splits.valid) if self.splits.valid is not None else None
-        n_local = x_train.shape[0] // info.world
+        n_local = self._batching()[0]
         if n_local < self.model.min_batch:
             raise ValueError(f"{self.model.name} trains on batches of at least "
                              f"{self.model.min_batch} examples; the training split has "
@@ -218,9 +218,7 @@ class Trainer:
                                cfg.max_minutes)
         lr = apply_lr_factor(self.optimizers, lr_factor(cfg.schedule, at, cfg.epochs,
                                                         cfg.lr_decay))  # as stepped
-        n_local = x_train.shape[0] // info.world
-        bs = max(1, cfg.batch_size // info.world)
-        n_steps = batch_count(n_local, bs, self.model.min_batch)
+        n_local, bs, n_steps = self._batching()
         shard = epoch_shard(cfg.seed, st.epoch, x_train.shape[0], info.rank, info.world)
         shard = shard.to(info.device)  # (n_local,)
         dynamic = bool(self.splits.train.dynamic_binarize)
@@ -307,14 +305,14 @@ class Trainer:
         return self.graphed
 
     def _global_step(self) -> int:
-        n_local = self._n_steps()
-        return self.state.epoch * n_local + self.state.step
+        return self.state.epoch * self._batching()[2] + self.state.step
 
-    def _n_steps(self) -> int:
-        n = len(self.splits.train) if not self.cfg.max_train else min(self.cfg.max_train,
-                                                                       len(self.splits.train))
+    def _batching(self) -> tuple[int, int, int]:
+        """(training examples per rank, batch size per rank, steps per epoch)."""
+        n = len(self.splits.train)
+        n_local = (min(self.cfg.max_train, n) if self.cfg.max_train else n) // self.info.world
         bs = max(1, self.cfg.batch_size // self.info.world)
-        return batch_count(n // self.info.world, bs, self.model.min_batch)
+        return n_local, bs, batch_count(n_local, bs, self.model.min_batch)
 
     def _end_epoch(self, sums, x_valid, lr: dict[str, float], ckpt) -> None:
         cfg, info, st = self.cfg, self.info, self.state
