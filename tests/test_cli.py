@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,10 +71,19 @@ def test_sample_writes_png_grids_and_npy_arrays(run, tmp_path):
     assert main(["sample", str(run), "-n", "3", "-o", str(tmp_path / "s.txt")]) == 2
 
 
-def test_info_describes_the_run(run, capsys):
+def test_info_describes_the_run(run, capsys, tmp_path):
     assert main(["info", str(run)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["model"] == "vae" and info["epochs_done"] == 3 and info["parameters"] > 0
+    assert info["preset"] == "tiny"  # the run's --preset, recorded in its config.json
+    # a run directory written before the preset was recorded still loads: no preset
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    record = json.loads((old / "config.json").read_text())
+    del record["preset"]
+    (old / "config.json").write_text(json.dumps(record))
+    assert main(["info", str(old)]) == 0
+    assert json.loads(capsys.readouterr().out)["preset"] is None
 
 
 def test_existing_run_directory_is_not_overwritten(run, capsys):
@@ -328,8 +338,10 @@ def test_more_epochs_adds_to_the_checkpoint_s_and_resume_takes_its_run_time_flag
                  "--max-minutes", "5", "--progress"]) == 0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
-    saved = json.loads((out / "config.json").read_text())["train"]
+    record = json.loads((out / "config.json").read_text())
+    saved = record["train"]
     assert (saved["epochs"], saved["picture_every"], saved["max_minutes"]) == (3, 0, 5.0)
+    assert record["preset"] == "tiny"  # kept by the resumed run
     assert "2 epochs done; training up to 3" in capsys.readouterr().err
 
 

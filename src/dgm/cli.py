@@ -117,7 +117,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         init = derive_seed(tcfg.seed, "cli", "init")
         model = cls(mcfg, splits.train.shape).reset_parameters(init)
     t0 = time.perf_counter()
-    trainer = Trainer(model, tcfg, splits, run_dir, resume=bool(args.resume))
+    preset = getattr(args, "preset", None) or None  # (a resumed run keeps its record's)
+    trainer = Trainer(model, tcfg, splits, run_dir, resume=bool(args.resume), preset=preset)
     try:
         summary = trainer.fit()
     except TrainingInterrupted as stop:
@@ -198,7 +199,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows = read_metrics(run_dir)
     model = dgm.load(run_dir)
     n_params = sum(p.numel() for p in model.parameters())
-    info = {"model": rec["model"], "model_config": rec["model_config"], "data": rec["data"],
+    info = {"model": rec["model"], "preset": rec.get("preset"),  # None: none, or an older run
+            "model_config": rec["model_config"], "data": rec["data"],
             "parameters": n_params, "epochs_done": len(rows),
             "last": rows[-1] if rows else None}
     print(json.dumps(info, indent=2))

@@ -121,8 +121,10 @@ def test_a_finished_run_resumed_with_a_looser_stop_goes_on(splits, tmp_path):
     assert after["epochs"] == first["epochs"] + 2
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(1, first["epochs"] + 3))
-    saved = json.loads((tmp_path / "config.json").read_text())["train"]
+    record = json.loads((tmp_path / "config.json").read_text())
+    saved = record["train"]
     assert saved["patience"] == 0 and saved["epochs"] == first["epochs"] + 2
+    assert record["preset"] is None  # a model built without a preset
 
 
 def test_sparse_checkpoints_still_hold_the_best_weights_and_the_last_state(splits, tmp_path):

@@ -7,10 +7,12 @@ each epoch's permutation; sums are all-reduced so all ranks agree.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from dgm._errors import DGMError
 
@@ -53,6 +55,17 @@ def setup(device_name: str) -> DistInfo:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return DistInfo(rank=rank, world=world, device=device)
+
+
+def ddp(model) -> DistributedDataParallel:
+    """The model under DDP; rank-local buffers where the model keeps them (torch 2.13 calls
+    broadcast_buffers deprecated but still advises it for buffers that must stay local:
+    its successor syncs them once at the start)."""
+    if model.ddp_broadcast_buffers:
+        return DistributedDataParallel(model)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
+        return DistributedDataParallel(model, broadcast_buffers=False)
 
 
 def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -11,87 +11,51 @@ resumed run ends bitwise equal to an uninterrupted one (on CPU).
 Randomness: the epoch's permutation is derived from (seed, epoch); the noise of
 the model (and dynamic binarization) comes from one generator per rank whose
 state is checkpointed.
+
+Beside it: :mod:`~dgm.train.state` (the loop state and its checkpoint, what a resume may
+change), :mod:`~dgm.train.stops` (signals, interruptions, divergence) and
+:mod:`~dgm.train.progress` (the bar, the epoch lines, the wall clock).
 """
 
 from __future__ import annotations
 
 import math
-import signal
 import sys
 import time
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel
 
 from dgm import __version__
-from dgm._errors import DGMError
 from dgm._rng import derive_seed
 from dgm.models._layers import bernoulli
 from dgm.train import distributed as D
 from dgm.train.average import WeightAverage
 from dgm.train.batching import batch_count, batch_slice, chunks, epoch_shard
-from dgm.train.checkpoint import (
-    BEST,
-    CHECKPOINT,
-    CONFIG,
-    atomic_write_json,
-    load_checkpoint,
-    read_run_config,
-    save_checkpoint,
-)
-from dgm.train.config import TrainConfig, lr_factor, schedule_position, setting_differences
+from dgm.train.checkpoint import BEST, CHECKPOINT, CONFIG, atomic_write_json, save_checkpoint
+from dgm.train.config import TrainConfig, lr_factor, schedule_position
 from dgm.train.graphed import GraphedStep
 from dgm.train.metrics import append_metrics, start_metrics, trim_metrics
 from dgm.train.optim import apply_lr_factor, make_optimizer, remember_base_lrs, tensor_lrs
+from dgm.train.progress import WallClock, epoch_bar, live, print_epoch
+from dgm.train.state import RESUME_FREE, LoopState, check_resumable, read_state, write_state
+from dgm.train.stops import STOP_SIGNALS, NonFiniteLoss, StopSignals, TrainingInterrupted
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # stop at the next step with a checkpoint
-
-
-class TrainingInterrupted(Exception):
-    """Raised after the checkpoint of an interrupted run has been written; ``where`` says
-    at which epoch and step."""
-
-    def __init__(self, message: str, where: str = "", signum: int | None = None):
-        super().__init__(message)
-        self.where = where or message
-        self.signum = signum  # the signal that stopped the run (None: stop_after_steps)
-
-
-#: training settings a resumed run may change: its length and stopping, where it runs, what it
-#: shows (anything else would make it another run)
-RESUME_FREE = ("epochs", "max_minutes", "patience", "checkpoint_minutes", "data_dir", "device",
-               "cuda_graph", "progress", "picture_every", "eval_batch")
-
-
-class NonFiniteLoss(DGMError):
-    """The loss became NaN or inf; the last good checkpoint is kept."""
-
-
-@dataclass
-class LoopState:
-    epoch: int = 0  # epochs completed
-    step: int = 0  # steps completed within the current epoch
-    best: float = float("inf")
-    best_epoch: int = -1
-    bad_epochs: int = 0
-    sums: dict[str, float] = field(default_factory=dict)
-    seen: int = 0
-    train_seconds: float = 0.0  # the optimizer steps' time (the schedule's and budget's clock)
-    wall_seconds: float = 0.0  # all of fit's time: steps, validation, pictures, checkpoints
-    epoch_seconds: float = 0.0
-    done: bool = False
+#: the names importable from here (some now live in the modules beside it)
+__all__ = ["RESUME_FREE", "STOP_SIGNALS", "LoopState", "NonFiniteLoss", "Trainer",
+           "TrainingInterrupted"]
 
 
 class Trainer:
-    """Train ``model`` on ``splits`` (a ``dgm.data.DataSplits``) into ``run_dir``."""
+    """Train ``model`` on ``splits`` (a ``dgm.data.DataSplits``) into ``run_dir``;
+    ``preset``: the name of the model's preset, if it was built from one (recorded in the
+    run's ``config.json``, for ``dgm info``)."""
 
     def __init__(self, model, cfg: TrainConfig, splits, run_dir: str | Path,
-                 resume: bool = False, stop_after_steps: int | None = None):
+                 resume: bool = False, stop_after_steps: int | None = None,
+                 preset: str | None = None):
         cfg.check()  # a TrainConfig built by hand is checked as the CLI's are
         model.check_data(splits.train)  # kind and shape, before anything is written
         if splits.valid is not None:
@@ -102,6 +66,7 @@ class Trainer:
         self.cfg, self.splits, self.resume = cfg, splits, resume
         self.run_dir = Path(run_dir)
         self.stop_after_steps = stop_after_steps
+        self.preset = preset
         if cfg.cuda_graph and not model.graph_safe:
             raise ValueError(
                 f"cuda_graph=True: {model.name}'s training step is not known to replay "
@@ -113,7 +78,7 @@ class Trainer:
                 f"(got {self.info.device}) and a single process (world size {self.info.world})")
         self.model = model.to(self.info.device)
         self.model.data_kind = splits.train.kind  # where its samples live (pictures, metrics)
-        self.net = self._ddp() if self.info.active else self.model
+        self.net = D.ddp(self.model) if self.info.active else self.model
         self.optimizers = self.model.configure_optimizers(
             lambda params, **kw: make_optimizer(params, cfg, **kw))
         remember_base_lrs(self.optimizers)
@@ -121,10 +86,10 @@ class Trainer:
         self.noise.manual_seed(derive_seed(cfg.seed, "noise", self.info.rank))
         self.average = WeightAverage(self.model, cfg.ema) if cfg.ema else None
         self.state = LoopState()
-        self._interrupt = False
-        self._signum: int | None = None  # the stop signal received, if any
+        self.signals = StopSignals(announce=self.info.is_main)
         self._best_pending: dict[str, torch.Tensor] | None = None  # best weights not yet on disk
-        self._last_save = self._wall_mark = time.perf_counter()  # _wall_mark: _tick_wall
+        self.wall = WallClock()  # its laps add up to state.wall_seconds (_tick_wall)
+        self._last_save = self.wall.mark  # (now) when the last checkpoint was written
         self._saved_at: tuple[int, int] | None = None  # (epoch, step) of the checkpoint on disk
         self.graphed: GraphedStep | None = None  # the captured step (cuda_graph=True)
 
@@ -139,6 +104,7 @@ class Trainer:
         tr = self.splits.train
         return {
             "model": self.model.name,
+            "preset": self.preset,  # None: the model config was not built from a preset
             "model_config": self.model.config.to_dict(),
             "input_shape": list(self.model.input_shape),
             # the splits actually given (the API may pass other data than cfg.data names)
@@ -164,8 +130,7 @@ class Trainer:
                              f"{n_local}{' per process' if info.world > 1 else ''}")
         train_step = self._train_step_fn()
         # every rank: under torchrun each gets the signal, and one flag stops them all together
-        old_handlers = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
-        try:
+        with self.signals.listening():
             while self.state.epoch < cfg.epochs and not self.state.done:
                 self._train_epoch(train_step, x_train, x_valid)
                 st = self.state
@@ -173,9 +138,6 @@ class Trainer:
                     if self._saved_at != (st.epoch, 0):  # a signal during the epoch's last step
                         self._save(self.run_dir / CHECKPOINT)
                     self._interrupted(f"interrupted after epoch {st.epoch}")
-        finally:
-            for s, handler in old_handlers.items():
-                signal.signal(s, handler)
         return self._finish()
 
     def _open_run(self) -> None:
@@ -186,14 +148,10 @@ class Trainer:
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.resume:
-            record = self._check_resumable()
-            saved = load_checkpoint(self.run_dir / CHECKPOINT, self.model, self.optimizers,
-                                    {"noise": self.noise},
-                                    averaged=self.average.model if self.average else None)
-            self.state = st = LoopState(**saved["loop"])
+            record = check_resumable(self.run_dir, cfg)
+            self.state = st = read_state(self.run_dir / CHECKPOINT, self.model, self.optimizers,
+                                         self.noise, self.average, info)
             self._saved_at = (st.epoch, st.step)
-            if info.active:  # each rank restores its own noise stream
-                self.noise.set_state(self._rank_noise_state(saved))
             if st.done:  # a finished run continues when its stop no longer holds (a longer
                 # time budget, a larger patience): it extends the run, as more epochs do
                 st.done = bool((cfg.patience and st.bad_epochs >= cfg.patience)
@@ -207,7 +165,7 @@ class Trainer:
                 (self.run_dir / stale).unlink(missing_ok=True)
             atomic_write_json(self.run_dir / CONFIG, self._config_record())
             start_metrics(self.run_dir)
-        self._wall_mark = time.perf_counter()
+        self.wall.restart()
 
     def _train_epoch(self, train_step, x_train: torch.Tensor, x_valid) -> None:
         """One epoch from the step the state is at (0, or where an interrupted run stopped):
@@ -226,7 +184,8 @@ class Trainer:
         sums = {k: torch.tensor(v, dtype=torch.float32, device=info.device)
                 for k, v in st.sums.items()}
         t0 = time.perf_counter()
-        bar = self._bar(n_local, st.step * bs)
+        bar = (epoch_bar(st.epoch + 1, n_local, st.step * bs)
+               if info.is_main and live(cfg.progress) else None)
         for step in range(st.step, n_steps):
             xb = x_train[shard[batch_slice(step, n_steps, bs, n_local)]]  # (B, D)
             if dynamic:
@@ -257,38 +216,14 @@ class Trainer:
         st.epoch_seconds += time.perf_counter() - t0
         self._end_epoch(sums, x_valid, lr, self.run_dir / CHECKPOINT)
 
-    def _ddp(self) -> DistributedDataParallel:
-        """The model under DDP; rank-local buffers where the model keeps them (torch 2.13 calls
-        broadcast_buffers deprecated but still advises it for buffers that must stay local:
-        its successor syncs them once at the start)."""
-        if self.model.ddp_broadcast_buffers:
-            return DistributedDataParallel(self.model)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
-            return DistributedDataParallel(self.model, broadcast_buffers=False)
-
-    def _check_resumable(self) -> dict[str, Any]:
-        """The saved run's record; a resumed run continues that run: only its length and
-        stopping rules, where it runs and what it shows may change (e.g. more epochs); any
-        other training setting that differs is named (a changed lr would make another run)."""
-        record = read_run_config(self.run_dir)
-        differ = setting_differences(self.cfg.to_dict(), record["train"], RESUME_FREE)
-        if differ:
-            raise ValueError(f"resume {self.run_dir}: the training settings differ from the "
-                             f"saved run's (now, saved): {differ}; only {list(RESUME_FREE)} "
-                             f"may change")
-        return record
-
     def _interrupted(self, where: str) -> None:
         """Stop after a signal, the checkpoint saved: say where and how to continue."""
-        raise TrainingInterrupted(
-            f"{where}; checkpoint saved, continue with: dgm train --resume {self.run_dir}", where,
-            self._signum)
+        raise TrainingInterrupted.saved(where, self.run_dir, self.signals.signum)
 
     def _stop_requested(self) -> bool:
         """A signal arrived (or ``stop_after_steps`` is reached) on any rank."""
-        stop = self._interrupt or (self.stop_after_steps is not None
-                                   and self._global_step() >= self.stop_after_steps)
+        stop = self.signals.received or (self.stop_after_steps is not None
+                                         and self._global_step() >= self.stop_after_steps)
         return D.broadcast_flag(stop, self.info)
 
     def _train_step_fn(self):
@@ -352,9 +287,8 @@ class Trainer:
         record["wall_seconds"] = self._tick_wall()
         if info.is_main:
             append_metrics(self.run_dir, record)
-            if not (cfg.progress and sys.stderr.isatty()):
-                shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float)}
-                print(f"epoch {record['epoch']}: {shown}", file=sys.stderr, flush=True)
+            if not live(cfg.progress):
+                print_epoch(record)
             if cfg.picture_every and (st.epoch % cfg.picture_every == 0 or st.done
                                       or st.epoch == cfg.epochs):
                 self._pictures(x_valid)
@@ -384,12 +318,6 @@ class Trainer:
         self.model.train()
         return {k: float(tot[i]) / x.shape[0] for i, k in enumerate(keys)}
 
-    def _rank_noise_state(self, saved) -> torch.Tensor:
-        state = saved.get("noise_states", {}).get(str(self.info.rank))
-        if state is None:
-            return self.noise.get_state()
-        return torch.tensor(state, dtype=torch.uint8)
-
     def _save(self, path: Path) -> None:
         """The checkpoint (and the best weights found since the last one), atomically;
         never weights that are NaN or inf (the checkpoint before them is kept)."""
@@ -403,17 +331,7 @@ class Trainer:
             save_checkpoint(self.run_dir / BEST, self._best_pending,
                             state={"epoch": st.best_epoch})
             self._best_pending = None
-        loop = {k: getattr(st, k) for k in LoopState.__dataclass_fields__}
-        extra: dict[str, Any] = {"loop": loop}
-        if self.info.active:  # gather each rank's noise state so rank 0 can save all of them
-            mine = self.noise.get_state().to(self.info.device)
-            states = [torch.empty_like(mine) for _ in range(self.info.world)]
-            torch.distributed.all_gather(states, mine)
-            extra["noise_states"] = {str(r): s.cpu().tolist() for r, s in enumerate(states)}
-        if self.info.is_main:
-            save_checkpoint(path, self.model, self.optimizers, {"noise": self.noise},
-                            state=extra,
-                            averaged=self.average.state_dict() if self.average else None)
+        write_state(path, self.model, self.optimizers, self.noise, self.average, st, self.info)
 
     def _pictures(self, x_valid) -> None:
         from dgm import plots
@@ -426,9 +344,7 @@ class Trainer:
 
     def _tick_wall(self) -> float:
         """Add the wall time since the last tick to the run's (kept across resumes)."""
-        now = time.perf_counter()
-        self.state.wall_seconds += now - self._wall_mark
-        self._wall_mark = now
+        self.state.wall_seconds += self.wall.lap()
         return self.state.wall_seconds
 
     def _finish(self) -> dict[str, Any]:
@@ -447,28 +363,4 @@ class Trainer:
     def _non_finite(self, steps: int) -> None:
         """Stop: the loss (or the weights) became NaN/inf within the first ``steps`` steps of
         the current epoch; the checkpoint on disk, written before, is left as it is."""
-        if self._saved_at is None:
-            kept = "no checkpoint was written yet"
-        else:
-            epoch, step = self._saved_at
-            at = f"after epoch {epoch}" + (f", step {step} of epoch {epoch + 1}" if step else "")
-            kept = f"the last good checkpoint ({at}) is kept in {self.run_dir}"
-        raise NonFiniteLoss(
-            f"the loss or the weights became NaN/inf in epoch {self.state.epoch + 1} (by step "
-            f"{max(steps, 1)}); {kept}; try a smaller --lr or --grad-clip")
-
-    def _bar(self, total: int, initial: int):
-        if not (self.cfg.progress and self.info.is_main and sys.stderr.isatty()):
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=total, initial=initial, desc=f"epoch {self.state.epoch + 1}",
-                    unit="ex", unit_scale=True, leave=False, dynamic_ncols=True)
-
-    def _on_signal(self, signum, frame) -> None:
-        if self._interrupt:  # a second signal: give up at once
-            raise KeyboardInterrupt
-        self._interrupt, self._signum = True, signum
-        if self.info.is_main:
-            print(f"\n{signal.Signals(signum).name}: saving a checkpoint at the end of this "
-                  f"step (send it again to abort without saving)", file=sys.stderr)
+        raise NonFiniteLoss.at(self.state.epoch, steps, self._saved_at, self.run_dir)

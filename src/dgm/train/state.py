@@ -1,0 +1,87 @@
+"""The loop's state and the checkpoint that carries it from one process to the next.
+
+A checkpoint holds the weights (and their average), the optimizers, the noise generator of
+every rank and the :class:`LoopState` (epoch, step within it, early-stopping state, clocks),
+so that a resumed run continues exactly where the interrupted one stopped. A resumed run is
+the same run: only the settings in :data:`RESUME_FREE` may change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dgm.train.checkpoint import load_checkpoint, read_run_config, save_checkpoint
+from dgm.train.config import TrainConfig, setting_differences
+from dgm.train.distributed import DistInfo
+
+#: training settings a resumed run may change: its length and stopping, where it runs, what it
+#: shows (anything else would make it another run)
+RESUME_FREE = ("epochs", "max_minutes", "patience", "checkpoint_minutes", "data_dir", "device",
+               "cuda_graph", "progress", "picture_every", "eval_batch")
+
+
+@dataclass
+class LoopState:
+    epoch: int = 0  # epochs completed
+    step: int = 0  # steps completed within the current epoch
+    best: float = float("inf")
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+    seen: int = 0
+    train_seconds: float = 0.0  # the optimizer steps' time (the schedule's and budget's clock)
+    wall_seconds: float = 0.0  # all of fit's time: steps, validation, pictures, checkpoints
+    epoch_seconds: float = 0.0
+    done: bool = False
+
+
+def check_resumable(run_dir: Path, cfg: TrainConfig) -> dict[str, Any]:
+    """The saved run's record; a resumed run continues that run: only its length and
+    stopping rules, where it runs and what it shows may change (e.g. more epochs); any
+    other training setting that differs is named (a changed lr would make another run)."""
+    record = read_run_config(run_dir)
+    differ = setting_differences(cfg.to_dict(), record["train"], RESUME_FREE)
+    if differ:
+        raise ValueError(f"resume {run_dir}: the training settings differ from the "
+                         f"saved run's (now, saved): {differ}; only {list(RESUME_FREE)} "
+                         f"may change")
+    return record
+
+
+def write_state(path: Path, model: torch.nn.Module, optimizers: dict, noise: torch.Generator,
+                average, state: LoopState, info: DistInfo) -> None:
+    """The checkpoint at ``path``: weights, their average (``average``: a ``WeightAverage`` or
+    None), optimizers, loop state and every rank's noise state. Every rank calls it (the noise
+    states are gathered); rank 0 writes."""
+    loop = {k: getattr(state, k) for k in LoopState.__dataclass_fields__}
+    extra: dict[str, Any] = {"loop": loop}
+    if info.active:  # gather each rank's noise state so rank 0 can save all of them
+        mine = noise.get_state().to(info.device)
+        states = [torch.empty_like(mine) for _ in range(info.world)]
+        torch.distributed.all_gather(states, mine)
+        extra["noise_states"] = {str(r): s.cpu().tolist() for r, s in enumerate(states)}
+    if info.is_main:
+        save_checkpoint(path, model, optimizers, {"noise": noise}, state=extra,
+                        averaged=average.state_dict() if average else None)
+
+
+def read_state(path: Path, model: torch.nn.Module, optimizers: dict, noise: torch.Generator,
+               average, info: DistInfo) -> LoopState:
+    """Restore what :func:`write_state` wrote into the model, its average, the optimizers and
+    this rank's noise generator; returns the loop state."""
+    saved = load_checkpoint(path, model, optimizers, {"noise": noise},
+                            averaged=average.model if average else None)
+    if info.active:  # each rank restores its own noise stream
+        noise.set_state(_rank_noise_state(saved, noise, info.rank))
+    return LoopState(**saved["loop"])
+
+
+def _rank_noise_state(saved: dict[str, Any], noise: torch.Generator, rank: int) -> torch.Tensor:
+    state = saved.get("noise_states", {}).get(str(rank))
+    if state is None:
+        return noise.get_state()
+    return torch.tensor(state, dtype=torch.uint8)
