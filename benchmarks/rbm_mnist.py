@@ -51,7 +51,7 @@ from _common import (  # noqa: E402
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.models.rbm import RBM, RBMConfig  # noqa: E402
-from dgm.models.rbm_ais import PAPER_BETAS, plot_ais_trace, raise_log_prob  # noqa: E402
+from dgm.models.rbm_ais import PAPER_BETAS, plot_ais_trace  # noqa: E402
 from dgm.train import TrainConfig, Trainer, TrainingInterrupted  # noqa: E402
 from dgm.train.metrics import read_metrics  # noqa: E402
 
@@ -236,8 +236,7 @@ def raise_check(model: RBM, splits, log_z: float) -> dict:
     """RAISE (reverse annealing: conservative) on 100 test examples, beside AIS on the same."""
     xs = torch.from_numpy(np.array(splits.test.x[:100])).to(model.W.device)
     t0 = time.perf_counter()
-    lp = raise_log_prob(model.W, model.b, model.c, model.base_rate_bias(), xs, betas=1000,
-                        runs=5, seed=0)
+    lp = model.raise_log_prob(xs, betas=1000, runs=5, seed=0)
     with torch.no_grad():
         ais_nll = model.free_energy(xs).double() + log_z
     return {"examples": 100, "raise_betas": 1000, "raise_runs": 5,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pytest
 import torch
 
+from dgm.data import load_dataset
 from dgm.models.grbm import GRBM, GRBMConfig
 from dgm.models.rbm_ais import binary_states
 
@@ -107,3 +111,79 @@ def test_markov_network_view_is_refused_for_continuous_visible_units():
     m = GRBM(GRBMConfig(hidden=2), (3,))
     with pytest.raises(NotImplementedError, match="continuous visible units"):
         m.to_markov_network()
+
+
+@pytest.fixture(scope="module")
+def digits_grbm() -> tuple[GRBM, torch.Tensor]:
+    """A GRBM with learned variances, 16 hidden units (log Z exact), trained by CD-1 on the
+    grayscale 8x8 digits (scaled to unit variance per image set), and its test images."""
+    splits = load_dataset("digits:gray")
+    x = torch.tensor(np.array(splits.train.x), dtype=torch.float32) * 3
+    m = GRBM(GRBMConfig(hidden=16, learn_sigma=True), (64,)).reset_parameters(0)
+    opt = torch.optim.SGD(m.parameters(), lr=0.003, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(8):
+        for xb in x[torch.randperm(len(x), generator=g)].split(50):
+            loss = m(xb, g)["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    test = torch.tensor(np.array(splits.test.x), dtype=torch.float32) * 3
+    return m.eval(), test
+
+
+def test_ais_and_raise_bracket_the_exact_log_z_of_a_grbm_trained_on_digits(digits_grbm):
+    """AIS (from the data's own Gaussians) lands within 0.1 nat and 5 SE of the exact log Z;
+    RAISE's log p is not above the exact one on average beyond its noise (it is
+    conservative), and close. A Gibbs step with the wrong variance (noise / precision) misses
+    by 0.23 nat, W h scaled by sigma instead of divided by 4.5 nats, a base model of the data's
+    sd alone (narrower than the RBM at constant pixels) by 4 nats."""
+    m, test = digits_grbm
+    assert float(m.sigma.detach().min()) < 0.9  # learned variances: sigma != 1 is exercised
+    exact = float(m.log_partition())
+    res = m.ais(betas=2000, runs=100, seed=0)
+    assert abs(res.log_z - exact) < 0.1, (res.log_z, exact)
+    assert abs(res.log_z - exact) < 5 * res.log_z_stderr + 0.01, (res.log_z, exact, res)
+    x = test[:40]
+    lp_exact = m.log_prob(x)  # (40,)
+    diff = m.raise_log_prob(x, betas=500, runs=10, seed=0) - lp_exact  # (40,)
+    se = float(diff.std()) / math.sqrt(len(diff))
+    assert float(diff.mean()) <= 3 * se, (float(diff.mean()), se)  # not above, beyond noise
+    assert abs(float(diff.mean())) < 0.2
+
+
+def test_the_ais_base_model_is_the_training_data_gaussian_never_narrower_than_sigma(
+        digits_grbm):
+    m, _ = digits_grbm
+    splits = load_dataset("digits:gray")
+    x = torch.tensor(np.array(splits.train.x), dtype=torch.float64) * 3
+    seen = float(m.data_count) / len(x)
+    assert seen == 8  # every epoch's examples were tracked
+    mean, log_sd = m.base_model()
+    torch.testing.assert_close(mean, x.mean(0))
+    sd = torch.maximum(x.std(0, unbiased=False), m.sigma.detach().double())
+    torch.testing.assert_close(log_sd.exp(), sd)
+    # a run saved before the second moment was tracked: the base takes the model's sigma
+    state = {k: v for k, v in m.state_dict().items() if k != "data_sq_mean"}
+    old = GRBM(GRBMConfig(hidden=16, learn_sigma=True), (64,))
+    old.load_state_dict(state)
+    torch.testing.assert_close(old.base_model()[1], m.log_sigma.detach().double())
+
+
+def test_a_grbm_too_wide_to_sum_is_evaluated_by_ais_from_the_cli(tmp_path, capsys):
+    """30 hidden units: 2^30 terms are refused, so ``dgm eval`` estimates log Z by AIS and
+    reports its error and RAISE beside it."""
+    from dgm.cli import main
+
+    out = tmp_path / "g"
+    assert main(["train", "grbm", "--hidden", "30", "--data", "digits:gray", "--epochs", "1",
+                 "--no-progress", "--picture-every", "0", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json", "--max-examples", "20", "--ais-betas", "500",
+                 "--ais-runs", "16", "--raise-examples", "5", "--raise-betas", "200"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["log_z_method"] == "ais" and "nll_exact_nats" not in rec
+    assert (rec["ais_betas"], rec["ais_runs"], rec["raise_betas"], rec["raise_runs"]) == \
+        (500, 16, 200, 10)
+    assert math.isfinite(rec["nll_nats"]) and rec["log_z_stderr"] > 0
+    assert abs(rec["raise_nll_nats"] - rec["raise_examples_nll_nats"]) < 1.0

@@ -13,6 +13,7 @@ from dgm.data import load_dataset, tiny_exact_distribution
 from dgm.data.exact import TINY_RBM_B, TINY_RBM_C, TINY_RBM_W, tiny_rbm_log_partition
 from dgm.models.rbm import RBM, RBMConfig, energy, free_energy, pseudo_nll
 from dgm.models.rbm_ais import (
+    BernoulliPath,
     ais_log_partition,
     binary_states,
     log_partition_exact,
@@ -224,14 +225,15 @@ def test_ais_and_raise_bracket_the_exact_value_on_a_random_rbm():
     rbm = random_rbm(20, 10, scale=0.7, seed=8)
     exact = float(rbm.log_partition().detach())
     base = torch.zeros(20, dtype=torch.float64)
-    res = ais_log_partition(rbm.W, rbm.b, rbm.c, base, 2000, runs=200, seed=0)
+    path = BernoulliPath(rbm.W, rbm.b, rbm.c, base)
+    res = ais_log_partition(path, 2000, runs=200, seed=0)
     assert abs(res.log_z - exact) < 0.05
     assert abs(res.log_z - exact) < 5 * res.log_z_stderr + 0.01
     assert res.log_z_lo3 <= res.log_z <= res.log_z_hi3
     assert res.trace_log_z[0] == pytest.approx(res.log_z_base)
     x = rbm.sample(10, seed=1, steps=200, mean=False)
     lp_exact = (-free_energy(x, rbm.W, rbm.b, rbm.c) - exact).detach().numpy()
-    lp_raise = raise_log_prob(rbm.W, rbm.b, rbm.c, base, x, betas=500, runs=20, seed=0).numpy()
+    lp_raise = raise_log_prob(path, x, betas=500, runs=20, seed=0).numpy()
     assert np.mean(lp_raise) <= np.mean(lp_exact) + 0.02  # conservative on average
     assert np.mean(lp_raise) == pytest.approx(np.mean(lp_exact), abs=0.2)
 
@@ -259,11 +261,10 @@ def test_a_schedule_that_does_not_rise_from_0_to_1_is_refused_by_ais_and_raise(b
     """RAISE too: it would anneal to another model and report its log p (3 betas once ended
     at 0.9)."""
     rbm = RBM.from_parameters(np.zeros((3, 2)), [0.3, -1, 2], [0.0, 0.0])
-    base = rbm.base_rate_bias()
     with pytest.raises(ValueError, match=r"betas must|ais_betas must be >= 4"):
         rbm.ais(betas=betas, runs=2, seed=0)
     with pytest.raises(ValueError, match=r"betas must|ais_betas must be >= 4"):
-        raise_log_prob(rbm.W, rbm.b, rbm.c, base, torch.ones(1, 3), betas=betas, runs=2, seed=0)
+        rbm.raise_log_prob(torch.ones(1, 3), betas=betas, runs=2, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -374,11 +375,27 @@ def test_bad_arguments_of_the_rbm_api_are_named():
             call()
 
 
-def test_a_gaussian_rbm_too_large_for_exact_log_z_says_so_in_log_prob_and_nll():
+def test_a_gaussian_rbm_too_wide_to_enumerate_gets_its_log_z_by_ais_checked_by_quadrature():
+    """30 hidden units: 2^30 terms are refused, so log_prob and nll use AIS, whose log Z is
+    checked against quadrature of exp(-F(v)) over the 2-D visible space."""
     from dgm.registry import build_model
 
-    big = build_model("grbm", {"hidden": 30}, (3,), seed=0)
-    x = torch.zeros(2, 3)
-    for call in (lambda: big.log_prob(x), lambda: big.nll(x)):
-        with pytest.raises(ValueError, match="exact likelihood needs <= 25 hidden units"):
-            call()
+    big = build_model("grbm", {"hidden": 30, "learn_sigma": True}, (2,), seed=0).double()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        big.W.copy_(torch.randn(2, 30, generator=g, dtype=torch.float64) * 0.4)
+        big.c.copy_(torch.randn(30, generator=g, dtype=torch.float64) * 0.5)
+        big.log_sigma.copy_(torch.tensor([-0.3, 0.2], dtype=torch.float64))
+        grid = torch.linspace(-30, 30, 1201, dtype=torch.float64)
+        step = float(grid[1] - grid[0])
+        quad = float(torch.logsumexp(-big.free_energy(torch.cartesian_prod(grid, grid)), 0))
+    quad += 2 * np.log(step)
+    assert not big.exact_feasible
+    with pytest.raises(ValueError, match="2\\^30"):
+        big.log_partition()
+    x = torch.zeros(3, 2, dtype=torch.float64)
+    res = big.ais(betas=2000, runs=100, seed=0)
+    assert abs(res.log_z - quad) < 0.05, (res.log_z, quad)
+    out = big.nll(x, ais_betas=2000, seed=0)
+    torch.testing.assert_close(out["log_z"], torch.full((3,), res.log_z, dtype=torch.float64))
+    torch.testing.assert_close(big.log_prob(x, ais_betas=2000, seed=0), -out["nll_nats"])

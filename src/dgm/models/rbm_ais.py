@@ -1,18 +1,21 @@
-r"""The partition function of a Bernoulli-Bernoulli RBM: exact, AIS and RAISE.
+r"""The partition function of an RBM: exact, AIS and RAISE.
 
 * :func:`log_partition_exact`: enumerate the smaller layer (up to ~25 units) in
   chunks, in log space. Summing over ``h`` analytically leaves
   ``log Z = logsumexp_h [c^T h + sum_i softplus(b_i + W_i h)]`` (or the same over ``v``).
 * :func:`ais_log_partition`: annealed importance sampling (Salakhutdinov & Murray
-  2008). The base model has ``W = 0`` and visible biases ``b_A`` (the logit of the
-  smoothed training-data marginals); the intermediate models
+  2008) along a path of intermediate models ``p*_k`` from a base model with ``W = 0``
+  (``beta = 0``, its ``Z_0`` known) to the RBM (``beta = 1``): for the Bernoulli RBM
+  (:class:`BernoulliPath`) the base has visible biases ``b_A`` (the logit of the smoothed
+  training-data marginals) and
 
-      p*_k(v) = exp((1 - beta_k) b_A^T v + beta_k b^T v) prod_j (1 + exp(beta_k (v^T W + c)_j))
+      p*_k(v) = exp((1 - beta_k) b_A^T v + beta_k b^T v) prod_j (1 + exp(beta_k (v^T W + c)_j));
 
-  move from ``beta = 0`` to ``1``; one block-Gibbs transition per ``beta`` leaves
-  ``p_k`` invariant, and ``Z_B / Z_0 ~= mean_runs prod_k p*_k(v_k) / p*_{k-1}(v_k)``.
-  All runs are one batch. AIS is unbiased for ``Z`` but, by Jensen, tends to
-  *underestimate* ``log Z`` (which *flatters* a test log-likelihood).
+  the Gaussian-Bernoulli RBM's (:class:`GaussianPath`) starts at independent Gaussians
+  fitted to the data. One block-Gibbs transition per ``beta`` leaves ``p_k`` invariant, and
+  ``Z_B / Z_0 ~= mean_runs prod_k p*_k(v_k) / p*_{k-1}(v_k)``. All runs are one batch.
+  AIS is unbiased for ``Z`` but, by Jensen, tends to *underestimate* ``log Z`` (which
+  *flatters* a test log-likelihood).
 * :func:`raise_log_prob`: reverse annealing (RAISE, Burda, Grosse & Salakhutdinov
   2015) started at the test example; ``E[log w] <= log p_ann(x)``, the likelihood of a
   proper annealed model that tends to the RBM: a conservative check on AIS.
@@ -21,7 +24,8 @@ r"""The partition function of a Bernoulli-Bernoulli RBM: exact, AIS and RAISE.
 >>> g = torch.Generator().manual_seed(0)
 >>> W, b, c = torch.randn(6, 3, generator=g), torch.zeros(6), torch.zeros(3)
 >>> exact = float(log_partition_exact(W, b, c))
->>> res = ais_log_partition(W, b, c, torch.zeros(6), paper_schedule(500), runs=200, seed=0)
+>>> path = BernoulliPath(W, b, c, base_bias=torch.zeros(6))
+>>> res = ais_log_partition(path, paper_schedule(500), runs=200, seed=0)
 >>> abs(res.log_z - exact) < 0.05
 True
 """
@@ -165,63 +169,127 @@ def _summarize(log_w: torch.Tensor, log_z0: float) -> tuple[float, float, float,
     return base + math.log(mean), sd / mean, lo, base + math.log(mean + 3 * sd)
 
 
-def _log_f_marginal(v: torch.Tensor, a: torch.Tensor, beta: float, bA: torch.Tensor,
-                    b: torch.Tensor) -> torch.Tensor:
-    """log p*_beta(v) = (1 - beta) b_A^T v + beta b^T v + sum_j softplus(beta a_j), float64."""
-    vd = v.double()
-    return (1 - beta) * (vd @ bA) + beta * (vd @ b) + F.softplus(beta * a).sum(-1)
+class BernoulliPath:
+    """The annealing path of a Bernoulli-Bernoulli RBM ``(W, b, c)`` from the base-rate model
+    (``W = 0``, visible biases ``base_bias``; its ``H`` hidden units are uniform):
+
+        log p*_beta(v) = (1 - beta) b_A^T v + beta b^T v + sum_j softplus(beta a_j),
+        a = v^T W + c,  and  Z_0 = 2^H prod_i (1 + exp(b_A,i)).
+
+    Each path gives ``log_z0``, ``base_sample`` (``v ~ p_0``), ``hidden_input`` (``a``,
+    float64), ``log_f`` (``log p*_beta(v)``, float64) and ``transition`` (one block-Gibbs
+    step leaving ``p_beta`` invariant); :func:`ais_log_partition` and :func:`raise_log_prob`
+    only use these.
+    """
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+                 base_bias: torch.Tensor):
+        self.W, self.b, self.c = (t.detach().float() for t in (W, b, c))  # (D, H), (D,), (H,)
+        self.bA = base_bias.detach().double().to(W.device)  # (D,)
+        self.bA32, self.bd = self.bA.float(), self.b.double()
+        self.log_z0 = float(F.softplus(self.bA).sum()) + W.shape[1] * math.log(2.0)
+
+    def base_sample(self, runs: int, gen) -> torch.Tensor:
+        return bernoulli(torch.sigmoid(self.bA32).expand(runs, -1), generator=gen)  # (R, D)
+
+    def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
+        return (v @ self.W + self.c).double()  # (R, H)
+
+    def log_f(self, v: torch.Tensor, a: torch.Tensor, beta: float) -> torch.Tensor:
+        vd = v.double()
+        return (1 - beta) * (vd @ self.bA) + beta * (vd @ self.bd) + F.softplus(beta * a).sum(-1)
+
+    def transition(self, v: torch.Tensor, a: torch.Tensor, beta: float, gen) -> torch.Tensor:
+        """h ~ p_beta(h | v), then v ~ p_beta(v | h)."""
+        h = bernoulli(torch.sigmoid(beta * a).float(), generator=gen)  # (R, H)
+        logits = (1 - beta) * self.bA32 + beta * (h @ self.W.T + self.b)  # (R, D)
+        return bernoulli(torch.sigmoid(logits), generator=gen)
 
 
-def _transition(v: torch.Tensor, a: torch.Tensor, beta: float, W: torch.Tensor,
-                bA32: torch.Tensor, b32: torch.Tensor, gen) -> torch.Tensor:
-    """One block-Gibbs step leaving p_beta invariant: h ~ p_beta(h | v), v ~ p_beta(v | h)."""
-    h = bernoulli(torch.sigmoid(beta * a).float(), generator=gen)  # (R, H)
-    logits = (1 - beta) * bA32 + beta * (h @ W.T + b32)  # (R, D)
-    return bernoulli(torch.sigmoid(logits), generator=gen)
+class GaussianPath:
+    """The annealing path of a Gaussian-Bernoulli RBM ``(W, b, c, sigma)`` from a base model
+    with ``W = 0``: independent ``N(mu_A, sigma_A^2)`` visible units and uniform hidden units.
+    The intermediate energy mixes the two, ``(1 - beta) E_A(v) + beta E(v, h)``:
+
+        log p*_beta(v) = -(1 - beta) sum_i (v_i - mu_A,i)^2 / (2 sigma_A,i^2)
+                         - beta sum_i (v_i - b_i)^2 / (2 sigma_i^2) + sum_j softplus(beta a_j),
+        a = (v / sigma)^T W + c,  Z_0 = 2^H (2 pi)^(D/2) prod_i sigma_A,i.
+
+    ``p_beta(h | v) = sigmoid(beta a)``; ``p_beta(v | h)`` is Gaussian with precision
+    ``lambda = (1 - beta) / sigma_A^2 + beta / sigma^2`` and mean
+    ``((1 - beta) mu_A / sigma_A^2 + beta (b / sigma^2 + (W h) / sigma)) / lambda``.
+    """
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+                 log_sigma: torch.Tensor, base_mean: torch.Tensor, base_log_sigma: torch.Tensor):
+        self.W, self.b, self.c = (t.detach().float() for t in (W, b, c))  # (D, H), (D,), (H,)
+        self.s = log_sigma.detach().float().exp()  # (D,)
+        self.muA = base_mean.detach().float().to(W.device)  # (D,)
+        self.sA = base_log_sigma.detach().float().to(W.device).exp()  # (D,)
+        D, H = W.shape
+        self.log_z0 = (H * math.log(2.0) + D / 2 * math.log(2 * math.pi)
+                       + float(base_log_sigma.double().sum()))
+
+    def base_sample(self, runs: int, gen) -> torch.Tensor:
+        noise = torch.randn((runs, self.W.shape[0]), generator=gen, device=self.W.device)
+        return self.muA + self.sA * noise  # (R, D)
+
+    def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
+        return ((v / self.s) @ self.W + self.c).double()  # (R, H)
+
+    def log_f(self, v: torch.Tensor, a: torch.Tensor, beta: float) -> torch.Tensor:
+        vd = v.double()
+        base = (((vd - self.muA.double()) / self.sA.double()) ** 2).sum(-1) / 2
+        target = (((vd - self.b.double()) / self.s.double()) ** 2).sum(-1) / 2
+        return -(1 - beta) * base - beta * target + F.softplus(beta * a).sum(-1)
+
+    def transition(self, v: torch.Tensor, a: torch.Tensor, beta: float, gen) -> torch.Tensor:
+        """h ~ p_beta(h | v), then v ~ p_beta(v | h) (a Gaussian)."""
+        h = bernoulli(torch.sigmoid(beta * a).float(), generator=gen)  # (R, H)
+        prec = (1 - beta) / self.sA**2 + beta / self.s**2  # (D,)
+        lin = (1 - beta) * self.muA / self.sA**2 + beta * (self.b / self.s**2
+                                                           + (h @ self.W.T) / self.s)  # (R, D)
+        noise = torch.randn(lin.shape, generator=gen, device=lin.device)
+        return lin / prec + noise / prec.sqrt()
 
 
 @torch.no_grad()
-def ais_log_partition(W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_bias: torch.Tensor,
-                      betas: Any = None, runs: int = 100, seed: Any = None,
+def ais_log_partition(path, betas: Any = None, runs: int = 100, seed: Any = None,
                       trace_points: int = 200) -> AISResult:
-    """AIS estimate of ``log Z`` of the RBM ``(W, b, c)`` from the base-rate model ``base_bias``.
+    """AIS estimate of the target's ``log Z`` along ``path`` (:class:`BernoulliPath`,
+    :class:`GaussianPath`).
 
     ``betas``: an increasing array from 0 to 1 (default: the paper's 14,500) or an int
-    (that many, in the paper's proportions). Weights accumulate in float64; each step does
-    two matrix products, ``v W`` and ``h W^T``, for all runs at once.
+    (that many, in the paper's proportions). ``v_1 ~ p_0``; the weights
+    ``log w = sum_k log p*_k(v_k) - log p*_{k-1}(v_k)`` accumulate in float64, with
+    ``v_{k+1} ~ T_k(. | v_k)``; each step does two matrix products for all runs at once.
     """
     t0 = time.perf_counter()
     if check_count("runs", runs) < 2:
         raise ValueError(f"runs must be at least 2 (log Z-hat's standard error is their "
                          f"spread), got {runs}")
     betas = _as_schedule(betas)
-    gen = as_torch_generator(seed, device=W.device)
-    W32, b32, c32 = W.detach().float(), b.detach().float(), c.detach().float()
-    bA = base_bias.detach().double().to(W.device)
-    bd = b32.double()
-    H = W.shape[1]
-    log_z0 = float(F.softplus(bA).sum()) + H * math.log(2.0)  # Z_0 = Z_A 2^H
-    v = bernoulli(torch.sigmoid(bA).float().expand(runs, -1), generator=gen)  # v_1 ~ p_0
-    log_w = torch.zeros(runs, dtype=torch.float64, device=W.device)
+    gen = as_torch_generator(seed, device=path.W.device)
+    v = path.base_sample(runs, gen)  # (R, D), v_1 ~ p_0
+    log_w = torch.zeros(runs, dtype=torch.float64, device=path.W.device)
     every = max(1, (len(betas) - 1) // trace_points)
-    tb, tz = [0.0], [log_z0]
+    tb, tz = [0.0], [path.log_z0]
     for k in range(1, len(betas)):
         bk, bp = float(betas[k]), float(betas[k - 1])
-        a = (v @ W32 + c32).double()  # (R, H)
-        log_w += _log_f_marginal(v, a, bk, bA, bd) - _log_f_marginal(v, a, bp, bA, bd)
+        a = path.hidden_input(v)  # (R, H)
+        log_w += path.log_f(v, a, bk) - path.log_f(v, a, bp)
         if k < len(betas) - 1:
-            v = _transition(v, a, bk, W32, bA.float(), b32, gen)
+            v = path.transition(v, a, bk, gen)
         if k % every == 0 or k == len(betas) - 1:
             tb.append(bk)
-            tz.append(log_z0 + float(torch.logsumexp(log_w, 0)) - math.log(runs))
-    log_z, se, lo, hi = _summarize(log_w, log_z0)
-    return AISResult(log_z, se, lo, hi, log_z0, runs, len(betas), time.perf_counter() - t0,
+            tz.append(path.log_z0 + float(torch.logsumexp(log_w, 0)) - math.log(runs))
+    log_z, se, lo, hi = _summarize(log_w, path.log_z0)
+    return AISResult(log_z, se, lo, hi, path.log_z0, runs, len(betas), time.perf_counter() - t0,
                      log_w.cpu().numpy(), np.array(tb), np.array(tz))
 
 
 @torch.no_grad()
-def raise_log_prob(W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_bias: torch.Tensor,
-                   x: torch.Tensor, betas: Any = 1000, runs: int = 10,
+def raise_log_prob(path, x: torch.Tensor, betas: Any = 1000, runs: int = 10,
                    seed: Any = None) -> torch.Tensor:
     """RAISE: a conservative (stochastically lower) estimate of ``log p(x)``, per example.
 
@@ -233,22 +301,18 @@ def raise_log_prob(W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_bias:
     """
     check_count("runs", runs)
     betas = _as_schedule(betas)
-    gen = as_torch_generator(seed, device=W.device)
-    W32, b32, c32 = W.detach().float(), b.detach().float(), c.detach().float()
-    bA = base_bias.detach().double().to(W.device)
-    bd = b32.double()
+    gen = as_torch_generator(seed, device=path.W.device)
     B = x.shape[0]
     v = x.float().repeat_interleave(runs, 0)  # (B * runs, D), v_{K+1} = x
-    log_w = torch.zeros(v.shape[0], dtype=torch.float64, device=W.device)
-    a = (v @ W32 + c32).double()  # (B * runs, H), reused by the next step
+    log_w = torch.zeros(v.shape[0], dtype=torch.float64, device=path.W.device)
+    a = path.hidden_input(v)  # (B * runs, H), reused by the next step
     for k in range(len(betas) - 1, 0, -1):  # beta_K = 1 down to beta_1
         bk = float(betas[k])
-        log_w += _log_f_marginal(v, a, bk, bA, bd)  # + log p*_k(v_{k+1})
-        v = _transition(v, a, bk, W32, bA.float(), b32, gen)  # v_k ~ T_k(. | v_{k+1})
-        a = (v @ W32 + c32).double()
-        log_w -= _log_f_marginal(v, a, bk, bA, bd)  # - log p*_k(v_k)
-    vd = v.double()
-    log_w += vd @ bA - F.softplus(bA).sum()  # + log p_0(v_1)
+        log_w += path.log_f(v, a, bk)  # + log p*_k(v_{k+1})
+        v = path.transition(v, a, bk, gen)  # v_k ~ T_k(. | v_{k+1})
+        a = path.hidden_input(v)
+        log_w -= path.log_f(v, a, bk)  # - log p*_k(v_k)
+    log_w += path.log_f(v, a, 0.0) - path.log_z0  # + log p_0(v_1)
     return torch.logsumexp(log_w.view(B, runs), 1) - math.log(runs)
 
 
