@@ -236,10 +236,17 @@ def _figure(width: float, height: float):
     return plt, plt.figure(figsize=(width, height))
 
 
-def _png(path: str | Path) -> Path:
-    """``path``, with ``.png`` added when it has no suffix (as matplotlib does when saving)."""
+def _save_png(plt, fig, path: str | Path) -> Path:
+    """Write ``fig`` atomically to ``path`` (``.png`` added when it has no suffix, as
+    matplotlib does when saving), close it, and return the path written."""
     path = Path(path)
-    return path if path.suffix else path.with_suffix(".png")
+    path = path if path.suffix else path.with_suffix(".png")
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120,
+                                                   bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+    return path
 
 
 def network_figure(model: Any, title: str | None = None):
@@ -271,13 +278,7 @@ def network_figure(model: Any, title: str | None = None):
 def draw_network(model: Any, path: str | Path, title: str | None = None) -> Path:
     """Save a picture of the network's graph to ``path`` (PNG); return the path written."""
     plt, fig = network_figure(model, title)
-    path = _png(path)
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120,
-                                                   bbox_inches="tight"))
-    finally:
-        plt.close(fig)
-    return path
+    return _save_png(plt, fig, path)
 
 
 def plot_mixing(
@@ -296,10 +297,4 @@ def plot_mixing(
     ax.set_ylabel(ylabel)
     ax.legend()
     ax.grid(True, alpha=0.3)
-    path = _png(path)
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120,
-                                                   bbox_inches="tight"))
-    finally:
-        plt.close(fig)
-    return path
+    return _save_png(plt, fig, path)
