@@ -399,3 +399,29 @@ def test_a_gaussian_rbm_too_wide_to_enumerate_gets_its_log_z_by_ais_checked_by_q
     out = big.nll(x, ais_betas=2000, seed=0)
     torch.testing.assert_close(out["log_z"], torch.full((3,), res.log_z, dtype=torch.float64))
     torch.testing.assert_close(big.log_prob(x, ais_betas=2000, seed=0), -out["nll_nats"])
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"ais_runs": 1}, "ais_runs must be >= 2"),
+    ({"ais_betas": 3}, "ais_betas must be >= 4"),
+    ({"raise_examples": 1, "raise_betas": 2}, "raise_betas must be >= 4"),
+    ({"raise_examples": 1, "raise_runs": 0}, "raise_runs must be an integer > 0"),
+    ({"raise_runs": 3}, "give raise_examples N too"),
+    ({"raise_examples": -1}, "raise_examples must be an integer >= 0"),
+])
+def test_bad_likelihood_options_are_refused_by_their_own_names(options, message):
+    """(RAISE's schedule once reported itself as ais_betas, its runs as plain "runs".)"""
+    rbm = RBM.from_parameters(np.zeros((3, 2)), [0.3, -1, 2], [0.0, 0.0])
+    with pytest.raises(ValueError, match=message):
+        rbm.nll(torch.ones(2, 3), **options)
+
+
+def test_raise_runs_on_the_first_examples_beside_the_nll_of_the_same_examples():
+    rbm = random_rbm(12, 6, scale=0.5, seed=2)
+    x = rbm.sample(7, seed=1, steps=50, mean=False)
+    out = rbm.nll(x, raise_examples=4, raise_betas=300, raise_runs=5, seed=0)
+    assert out["raise_nll_nats"].shape == (4,) and out["nll_nats"].shape == (7,)
+    torch.testing.assert_close(out["raise_examples_nll_nats"], out["nll_nats"][:4])
+    expected = -rbm.raise_log_prob(x[:4], betas=300, runs=5, seed=0)
+    torch.testing.assert_close(out["raise_nll_nats"], expected)
+    assert (out["raise_nll_nats"] - out["nll_nats"][:4]).abs().max() < 0.5

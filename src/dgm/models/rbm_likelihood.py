@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import numpy as np
 import torch
 
 from dgm._checks import check_count
@@ -121,6 +122,10 @@ class RBMLikelihood:
         ais = self.uses_ais(ais, ais_betas, ais_runs)
         ais_betas = PAPER_BETAS if ais_betas is None else ais_betas
         ais_runs = 100 if ais_runs is None else ais_runs
+        raise_betas = 1000 if raise_betas is None else raise_betas
+        raise_runs = 10 if raise_runs is None else raise_runs
+        _check_settings("ais", ais_betas, ais_runs, least_runs=2)  # (errors name the option)
+        _check_settings("raise", raise_betas, raise_runs, least_runs=1)
         v = self.check_likelihood_input(x)
         f = torch.cat([self.free_energy(vb).double() for vb in v.split(1000)])  # (N,)
         out: dict[str, torch.Tensor] = {}
@@ -142,8 +147,17 @@ class RBMLikelihood:
             out = {"nll_nats": f + exact, "log_z": torch.full_like(f, exact)}
         if raise_examples:
             n = min(raise_examples, v.shape[0])
-            out["raise_nll_nats"] = -self.raise_log_prob(
-                v[:n], 1000 if raise_betas is None else raise_betas,
-                10 if raise_runs is None else raise_runs, seed)
+            out["raise_nll_nats"] = -self.raise_log_prob(v[:n], raise_betas, raise_runs, seed)
             out["raise_examples_nll_nats"] = out["nll_nats"][:n]
         return out
+
+
+def _check_settings(kind: str, betas: Any, runs: Any, least_runs: int) -> None:
+    """``{kind}_betas`` (a count: at least 4) and ``{kind}_runs`` (at least ``least_runs``),
+    named in the error as ``dgm eval`` names its options; a schedule given as an array is
+    checked where it is used."""
+    if isinstance(betas, (int, np.integer)) and check_count(f"{kind}_betas", betas) < 4:
+        raise ValueError(f"{kind}_betas must be >= 4, got {betas}")
+    if check_count(f"{kind}_runs", runs) < least_runs:
+        raise ValueError(f"{kind}_runs must be >= {least_runs} (log Z-hat's standard error is "
+                         f"their spread), got {runs}")
