@@ -57,6 +57,19 @@ def _plt():
     return plt
 
 
+def save_figure(fig, path: str | Path, dpi: int = 90) -> Path:
+    """Write a matplotlib figure as PNG atomically (a crash leaves the old picture or none,
+    never half of one), close it, and return the path."""
+    path = Path(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return path
+
+
 def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path | None:
     """Training and validation loss (and the other logged terms) per epoch."""
     from dgm.train.metrics import read_metrics
@@ -77,10 +90,7 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path | No
         ax.set_xlabel("epoch")
         ax.legend()
     fig.tight_layout()
-    out = Path(out or Path(run_dir) / "curves.png")
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out or Path(run_dir) / "curves.png")
 
 
 def scatter_2d(path: str | Path, points: np.ndarray, real: np.ndarray | None = None,
@@ -94,9 +104,7 @@ def scatter_2d(path: str | Path, points: np.ndarray, real: np.ndarray | None = N
     ax.set_title(title)
     ax.legend(loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def latent_pictures(model, run_dir: str | Path, x: np.ndarray, y: np.ndarray | None,
@@ -118,9 +126,7 @@ def latent_pictures(model, run_dir: str | Path, x: np.ndarray, y: np.ndarray | N
         fig.colorbar(sc, ax=ax)
     ax.set_title("posterior means of test points")
     fig.tight_layout()
-    fig.savefig(run_dir / "latent_scatter.png", dpi=90)
-    plt.close(fig)
-    out.append(run_dir / "latent_scatter.png")
+    out.append(save_figure(fig, run_dir / "latent_scatter.png"))
     return out
 
 

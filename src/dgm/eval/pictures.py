@@ -10,14 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from dgm.plots import _plt, save_figure
 
 
 def plot_gan_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -37,10 +30,7 @@ def plot_gan_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
         ax.legend()
     b.set_ylim(0, 1)
     fig.tight_layout()
-    out = Path(out or Path(run_dir) / "gan_curves.png")
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out or Path(run_dir) / "gan_curves.png")
 
 
 def plot_trick(out: str | Path) -> Path:
@@ -58,9 +48,7 @@ def plot_trick(out: str | Path) -> Path:
     ax.set_title("why the trick matters: D rejects the fakes (left)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return Path(out)
+    return save_figure(fig, out)
 
 
 def plot_theorem(out: str | Path, grid: np.ndarray, p: np.ndarray, q: np.ndarray,
@@ -79,6 +67,4 @@ def plot_theorem(out: str | Path, grid: np.ndarray, p: np.ndarray, q: np.ndarray
     ax.set_title(f"V(D) = {value_trained:.4f}; -log 4 + 2 JSD = {exact:.4f}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return Path(out)
+    return save_figure(fig, out)

@@ -323,7 +323,7 @@ class MADE(GenerativeModel):
         """Samples and conditionals (as NADE) and ``mask_connectivity.png``: each mask,
         the input-output connectivity in ordering order (strictly lower triangular), and
         for images the inputs that four output pixels see."""
-        from dgm.plots import _plt
+        from dgm.plots import _plt, save_figure
 
         out = autoregressive_pictures(self, run_dir, seed=seed)
         masks, order = self.masks(m)
@@ -355,6 +355,4 @@ class MADE(GenerativeModel):
         fig.tight_layout()
         path = Path(run_dir) / "mask_connectivity.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        return [*out, path]
+        return [*out, save_figure(fig, path)]

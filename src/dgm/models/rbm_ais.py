@@ -318,7 +318,7 @@ def raise_log_prob(path, x: torch.Tensor, betas: Any = 1000, runs: int = 10,
 
 def plot_ais_trace(res: AISResult, path, exact: float | None = None):
     """The running AIS estimate of ``log Z_beta`` against ``beta`` (and the exact value)."""
-    from dgm.plots import _plt
+    from dgm.plots import _plt, save_figure
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -330,6 +330,4 @@ def plot_ais_trace(res: AISResult, path, exact: float | None = None):
     ax.set_title(f"log Z = {res.log_z:.3f} +- {res.log_z_stderr:.3f}")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
