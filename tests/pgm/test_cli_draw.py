@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -139,6 +140,7 @@ def test_cli_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, mon
         ("tub,either\nyes,yes\nyes,no\n", "e.csv, line 3: the evidence has probability 0"),
         (b"smoke,xray\nyes,yes\nno,\xff\n", "e.csv, line 3: not UTF-8 text (byte 0xff"),
         (b"\xff\xfes\x00m\x00", "e.csv, line 1: not UTF-8 text (byte 0xff"),
+        ("\n\n", "e.csv: empty CSV file (no header line)"),
     ],
     ids=[
         "unknown-state",
@@ -147,6 +149,7 @@ def test_cli_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, mon
         "impossible-row",
         "not-utf8",
         "utf16",
+        "empty",
     ],
 )
 def test_evidence_csv_errors_name_the_file_and_line(text, message, capsys, tmp_path, monkeypatch):
@@ -203,6 +206,26 @@ def test_closed_stdout_pipe_exits_quietly_with_status_0(tmp_path):
         err = proc.stderr.read().decode()
         proc.stderr.close()
         assert (proc.wait(), err) == (0, ""), argv
+
+
+@pytest.mark.parametrize("captured", [False, True], ids=["file", "captured"])
+def test_broken_pipe_ends_with_0_and_sends_later_output_to_dev_null(captured, tmp_path,
+                                                                    monkeypatch, capsys):
+    """The reader of stdout went away: status 0, no error text, and what is printed later (at
+    exit) goes to /dev/null instead of failing again; a stdout without a descriptor is kept."""
+    from dgm._errors import run_command
+
+    def body():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    path = tmp_path / "out.txt"
+    with io.StringIO() if captured else path.open("w") as out:
+        monkeypatch.setattr(sys, "stdout", out)
+        assert run_command("dgm pgm info", body) == 0
+        print("after the reader left", flush=True)
+        monkeypatch.undo()
+    assert capsys.readouterr().err == ""
+    assert captured or path.read_text() == ""
 
 
 @pytest.mark.parametrize(

@@ -129,6 +129,47 @@ BAD_BIF = [
         )
         for row, n in (("0.5", 1), ("0.5, 0.3, 0.2", 3))
     ],
+    (A + "/* a comment\n", "line 2: unterminated comment"),
+    (A + 'variable "b { }\n', "line 2: unterminated string"),
+    ("/* three\nline\ncomment */ bogus\n", "line 3: expected 'network', 'variable' or"),
+    (  # a quoted property value over two lines: 'wat' is on line 5
+        A + 'variable b {\n property "drawn at\n (1, 2)";\n wat;\n}\n',
+        r"line 5: variable 'b': unexpected 'wat' \(expected 'type' or 'property'\)",
+    ),
+    (A + "probability ( a ) {\n table 0.5, 0.5;\n", "line 3: unexpected end of file"),
+    ("variable a [ 2 ]\n", r"line 1: expected '\{', found '\['"),
+    (A + "\n" + A, r"line 3: variable 'a' declared twice \(first on line 1\)"),
+    (
+        "variable t { type continuous; }\n",
+        r"line 1: variable 't': type 'continuous' is not supported \(only 'type discrete'\)",
+    ),
+    (  # on the line of the declaration, not of the closing brace
+        "variable a {\n type discrete [ 2 ] { x, x };\n}\n",
+        r"line 2: variable 'a' has the state 'x' twice: \['x', 'x'\]",
+    ),
+    ("variable a {\n property p = 1;\n}\n" + P_A, "line 1: variable 'a' has no 'type discrete"),
+    (A + B + P_A, "line 2: no probability block for variable 'b'$"),
+    (A + "probability ( ) { table 1; }\n", r"line 2: 'probability \( \)' names no variable"),
+    (
+        A + B + P_A + "probability ( b | a ) {\n default 0.5, 0.6; }\n",
+        "line 5: probability of 'b': the default row sums to 1.1, not 1",
+    ),
+    (
+        A + B + P_A + "probability ( b | a ) {\n default 0.2, 0.3, 0.5; }\n",
+        "line 5: default row of 'b' needs 2 numbers, got 3",
+    ),
+    (
+        A + B + P_A + "probability ( b | a ) {\n (x) 0.5, 0.5;\n table 0.5, 0.5, 0.5, 0.5; }\n",
+        "line 6: table of 'b' repeats rows given earlier in the block",
+    ),
+    (
+        A + B + P_A + "probability ( b | a ) {\n (x, u) 0.5, 0.5; }\n",
+        r"line 5: row \('x', 'u'\) of 'b' gives 2 parent states, but 'b' has 1 parent \['a'\]",
+    ),
+    (
+        A + "probability ( a ) {\n tabel 0.5, 0.5; }\n",
+        r"line 3: probability of 'a': unexpected 'tabel' \(expected 'table', 'default'",
+    ),
 ]
 
 
@@ -191,6 +232,34 @@ def test_bif_without_variables_is_refused(tmp_path, text):
     path.write_text(text)
     with pytest.raises(BIFError, match=f"^{re.escape(str(path))}: no variables"):
         read_bif(path)
+
+
+def test_bif_with_a_cycle_is_refused_naming_the_file_and_the_cycle(tmp_path):
+    path = tmp_path / "loop.bif"
+    path.write_text(A + B + "probability ( a | b ) { table 1, 0, 0, 1; }\n"
+                    "probability ( b | a ) { table 1, 0, 0, 1; }\n")
+    with pytest.raises(BIFError, match=f"^{re.escape(str(path))}: the graph has a cycle: "):
+        read_bif(path)
+
+
+def test_bif_comments_quotes_properties_and_default_rows_are_read():
+    text = (
+        "/* written by an editor,\n   over two lines */\n"
+        'network "my net" { property version 1.0; }\n'
+        'variable a { type discrete [ 3 ] { lo, mid, "very high" }; property xy = (1, 2); }\n'
+        + B
+        + "probability ( a ) { table 0.2, 0.3, 0.5; }\n"
+        "probability ( b | a ) {\n"
+        '  property note = "default first";\n'
+        "  default 0.5, 0.5;\n"
+        "  (mid) 0.9, 0.1;\n"
+        "}\n"
+    )
+    bn = parse_bif(text)
+    assert bn.name == "my net"
+    assert bn.states["a"] == ("lo", "mid", "very high")
+    b_given_a = bn.cpds["b"].transpose(["a", "b"]).values
+    assert b_given_a.tolist() == [[0.5, 0.5], [0.9, 0.1], [0.5, 0.5]]
 
 
 @pytest.mark.parametrize("compressed", [True, False], ids=["gzipped", "plain"])
@@ -358,15 +427,40 @@ BAD_UAI = [
         "line 8: expected a table entry \\(a number\\), found 'x'",
     ),
     ("GRAPH\n", "line 1: expected MARKOV or BAYES"),
-    ("MARKOV\n2\n2 2\n1\n2 0 1\n\n4\n1 2 3\n", "unexpected end of file"),
+    ("MARKOV\n2\n2 2\n1\n2 0 1\n\n4\n1 2 3\n", "line 8: unexpected end of file"),
     ("BAYES\n2\n2 2\n1\n1 0\n\n2\n0.5 0.5\n", r"BAYES variables \[1\] have no CPD"),
+    ("MARKOV\ntwo\n", "line 2: expected the number of variables \\(an integer\\), found 'two'"),
+    ("MARKOV\n2\n2 0\n", "line 3: the cardinality of variable 1 must be at least 1, found 0"),
+    ("MARKOV\n2\n2 2\n1\n2 0 -1\n", r"line 5: variable index -1 out of range \(2 variables\)"),
+    ("MARKOV\n0\n\n1\n1 0\n", r"line 5: variable index 0 out of range \(0 variables\)"),
+    (
+        "MARKOV\n2\n2 2\n1\n2 1 1\n",
+        r"line 5: factor 0: variable 1 appears twice in its scope \[1, 1\]",
+    ),
+    *[  # reported on the line of the bad entry (8), not of the table's last one (9)
+        (
+            f"MARKOV\n2\n2 2\n1\n2 0 1\n\n4\n1 {bad}\n2 4\n",
+            rf"line 8: table of factor 0 \(scope \[0, 1\]\): entry 1 is '{bad}', not a finite",
+        )
+        for bad in ("-3", "nan", "inf")
+    ],
+    ("MARKOV\n1\n2\n1\n1 0\n\n2\n1 1\n3\n", "line 9: unexpected trailing token '3'"),
+    (
+        "BAYES\n1\n2\n1\n1 0\n\n2\n0.5 0.6\n",
+        "^bad.uai: CPD of 'x0': the table sums to 1.1, not 1",
+    ),
+    (
+        "BAYES\n2\n2 2\n2\n2 1 0\n2 0 1\n\n4\n1 0 0 1\n4\n1 0 0 1\n",
+        "^bad.uai: the graph has a cycle: x[01] -> x[01] -> x[01]",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_UAI)
 def test_malformed_uai_error_names_the_line(text, message):
-    with pytest.raises(UAIError, match=message):
-        parse_uai(text)
+    with pytest.raises(UAIError, match=r"^bad\.uai[,:] ") as err:
+        parse_uai(text, source="bad.uai")
+    err.match(message)
 
 
 def test_uai_markov_keeps_variables_that_no_factor_mentions():

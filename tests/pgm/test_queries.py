@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import numpy as np
 import pytest
 
 from dgm.pgm import BayesianNetwork, ImpossibleEvidenceError, cpd
-from dgm.pgm.data import encode_table
+from dgm.pgm.data import TableError, encode_table
 from dgm.pgm.examples import misconception, student
 
 from .conftest import load
@@ -102,6 +103,55 @@ def test_integers_are_state_names_when_every_state_is_named_by_an_integer(states
 def test_an_integer_that_names_no_state_is_reported():
     with pytest.raises(ValueError, match=r"row 1, column 'A': no state named 4; states are"):
         encode_table({"A": [1, 4]}, {"A": NUMBERED})
+
+
+def test_decimal_numbers_are_read_as_the_state_names_they_spell():
+    cols, codes = encode_table({"A": [1.5, 0.5, np.nan]}, {"A": ("0.5", "1.5")})
+    assert codes.ravel().tolist() == [1, 0, -1]
+
+
+XY = {"A": ("x", "y"), "B": ("u", "v")}
+
+
+@pytest.mark.parametrize(
+    ("table", "states", "kwargs", "error", "message"),
+    [
+        ({"A": np.array([0, 5])}, XY, {}, TableError,
+         r"^row 1, column 'A': state index 5 out of range for 2 states \['x', 'y'\]$"),
+        ([{"A": 1}, {"A": 4}], {"A": NUMBERED}, {}, TableError,
+         r"^row 1, column 'A': no state named 4; states are \['1', '2', '3'\]$"),
+        ([{"A": "x"}, {"A": 2}], XY, {}, TableError,
+         r"^row 1, column 'A': state index 2 out of range for 2 states \['x', 'y'\]$"),
+        ([{"A": "x"}, {"A": "maybe"}], XY, {}, TableError,
+         r"^row 1, column 'A': unknown state 'maybe'; states are \['x', 'y'\]$"),
+        ({"A": ["x", None]}, XY, {"allow_missing": False}, TableError,
+         "^row 1, column 'A': missing value where complete data is needed$"),
+        ({"A": [["x", "y"], ["y", "x"]]}, XY, {}, ValueError,
+         r"column 'A' must be one-dimensional, got shape \(2, 2\)"),
+        ({"A": ["x", "y"], "B": ["u"]}, XY, {}, ValueError,
+         "column 'B' has 1 rows, but column 'A' has 2"),
+        (np.array([0, 1]), XY, {}, ValueError, r"an array table must be 2-D, got shape \(2,\)"),
+        (np.zeros((4, 3), dtype=int), XY, {}, ValueError,
+         r"the table array has 3 columns but 2 column names \['A', 'B'\]"),
+        (csv.DictReader(io.StringIO("A\nx\n")), XY, {}, TypeError,
+         "cannot read a table from a DictReader: give a mapping"),
+    ],
+    ids=[
+        "index-out-of-range",
+        "integer-names-no-state",
+        "index-in-rows",
+        "unknown-name-in-rows",
+        "missing-in-complete-data",
+        "2-d-column",
+        "ragged-columns",
+        "1-d-array",
+        "array-columns",
+        "csv-reader",
+    ],
+)
+def test_bad_table_error_names_the_row_column_and_value(table, states, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        encode_table(table, states, **kwargs)
 
 
 @pytest.mark.parametrize("table", [[[0, 1]], ["AB"], [{"A": "x"}, ("A", "x")]])

@@ -145,7 +145,10 @@ def _encode_objects(
             codes[r] = -1
         elif number is not None and isinstance(value, (int, np.integer)):
             if not 0 <= number < len(states):
-                raise TableError(r, name, f"state index {value} out of range")
+                raise TableError(
+                    r, name, f"state index {value} out of range for {len(states)} states "
+                    f"{list(states)}"
+                )
             codes[r] = number
         else:
             idx = lookup.get(str(value))
@@ -194,7 +197,9 @@ def encode_table(
             raise ValueError(f"an array table must be 2-D, got shape {table.shape}")
         cols = list(columns) if columns is not None else list(states)
         if len(cols) != table.shape[1]:
-            raise ValueError(f"table has {table.shape[1]} columns but {len(cols)} names")
+            raise ValueError(
+                f"the table array has {table.shape[1]} columns but {len(cols)} column names {cols}"
+            )
         data: Mapping[str, Any] = {c: table[:, j] for j, c in enumerate(cols)}
     elif isinstance(table, Mapping) or hasattr(table, "columns"):
         cols = [str(c) for c in (columns if columns is not None else list(table.keys()))]
@@ -213,7 +218,11 @@ def encode_table(
         )
         data = {c: np.array([row.get(c) for row in table], dtype=object) for c in cols}
     else:
-        raise TypeError(f"cannot read a table from {type(table).__name__}")
+        raise TypeError(
+            f"cannot read a table from a {type(table).__name__}: give a mapping "
+            "{column: values}, a DataFrame, a list of row mappings or a 2-D NumPy array of "
+            "state indices"
+        )
     unknown = [c for c in cols if c not in states]
     if unknown:
         raise ValueError(
@@ -224,7 +233,9 @@ def encode_table(
     codes = np.empty((n, len(cols)), dtype=np.int64)
     for j, c in enumerate(cols):
         if len(data[c]) != n:
-            raise ValueError(f"column {c!r} has {len(data[c])} rows, expected {n}")
+            raise ValueError(
+                f"column {c!r} has {len(data[c])} rows, but column {cols[0]!r} has {n}"
+            )
         codes[:, j] = _encode_column(c, data[c], states[c], allow_missing, indices)
     return cols, codes
 

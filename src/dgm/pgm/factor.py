@@ -96,7 +96,10 @@ class Factor:
         if len(set(variables)) != len(variables):
             raise ValueError(f"repeated variable in factor scope {variables}")
         if len(variables) != len(cardinality):
-            raise ValueError(f"{len(variables)} variables but {len(cardinality)} cardinalities")
+            raise ValueError(
+                f"{len(variables)} variables {list(variables)} but {len(cardinality)} "
+                f"cardinalities {list(cardinality)}"
+            )
         small = [(v, c) for v, c in zip(variables, cardinality) if c < 1]
         if small:
             raise ValueError(
@@ -173,7 +176,9 @@ class Factor:
         """The entry for a full assignment of the factor's variables (names or indices)."""
         missing = [v for v in self.variables if v not in assignment]
         if missing:
-            raise ValueError(f"assignment lacks variables {missing}")
+            raise ValueError(
+                f"assignment lacks variables {missing} of the factor over {list(self.variables)}"
+            )
         idx = tuple(state_index(v, assignment[v], self.state_names[v]) for v in self.variables)
         return float(self.values[idx])
 
@@ -203,7 +208,10 @@ class Factor:
         for f in factors:
             for v in f.variables:
                 if v in names and names[v] != f.state_names[v]:
-                    raise ValueError(f"variable {v!r} has different states in the two factors")
+                    raise ValueError(
+                        f"variable {v!r} has different states in two factors: "
+                        f"{list(names[v])} and {list(f.state_names[v])}"
+                    )
                 names[v] = f.state_names[v]
         out = list(names)
         label = {v: i for i, v in enumerate(out)}

@@ -158,6 +158,7 @@ def parse_bif(
     name = None
     states: dict[str, tuple[str, ...]] = {}
     tables: dict[str, tuple[list[str], np.ndarray]] = {}
+    declared: dict[str, int] = {}  # the line of each variable's name
     while p.peek() is not None:
         kind = p.next()
         if kind == "network":
@@ -166,13 +167,21 @@ def parse_bif(
             p.skip_block()
         elif kind == "variable":
             var = p.next()
-            if var in states:
-                raise p.error(f"variable {var!r} declared twice")
+            if var in declared:
+                raise p.error(
+                    f"variable {var!r} declared twice (first on line {declared[var]})", p.line()
+                )
+            declared[var] = p.line()
             p.expect("{")
             while (tok := p.next()) != "}":
                 if tok == "type":
-                    if p.next() != "discrete":
-                        raise p.error(f"variable {var!r}: only discrete variables are supported")
+                    type_line = p.line()
+                    if (vtype := p.next()) != "discrete":
+                        raise p.error(
+                            f"variable {var!r}: type {vtype!r} is not supported "
+                            "(only 'type discrete')",
+                            p.line(),
+                        )
                     p.expect("[")
                     count = p.next()
                     p.expect("]")
@@ -181,19 +190,29 @@ def parse_bif(
                     p.expect(";")
                     if not count.isdigit() or int(count) != len(names):
                         raise p.error(
-                            f"variable {var!r}: [{count}] states declared, {len(names)} listed"
+                            f"variable {var!r}: [{count}] states declared, {len(names)} listed",
+                            type_line,
                         )
                     if not names:
-                        raise p.error(f"variable {var!r} has no states", p.line())
+                        raise p.error(f"variable {var!r} has no states", type_line)
                     if len(set(names)) != len(names):
-                        raise p.error(f"variable {var!r}: repeated state name in {list(names)}")
+                        twice = next(s for i, s in enumerate(names) if s in names[:i])
+                        raise p.error(
+                            f"variable {var!r} has the state {twice!r} twice: {list(names)}",
+                            type_line,
+                        )
                     states[var] = names
                 elif tok == "property":
                     p.until(";")
                 else:
-                    raise p.error(f"variable {var!r}: unexpected {tok!r}")
+                    p.pos -= 1
+                    raise p.error(
+                        f"variable {var!r}: unexpected {tok!r} (expected 'type' or 'property')"
+                    )
             if var not in states:
-                raise p.error(f"variable {var!r} has no 'type discrete' line")
+                raise p.error(
+                    f"variable {var!r} has no 'type discrete [N] {{ ... }};' line", declared[var]
+                )
         elif kind == "probability":
             var, parents, arr = _parse_probability(p, states, set(tables))
             tables[var] = (parents, arr)
@@ -204,7 +223,11 @@ def parse_bif(
         raise BIFError(f"{source}: no variables (an empty file, or no 'variable' block)")
     missing = [v for v in states if v not in tables]
     if missing:
-        raise BIFError(f"{source}: no probability block for variables {missing}")
+        raise p.error(  # on the line that declares the first of them
+            f"no probability block for variable{'s' * (len(missing) > 1)} "
+            + ", ".join(map(repr, missing)),
+            declared[missing[0]],
+        )
     if default_name is not None and name in (None, "unknown"):
         name = default_name
     cpds = []
@@ -222,7 +245,7 @@ def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]], done: set
     head_line = p.line()
     head = p.until(")")
     if not head:
-        raise p.error("empty probability head")
+        raise p.error("'probability ( )' names no variable", head_line)
     var, parents = head[0], [t for t in head[1:] if t != "|"]
     for v in (var, *parents):
         if v not in states:
@@ -284,7 +307,9 @@ def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]], done: set
             config = p.until(")")
             if len(config) != len(parents):
                 raise p.error(
-                    f"{var!r}: {len(config)} parent states for {len(parents)} parents", line
+                    f"row {tuple(config)} of {var!r} gives {len(config)} parent states, "
+                    f"but {var!r} has {len(parents)} parent{'s' * (len(parents) != 1)} {parents}",
+                    line,
                 )
             idx = []
             for u, s in zip(parents, config):
@@ -308,7 +333,10 @@ def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]], done: set
             p.until(";")
         else:
             p.pos -= 1
-            raise p.error(f"probability of {var!r}: unexpected {tok!r}")
+            raise p.error(
+                f"probability of {var!r}: unexpected {tok!r} "
+                "(expected 'table', 'default', a row '( ... )' or 'property')"
+            )
     if default is not None:
         arr = np.where(filled, arr, default.reshape(card, *[1] * len(pcards)))
         filled[...] = True

@@ -61,12 +61,10 @@ class _Tokens:
             value = int(tok)
         except ValueError:
             raise self.error(f"expected {what} (an integer), found {tok!r}") from None
-        if value < low or (high is not None and value >= high):
-            raise self.error(
-                f"{what} {value} out of range ({high} variables)"
-                if high
-                else f"{what} {value} is negative"
-            )
+        if high is not None and not low <= value < high:
+            raise self.error(f"{what} {value} out of range ({high} variables)")
+        if value < low:
+            raise self.error(f"{what} must be at least {low}, found {value}")
         return value
 
     def number(self, what: str) -> float:
@@ -84,24 +82,31 @@ def parse_uai(text: str, source: str = "<string>") -> MarkovNetwork | BayesianNe
     if kind not in ("MARKOV", "BAYES"):
         raise t.error(f"expected MARKOV or BAYES, found {kind!r}")
     n = t.integer("the number of variables")
-    cards = [t.integer("a cardinality", low=1) for _ in range(n)]
+    cards = [t.integer(f"the cardinality of variable {i}", low=1) for i in range(n)]
     scopes = []
-    for _ in range(t.integer("the number of factors")):
+    for j in range(t.integer("the number of factors")):
         k = t.integer("a scope size")
         scope = [t.integer("variable index", high=n) for _ in range(k)]
         if len(set(scope)) != k:
-            raise t.error(f"repeated variable in scope {scope}")
+            twice = next(v for i, v in enumerate(scope) if v in scope[:i])
+            raise t.error(f"factor {j}: variable {twice} appears twice in its scope {scope}")
         scopes.append(scope)
     names = [f"x{i}" for i in range(n)]
     factors = []
-    for scope in scopes:
+    for j, scope in enumerate(scopes):
         size = int(np.prod([cards[i] for i in scope], dtype=np.int64))
         count = t.integer("a table size")
         if count != size:
             raise t.error(f"table for scope {scope} needs {size} entries, says {count}")
         values = np.array([t.number("a table entry") for _ in range(size)])
-        if (values < 0).any():
-            raise t.error(f"negative entry in table for scope {scope}")
+        bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+        if bad.size:  # reported on the line of the first bad entry
+            k = int(bad[0])
+            raise t.error(
+                f"table of factor {j} (scope {scope}): entry {k} is "
+                f"{t.items[t.pos - size + k][0]!r}, not a finite number >= 0",
+                back=size - k,
+            )
         factors.append(([names[i] for i in scope], [cards[i] for i in scope], values))
     if t.pos != len(t.items):
         t.pos += 1
