@@ -294,3 +294,55 @@ def test_markov_network_batch_matches_single_queries():
     out = mn.query_batch("B", rows)
     assert np.allclose(out[0], mn.query("B", {"A": 0, "C": 1}).values)
     assert np.allclose(out[2], mn.query("B", {"C": 0}).values)
+
+
+def certain() -> BayesianNetwork:
+    """``A -> B`` with ``A = 0`` for sure: any evidence ``A = 1`` is impossible."""
+    return BayesianNetwork([cpd("A", [1.0, 0.0]), cpd("B", [[0.5, 0.5], [0.1, 0.9]], ["A"])])
+
+
+@pytest.mark.parametrize(
+    ("ask", "error", "message"),
+    [
+        (lambda: student().query("I", soft_evidence={"L": [0.2, 0.5, 0.3]}), ValueError,
+         "soft evidence for 'L' needs 2 non-negative numbers"),
+        (lambda: student().query("I", soft_evidence={"L": [0.2, -0.5]}), ValueError,
+         "soft evidence for 'L' needs 2 non-negative numbers"),
+        (lambda: student().query("I", soft_evidence={"L": np.ones((3, 2))}), ValueError,
+         r"'L' has shape \(3, 2\); give \(2,\) likelihoods \(or one row per example, with "
+         "query_batch"),
+        (lambda: student().query_batch("I", {"S": [0, 1, 1]}, {"L": np.ones((3, 2, 2))}),
+         ValueError, r"'L' has shape \(3, 2, 2\); give \(2,\) likelihoods or \(3, 2\)"),
+        (lambda: student().query_batch("I", {"S": [0, 1, 1]}, {"L": np.ones((2, 2))}),
+         ValueError, "soft evidence for 'L' has 2 rows, not 3"),
+        (lambda: student().query_batch("I"), ValueError,
+         "needs an evidence table or per-row soft evidence"),
+        (lambda: student().query_batch("I", {"I": [0, 1]}), ValueError,
+         "the target 'I' is also an evidence column"),
+        (lambda: student().log_probability({"I": [0], "D": [1]}), ValueError,
+         r"the table lacks columns \['G', 'S', 'L'\]"),
+        (lambda: certain().query("B", {"A": 1}), ImpossibleEvidenceError,
+         r"the evidence \{'A': 1\} has probability 0"),
+        (lambda: certain().map_query(["B"], {"A": 1}), ImpossibleEvidenceError,
+         r"the evidence \{'A': 1\} has probability 0"),
+        (lambda: BayesianNetwork([cpd("A", [0.5, 0.5], state_names={"A": ("x", "y")}),
+                                  cpd("B", [[0.5, 0.5], [0.1, 0.9]], ["A"])]), ValueError,
+         r"CPD of 'B': parent 'A' has states \['0', '1'\], but its own CPD says \['x', 'y'\]"),
+    ],
+    ids=["soft-length", "soft-negative", "soft-rows-in-query", "soft-3d", "soft-rows",
+         "batch-nothing", "batch-target", "log-p-columns", "impossible-query", "impossible-map",
+         "parent-states"],
+)
+def test_bad_queries_and_networks_name_the_variable_and_the_problem(ask, error, message):
+    with pytest.raises(error, match=message):
+        ask()
+
+
+def test_structure_helpers_of_a_network():
+    bn = student()
+    assert repr(bn) == "BayesianNetwork('student', 5 nodes, 4 edges)"
+    assert bn.cardinality == {"I": 2, "D": 2, "G": 3, "S": 2, "L": 2}
+    codes = bn.sample(6, seed=0)
+    decoded = bn.decode(codes)
+    for j, v in enumerate(bn.variables):
+        assert decoded[v] == [bn.states[v][k] for k in codes[:, j]]

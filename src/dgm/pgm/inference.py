@@ -251,7 +251,11 @@ class ExactInference:
             elif arr.ndim == 1:
                 out.append(((v,), arr))
             else:
-                raise ValueError(f"soft evidence for {v!r} has shape {arr.shape}")
+                raise ValueError(
+                    f"soft evidence for {v!r} has shape {arr.shape}; give ({card},) likelihoods"
+                    + (" (or one row per example, with query_batch)" if batch is None else
+                       f" or ({batch}, {card}), one row per example")
+                )
         return out
 
     def query_batch(
