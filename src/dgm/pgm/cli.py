@@ -8,6 +8,7 @@ directory is ``$DGM_DATA``, else ``$XDG_CACHE_HOME/dgm``, else ``~/.cache/dgm``.
     dgm pgm query NET --target X --evidence A=yes B=no [--json]
     dgm pgm query NET --target X --evidence-csv rows.csv [-o posteriors.csv]
     dgm pgm sample NET -n 100000 -o samples.csv [--seed 0]
+    dgm pgm sample NET -n 10000 -o s.csv --evidence A=yes [--chains 4 --burn-in 1000]  # Gibbs
     dgm pgm draw NET -o net.png
 
 Errors print one line ``dgm pgm CMD: error: ...`` and exit 2; Ctrl-C prints
@@ -153,19 +154,26 @@ def _csv_posteriors(model: Any, target: str, path: str) -> np.ndarray:
 
 
 def _sample(model: Any, args: argparse.Namespace) -> int:
+    """Forward samples of a Bayesian network; Gibbs samples (every variable, the observed
+    ones at their evidence) of a Markov network, of any network given ``--evidence``, or
+    with ``--gibbs``, their convergence diagnostics on stderr."""
     from dgm.pgm.data import write_csv
 
-    if not hasattr(model, "sample"):
-        raise ValueError(
-            "forward sampling needs a Bayesian network (use Gibbs for Markov networks)"
-        )
     if args.n < 1:
         raise ValueError(f"-n must be at least 1, got {args.n}")
     suffix = Path(args.output).suffix.lower()
     if suffix not in (".csv", ".npy"):
         raise ValueError(f"-o must end in .csv (state names) or .npy (state indices, an (N, "
                          f"variables) int64 array in the network's order), got {args.output}")
-    codes = model.sample(args.n, seed=args.seed)  # (N, variables) state indices
+    evidence = _parse_evidence(args.evidence or [])
+    gibbs = args.gibbs or bool(evidence) or not hasattr(model, "sample")
+    if not gibbs and (args.chains, args.burn_in) != (4, 1000):
+        raise ValueError("--chains and --burn-in set up Gibbs sampling: add --gibbs (forward "
+                         "samples of a Bayesian network are exact and independent)")
+    if gibbs:
+        codes, how = _gibbs_codes(model, evidence, args)
+    else:
+        codes, how = model.sample(args.n, seed=args.seed), "forward"  # (N, variables)
     if suffix == ".npy":
         from dgm._files import atomic_save_npy
 
@@ -174,8 +182,36 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
         names = [np.asarray(model.states[v], dtype=object) for v in model.variables]
         rows = zip(*(names[j][codes[:, j]] for j in range(len(names))))
         write_csv(_output(args.output), model.variables, rows)
-    print(f"wrote {args.n} samples to {args.output}")
+    given = f" given {evidence}" if evidence else ""
+    print(f"wrote {args.n} {how} samples{given} to {args.output}")
     return 0
+
+
+def _gibbs_codes(model: Any, evidence: dict[str, str], args: argparse.Namespace):
+    """``(n, variables)`` state indices from ``--chains`` Gibbs chains (``ceil(n / chains)``
+    draws each after ``--burn-in`` sweeps, interleaved chain by chain), and how they were
+    drawn. The worst split R-hat and the least effective sample size over the variables go
+    to stderr, with a warning when R-hat exceeds 1.01."""
+    from dgm.pgm.gibbs import GibbsSampler
+
+    if args.chains < 1 or args.burn_in < 0:
+        raise ValueError(f"--chains must be at least 1 and --burn-in at least 0, got "
+                         f"{args.chains} and {args.burn_in}")
+    sampler = GibbsSampler(model, evidence)
+    draws = -(-args.n // args.chains)
+    res = sampler.run(draws, chains=args.chains, burn_in=args.burn_in, seed=args.seed)
+    codes = np.empty((args.n, len(model.variables)), dtype=np.int64)
+    drawn = res.samples.transpose(1, 0, 2).reshape(-1, len(res.variables))[: args.n]
+    for j, v in enumerate(model.variables):
+        codes[:, j] = (drawn[:, res.variables.index(v)] if v in res.variables
+                       else sampler.evidence[v])
+    if res.variables and draws >= 4:
+        rhat, n_eff = max(res.rhat().values()), min(res.ess().values())
+        print(f"gibbs: {args.chains} chains x {draws} draws after {args.burn_in} sweeps; "
+              f"worst split R-hat {rhat:.4f}, least ESS {n_eff:.0f}"
+              + ("  WARNING: R-hat > 1.01, the chains have not mixed: raise --burn-in or -n"
+                 if rhat > 1.01 else ""), file=sys.stderr)
+    return codes, "Gibbs"
 
 
 def _draw(model: Any, args: argparse.Namespace) -> int:
@@ -264,13 +300,23 @@ def add_pgm_subparser(subparsers: Any) -> argparse.ArgumentParser:
     query.add_argument("--evidence-csv", help="CSV of evidence rows (empty cell = unobserved)")
     query.add_argument("-o", "--output", help="CSV of posteriors (only with --evidence-csv)")
     query.add_argument("--json", action="store_true", help="print JSON (not with --evidence-csv)")
-    sample = command("sample", "forward samples to CSV")
+    sample = command("sample", "samples to CSV or .npy: forward (Bayesian network) or Gibbs "
+                     "(Markov network, or given evidence)")
     sample.add_argument("-n", type=int, default=1000, help="number of samples (at least 1)")
     sample.add_argument("-o", "--output", required=True,
                         help=".csv (state names, a header of variables) or .npy (state indices, "
                         "(N, variables) int64, the network's variable order); folders are "
                         "created")
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--evidence", nargs="*", default=[], metavar="VAR=STATE",
+                        help="sample P(. | evidence) by Gibbs (the observed columns hold "
+                        "their evidence)")
+    sample.add_argument("--gibbs", action="store_true",
+                        help="Gibbs sampling for a Bayesian network too (a Markov network, "
+                        "or any given --evidence, is always Gibbs-sampled)")
+    sample.add_argument("--chains", type=int, default=4, help="Gibbs chains (default: 4)")
+    sample.add_argument("--burn-in", type=int, default=1000, dest="burn_in",
+                        help="Gibbs sweeps discarded per chain (default: 1000)")
     draw = command("draw", "picture of the network (PNG)")
     draw.add_argument("-o", "--output", required=True, help="PNG file (.png added if no suffix)")
     return pgm
