@@ -35,14 +35,14 @@ class RBMLikelihood:
     :meth:`log_partition` and :meth:`annealing_path`."""
 
     eval_options = {
-        "ais": (bool, False, "estimate log Z by AIS even when the exact sum is feasible"),
-        "ais_betas": (int, PAPER_BETAS, "AIS inverse temperatures (the paper's proportions)"),
-        "ais_runs": (int, 100, "parallel AIS runs"),
-        "raise_examples": (int, 0, "RAISE (reverse AIS, a conservative check: its NLL tends to "
-                           "be too high where AIS's tends to be too low) on the split's first "
-                           "N examples"),
-        "raise_betas": (int, 1000, "RAISE inverse temperatures"),
-        "raise_runs": (int, 10, "RAISE runs per example"),
+        "ais": (bool, False, "RBM: estimate log Z by AIS even when the exact sum is feasible"),
+        "ais_betas": (int, PAPER_BETAS, "RBM: AIS inverse temperatures (the paper's proportions)"),
+        "ais_runs": (int, 100, "RBM: parallel AIS runs"),
+        "raise_examples": (int, 0, "RBM: RAISE (reverse AIS, a conservative check: its NLL "
+                           "tends to be too high where AIS's tends to be too low) on the "
+                           "split's first N examples"),
+        "raise_betas": (int, 1000, "RBM: RAISE inverse temperatures"),
+        "raise_runs": (int, 10, "RBM: RAISE runs per example"),
     }
 
     def uses_ais(self, ais: bool = False, ais_betas: int | None = None,
