@@ -95,12 +95,18 @@ def run_record() -> dict[str, Any]:
 
 
 def device_label(device: Any = "cpu") -> str:
-    """Where a figure was measured, for the results table: the GPU's name or the CPU's cores."""
+    """Where a figure was measured, for the results table: the GPU's name, or the CPU's cores
+    and, when torch ran on fewer of them, its threads."""
     if str(device).startswith("cuda"):
         import torch
 
         return torch.cuda.get_device_name(0)
-    return f"{os.cpu_count()}-core CPU"
+    cores = os.cpu_count()
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else cores
+    if threads and cores and threads < cores:
+        return f"{cores}-core CPU, {threads} torch thread{'s' if threads > 1 else ''}"
+    return f"{cores}-core CPU"
 
 
 def set_figures(data: dict[str, Any], figures: dict[str, Any], device: Any = "cpu",

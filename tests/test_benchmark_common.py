@@ -99,3 +99,16 @@ def test_the_readme_results_table_matches_the_results_files():
     done = subprocess.run([sys.executable, str(root / "benchmarks" / "make_table.py"),
                            "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("cores", "threads", "label"), [
+    (2, 2, "2-core CPU"),
+    (2, 1, "2-core CPU, 1 torch thread"),
+    (16, 4, "16-core CPU, 4 torch threads"),
+])
+def test_a_cpu_figure_says_how_many_threads_measured_it(cores, threads, label, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(common.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert common.device_label("cpu") == label
