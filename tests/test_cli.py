@@ -152,8 +152,9 @@ def test_a_missing_gpu_and_bad_classifier_counts_are_clear_errors(tmp_path, caps
         assert main(["train", "vae", *FAST, "--device", "cuda", "--out",
                      str(tmp_path / "c")]) == 2
         assert "torch sees no CUDA device" in capsys.readouterr().err
-    assert main(["classifier", "--threads", "0"]) == 2
-    assert "--threads must be an integer > 0, got 0" in capsys.readouterr().err
+    for flag in ("--threads", "--epochs"):
+        assert main(["classifier", flag, "0"]) == 2
+        assert f"{flag} must be an integer > 0, got 0" in capsys.readouterr().err
 
 
 def test_eval_names_a_bad_seed_and_sends_a_gan_to_sample_metrics(tmp_path, capsys):
@@ -379,9 +380,66 @@ def test_pm1_samples_come_out_in_0_1_and_the_model_s_pictures_are_drawn(tmp_path
     assert "train it with optimizer 'adam'" in capsys.readouterr().err
 
 
-def test_a_2d_latent_vae_on_non_image_data_finishes(tmp_path):
+def test_a_2d_latent_vae_on_non_image_data_finishes_and_samples_to_npy_only(tmp_path, capsys):
+    run = tmp_path / "v"
     assert main(["train", "vae", "--preset", "tiny", "--latent", "2", "--data", "tiny:bn",
-                 "--epochs", "1", "--no-progress", "--out", str(tmp_path / "v")]) == 0
+                 "--epochs", "1", "--no-progress", "--out", str(run)]) == 0
+    png, npy = tmp_path / "s.png", tmp_path / "s.npy"
+    assert main(["sample", str(run), "-n", "4", "-o", str(png)]) == 2
+    assert f"{png}: a .png grid needs image data, but this vae draws examples of shape (8,); " \
+        "write a .npy instead" in capsys.readouterr().err
+    assert not png.exists()
+    assert main(["sample", str(run), "-n", "4", "-o", str(npy)]) == 0
+    assert np.load(npy).shape == (4, 8)
+
+
+def test_train_without_out_picks_a_new_run_directory_and_survives_failed_pictures(
+        tmp_path, monkeypatch, capsys):
+    """runs/<model>-<data>, then -2, -3, ... beside the ones there; a final picture that
+    fails is a warning, not a failed run."""
+    import dgm.cli
+
+    def no_pictures(run_dir, splits):
+        raise RuntimeError("no display")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(dgm.cli, "_final_pictures", no_pictures)
+    (tmp_path / "runs" / "vae-digits-gray").mkdir(parents=True)
+    argv = ["train", "vae", *FAST, "--data", "digits:gray", "--decoder", "gaussian",
+            "--epochs", "1", "--picture-every", "0"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    run = tmp_path / "runs" / "vae-digits-gray-2"
+    assert (run / "checkpoint.safetensors").is_file()
+    assert f"run directory: {run.relative_to(tmp_path)}" in out
+    assert "warning: final pictures failed: RuntimeError('no display')" in err
+
+
+def test_train_needs_a_model_and_a_resume_needs_a_checkpoint(run, tmp_path, capsys):
+    assert main(["train"]) == 2
+    assert capsys.readouterr().err.startswith("dgm train: name a model (rbm, ")
+    started = tmp_path / "started"  # killed before its first epoch ended
+    started.mkdir()
+    (started / "config.json").write_text((run / "config.json").read_text())
+    assert main(["train", "--resume", str(started)]) == 2
+    assert f"{started} has no checkpoint yet: the run stopped before its first epoch ended" \
+        in capsys.readouterr().err
+
+
+def test_eval_prints_a_table_and_names_a_split_the_data_lacks(run, capsys, monkeypatch):
+    assert main(["eval", str(run), "--iwae-k", "5", "--max-examples", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{'split':>24}: test" in lines and f"{'n_examples':>24}: 4" in lines
+    import dataclasses
+
+    import dgm.data
+
+    digits = load_dataset("digits")
+    monkeypatch.setattr(dgm.data, "load_dataset",
+                        lambda *a, **k: dataclasses.replace(digits, valid=None))
+    assert main(["eval", str(run), "--split", "valid"]) == 2
+    assert capsys.readouterr().err == ("dgm eval: the run's data digits has no 'valid' split "
+                                       "(it has: train, test); choose one with --split\n")
 
 
 def test_rbm_ais_options_ask_for_ais_and_its_pictures_are_drawn(tmp_path, capsys):

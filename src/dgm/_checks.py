@@ -7,6 +7,10 @@ torch): each error names the argument and its value.
 Traceback (most recent call last):
 ...
 ValueError: steps must be an integer > 0, got 2.5
+>>> check_positive("lr", "0.1")  # a string from a config file is not a number
+Traceback (most recent call last):
+...
+ValueError: lr must be a finite number > 0, got '0.1'
 """
 
 from __future__ import annotations

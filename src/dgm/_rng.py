@@ -30,7 +30,7 @@ def as_numpy_rng(seed: SeedLike | Any = None) -> np.random.Generator:
         if seed is not None and int(seed) < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         return np.random.default_rng(seed)
-    raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
+    raise TypeError(f"seed must be an int, a numpy Generator or None, got {_what(seed)}")
 
 
 def as_torch_generator(seed: Any = None, device: Any = "cpu") -> torch.Generator:
@@ -47,9 +47,16 @@ def as_torch_generator(seed: Any = None, device: Any = "cpu") -> torch.Generator
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         gen.manual_seed(int(seed))
     else:
-        raise TypeError(
-            f"seed must be an int, a torch Generator or None, got {type(seed).__name__}")
+        raise TypeError(f"seed must be an int, a torch.Generator or None, got {_what(seed)}")
     return gen
+
+
+def _what(seed: Any) -> str:
+    """The value and its type, the package named (a numpy and a torch Generator both call
+    themselves "Generator"): ``'3' (str)``, ``Generator(PCG64) at 0x... (numpy.Generator)``."""
+    t = type(seed)
+    where = "" if t.__module__ == "builtins" else t.__module__.split(".")[0] + "."
+    return f"{seed!r} ({where}{t.__qualname__})"
 
 
 def derive_seed(seed: int, *salt: int | str) -> int:

@@ -64,9 +64,8 @@ def train_configs(args: argparse.Namespace) -> tuple[type, Any, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from dgm.data import load_dataset
-    from dgm.registry import build_model
     from dgm.train import TrainConfig, Trainer, TrainingInterrupted
-    from dgm.train.checkpoint import CHECKPOINT, read_run_config
+    from dgm.train.checkpoint import CHECKPOINT, CONFIG, build_run_model, read_run_config
 
     resumable = _resumable()
     more = getattr(args, "more_epochs", None)
@@ -94,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"dgm train: {run_dir} has already trained all its {done} epochs; "
                   f"--more-epochs N trains N more", file=sys.stderr)
             return 0
-        model = build_model(rec["model"], rec["model_config"], tuple(rec["input_shape"]))
+        model = build_run_model(rec, run_dir / CONFIG)
     else:
         if not args.model:
             print("dgm train: name a model (" + ", ".join(MODEL_NAMES) + ") or --resume RUN_DIR",
@@ -172,7 +171,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print(f"dgm sample: model {model.name!r} cannot generate", file=sys.stderr)
         return 2
     if out.suffix == ".png" and len(model.input_shape) != 3:
-        raise ValueError("a .png grid needs image data; use .npy")
+        raise ValueError(f"{out}: a .png grid needs image data, but this {model.name} draws "
+                         f"examples of shape {model.input_shape}; write a .npy instead")
     x = model.sample(args.n, seed=args.seed).cpu().numpy()
     if len(model.input_shape) == 3:  # images in [0, 1], as the README says: [-1, 1] data
         from dgm.eval.samples import to_unit  # mapped, and a generator whose range is wider

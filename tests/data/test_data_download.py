@@ -88,7 +88,8 @@ def test_fallback_past_missing_and_corrupt_mirrors(server, tmp_path):
 
 def test_present_good_files_are_not_fetched_again(server, tmp_path):
     base = server["base"]
-    dl.download_mnist(tmp_path, [base + "good/"], progress=False, files=server["table"])
+    # one mirror as a plain string (not a sequence of one-letter mirrors), no trailing slash
+    dl.download_mnist(tmp_path, base + "good", progress=False, files=server["table"])
     n = len(server["httpd"].requests)
     dl.download_mnist(tmp_path, [base + "good/"], progress=False, files=server["table"])
     assert len(server["httpd"].requests) == n
@@ -118,6 +119,8 @@ def test_md5_is_checked_too(server, tmp_path):
     table = {name: dl.FileSpec(spec.sha256, "0" * 32, spec.size)}
     with pytest.raises(dl.DownloadError, match="MD5 mismatch"):
         dl.download_mnist(tmp_path, [server["base"] + "good/"], progress=False, files=table)
+    assert dl.verify_file(server["good"] / name, table[name]) == \
+        f"MD5 mismatch: expected {'0' * 32}, got {spec.md5}"  # a file already on disk
 
 
 def test_load_dataset_downloads_only_when_asked(server, tmp_path, monkeypatch):

@@ -89,6 +89,7 @@ def test_unknown_name():
         ([[0, np.nan]], None, r"1 non-finite value\(s\) .* nan at row 0, column 1"),
         ([0, 1, 1], None, r"expected a 2-D array but got shape \(3,\)"),
         (np.ones((1, 7)), 8, r"rows of 8 bits but got shape \(1, 7\)"),
+        (np.ones((1, 63)), None, r"rows of 63 bits do not fit an int64 index"),
     ],
 )
 def test_states_to_index_refuses_non_binary_or_wrong_width_rows(x, d, match):

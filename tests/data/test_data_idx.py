@@ -54,6 +54,10 @@ def test_truncated_header_and_gzip(tmp_path):
     p.write_bytes(bytes([0, 0, 8, 3, 0, 0]))
     with pytest.raises(IdxFormatError, match="a-idx3-ubyte: file is truncated inside the header"):
         read_idx(p)
+    p.write_bytes(bytes([0, 0]))
+    with pytest.raises(IdxFormatError, match="a-idx3-ubyte: file is truncated: 2 bytes, no IDX "
+                                             "header"):
+        read_idx(p)
     g = tmp_path / "b-idx3-ubyte.gz"
     g.write_bytes(gzip.compress(b"\x00" * 1000)[:20])
     with pytest.raises(IdxFormatError, match="b-idx3-ubyte.gz: corrupt or truncated gzip"):

@@ -12,6 +12,7 @@ import pytest
 
 from dgm.data import DATASETS, ArrayDataset, dynamic_binarize, load_dataset
 from dgm.data import digits as digits_mod
+from dgm.data import mnist as mnist_mod
 from dgm.data.cli import add_data_subparser, main, run_data
 
 
@@ -63,11 +64,61 @@ def test_unknown_spec_suggests():
         load_dataset("mnist:grey")
 
 
-def test_arraydataset_validates():
-    with pytest.raises(ValueError, match="does not match D"):
-        ArrayDataset(np.zeros((2, 3), np.float32), None, (2,), "real", False, "x")
-    with pytest.raises(ValueError, match="kind must be"):
-        ArrayDataset(np.zeros((2, 2), np.float32), None, (2,), "gray", False, "x")
+_X = np.zeros((2, 2), np.float32)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((np.zeros((2, 3), np.float32), None, (2,), "real", False), r"x/train: per-example shape "
+     r"\(2,\) does not match D=3"),
+    ((_X, None, (2,), "gray", False), r"x/train: kind must be one of .*, got 'gray'"),
+    ((_X.astype(np.float64), None, (2,), "real", False),
+     r"x/train: x must be a 2-D float32 array \(N, D\), got ndarray float64 \(2, 2\)"),
+    ((_X[0], None, (2,), "real", False), r"x must be a 2-D float32 array .* \(2,\)"),
+    ((_X, np.zeros(3, np.int64), (2,), "real", False), r"x/train: y must have shape \(2,\), "
+     r"got \(3,\)"),
+    ((_X, None, (2,), "binary", True), r"x/train: dynamic_binarize needs kind 'unit', "
+     r"got 'binary'"),
+], ids=["shape", "kind", "float64", "1-d", "labels", "dynamic-binary"])
+def test_arraydataset_validates(args, message):
+    with pytest.raises(ValueError, match=message):
+        ArrayDataset(*args, "x", "train")
+
+
+def test_arraydataset_repr_names_the_split_and_dynamic_binarization():
+    ds = ArrayDataset(_X, None, (1, 2), "unit", True, "mnist:dynamic", "train")
+    assert repr(ds) == ("ArrayDataset(name='mnist:dynamic', split='train', n=2, shape=(1, 2), "
+                        "kind='unit', dynamic_binarize=True)")
+    assert repr(ArrayDataset(_X, None, (2,), "real", False, "ring8")) == \
+        "ArrayDataset(name='ring8', n=2, shape=(2,), kind='real')"
+    assert ds.model_kind == "binary"
+
+
+@pytest.mark.parametrize("load, message", [
+    (lambda: digits_mod.load_digits_splits("grey"), "unknown digits variant 'grey'"),
+    (lambda: mnist_mod.load_mnist("grey"), "unknown MNIST variant 'grey'"),
+])
+def test_a_loader_called_with_an_unknown_variant_names_it_and_the_choices(load, message):
+    with pytest.raises(ValueError, match=message + r"; expected one of \("):
+        load()
+
+
+@pytest.mark.parametrize("seed, error, message", [
+    (-1, ValueError, "seed must be a non-negative integer, got -1"),
+    ("3", TypeError, r"seed must be an int, a numpy Generator or None, got '3' \(str\)"),
+    (1.5, TypeError, r"got 1.5 \(float\)"),
+])
+def test_dynamic_binarize_names_a_bad_seed(seed, error, message):
+    with pytest.raises(error, match=message):
+        dynamic_binarize(np.full((2, 2), 0.5, np.float32), seed)
+
+
+def test_dynamic_binarize_of_a_scalar_or_an_empty_batch_keeps_the_shape():
+    assert dynamic_binarize(np.float32(1.0), 0).shape == ()
+    assert dynamic_binarize(np.float32(1.0), 0) == 1 and dynamic_binarize(np.float32(0.0), 0) == 0
+    empty = dynamic_binarize(np.zeros((0, 5), np.float32), 0)
+    assert empty.shape == (0, 5) and empty.dtype == np.float32
+    bits = [dynamic_binarize(np.float32(0.5), s) for s in range(200)]  # fresh draws per seed
+    assert 60 < sum(bits) < 140
 
 
 def test_cli_info_and_list(capsys):

@@ -205,6 +205,27 @@ def test_a_pickle_naming_anything_but_numpy_arrays_is_refused_unrun(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("content, match", [
+    ((np.zeros((3, 784)), np.zeros(3)), r"expected a \(train, valid, test\) tuple"),
+    (((np.zeros((10, 100)), np.zeros(10)), None, None),
+     r"unexpected train arrays: images \(10, 100\), labels \(10,\) "
+     r"\(expected \(50000, 784\) and \(50000,\)\)"),
+], ids=["not-three-splits", "wrong-image-size"])
+def test_a_pickle_of_another_layout_is_named_with_the_fix(tmp_path, content, match):
+    import gzip
+    import pickle
+
+    path = tmp_path / "mnist" / "mnist.pkl.gz"
+    path.parent.mkdir()
+    with gzip.open(path, "wb") as f:
+        pickle.dump(content, f)
+    try:
+        with pytest.raises(ValueError, match=f"^{path}: {match}; delete or replace {path}"):
+            load_dataset("mnist:gray", data_dir=tmp_path)
+    finally:
+        mnist_mod.clear_cache()
+
+
 def test_a_corrupt_gzip_trailer_is_an_error_not_silent_data(mnist_dir, tmp_path):
     """pickle stops at its STOP opcode; reading on to the end lets gzip check its CRC."""
     data = bytearray((mnist_dir / "mnist" / "mnist.pkl.gz").read_bytes())
@@ -257,9 +278,14 @@ def test_a_complete_idx_set_is_preferred_mnist_folder_first(tmp_path, root_names
          r"t10k-labels-idx1-ubyte.gz: label 10 at index 1 is not a digit 0..9 \(2 such labels\)"),
         ({"n_test": 0, "test_labels": np.zeros(0)},
          r"t10k-images-idx3-ubyte.gz: no test images"),
+        ({"train_labels": np.zeros(5)},
+         r"train-images-idx3-ubyte.gz / .*train-labels-idx1-ubyte.gz: images \(10001, 28, 28\) "
+         r"and labels \(5,\) do not form an MNIST set"),
+        ({"n_train": 10_000},
+         r"train-images-idx3-ubyte.gz: only 10000 training images; need more than 10000"),
     ],
 )
-def test_idx_labels_outside_0_to_9_or_no_test_images_are_refused(tmp_path, kwargs, match):
+def test_idx_labels_outside_0_to_9_or_inconsistent_sizes_are_refused(tmp_path, kwargs, match):
     _idx_set(tmp_path, **kwargs)
     try:
         with pytest.raises(ValueError, match=match):

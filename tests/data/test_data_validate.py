@@ -73,3 +73,15 @@ def test_builtin_datasets_pass_their_own_check(spec):
     for _, ds in load_dataset(spec).items():
         x = dynamic_binarize(ds.x, 0) if ds.dynamic_binarize else ds.x
         check_data(x, ds.model_kind, ds.name, ndim=2)
+
+
+def test_bfloat16_tensors_are_checked_and_non_numeric_data_is_named():
+    import torch
+
+    x = torch.tensor([[0.0, 0.5]], dtype=torch.bfloat16)  # NumPy has no bfloat16
+    with pytest.raises(ValueError, match=r"vae: a Bernoulli model needs 0/1 data but found "
+                                         r"value 0.5 at row 0, column 1"):
+        check_data(x, "binary", "vae")
+    check_data(torch.ones((2, 2), dtype=torch.bfloat16), "binary", "vae")
+    with pytest.raises(ValueError, match=r"csv: expected numeric data but got dtype <U1"):
+        check_data(np.array([["a", "b"]]), "real", "csv")

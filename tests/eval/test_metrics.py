@@ -146,6 +146,7 @@ def test_image_metrics_rank_real_above_noise_and_collapse(digits_clf):
     assert floor["classes_present"] == 10 and floor["min_class_share"] > 0.05
     assert collapsed["classes_present"] <= 2 and collapsed["recall"] < floor["recall"]
     assert noise["precision"] < floor["precision"]
+    assert image_floor(clf, RealReference(clf, d.train.x[:100])) == {}  # no test images
 
 
 def test_to_unit_maps_pm1_images():
@@ -154,21 +155,35 @@ def test_to_unit_maps_pm1_images():
     assert to_unit(x, "unit").tolist() == [0.0, 0.0, 0.0, 1.0]
 
 
-def test_sample_metrics_for_an_mnist_run_with_a_tiny_classifier(shared_data):
-    """The 28x28 path end to end, with a classifier trained in seconds on 3,000 images."""
+def test_sample_metrics_for_an_mnist_run_with_a_tiny_classifier(shared_data, tmp_path,
+                                                                monkeypatch):
+    """The 28x28 path end to end, with a classifier trained in seconds on 3,000 images and
+    found where ``dgm classifier`` caches it (<data dir>/cache), its hash in the record."""
+    import hashlib
+
     from dgm.eval.samples import sample_metrics_for_run
     from dgm.models.dcgan import DCGAN, DCGANConfig
 
     gray = load_dataset("mnist:gray", data_dir=shared_data)
-    clf = FeatureClassifier(side=28, c1=4, c2=8, hidden=16).reset_parameters(0)
-    fit(clf, gray.train.x[:3000], gray.train.y[:3000], epochs=1, batch=100, lr=3e-3)
     model = DCGAN(DCGANConfig(latent=8, width=4), (1, 28, 28)).reset_parameters(0).eval()
     splits = load_dataset("mnist:pm1", data_dir=shared_data)
-    m = sample_metrics_for_run(model, splits, n_samples=300, seed=0, data_dir=shared_data,
-                               classifier=clf)
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # not the user's classifier
+    (data_dir / "cache").mkdir(parents=True)
+    (data_dir / "mnist").symlink_to((shared_data / "mnist").resolve())
+    with pytest.raises(FileNotFoundError, match=f"no MNIST feature classifier at "
+                                                f"{data_dir / 'cache' / FILE_NAME} .*"
+                                                "train it once .* dgm classifier"):
+        sample_metrics_for_run(model, splits, n_samples=300, data_dir=data_dir)
+    clf = FeatureClassifier(side=28, c1=4, c2=8, hidden=16).reset_parameters(0)
+    fit(clf, gray.train.x[:3000], gray.train.y[:3000], epochs=1, batch=100, lr=3e-3)
+    path = save_classifier(clf, data_dir / "cache" / FILE_NAME, {"test_accuracy": 0.5})
+    m = sample_metrics_for_run(model, splits, n_samples=300, seed=0, data_dir=data_dir)
     for k in ("fid", "min_class_share", "kl_to_uniform", "precision", "recall", "floor_fid"):
         assert np.isfinite(m[k]), k
     assert m["floor_fid"] < m["fid"]
+    assert m["classifier_test_accuracy"] == 0.5
+    assert m["classifier_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 # -- bad input: refused with a message that says what and where -----------------------------

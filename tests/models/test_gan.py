@@ -233,3 +233,30 @@ def test_dcgan_statistics_refresh_takes_a_seed_or_generator_and_checks_its_count
     a = [b.clone() for b in m.G.buffers()]
     m.refresh_statistics(batches=2, batch=8, seed=3)
     assert all(torch.equal(p, q) for p, q in zip(a, m.G.buffers()))
+
+
+def test_mmd_and_discriminate_name_what_they_need():
+    with pytest.raises(ValueError, match="MMD's median-distance bandwidth needs at least 2 rows, "
+                                         "got 1"):
+        mmd2_per_example(torch.zeros(1, 2), torch.zeros(1, 2))
+    packed = GAN(GANConfig(pack=2), (2,)).reset_parameters(0)
+    with pytest.raises(ValueError, match="discriminate\\(\\) scores single examples, but this "
+                                         "gan's discriminator takes packs of pack=2"):
+        packed.discriminate(torch.zeros(4, 2))
+
+
+def test_grad_clip_clips_each_player_s_gradient(fit_steps, monkeypatch):
+    """Both the discriminator's and the generator's step clip their own parameters."""
+    clip, calls = torch.nn.utils.clip_grad_norm_, []
+
+    def spy(params, max_norm, *args, **kwargs):
+        params = list(params)
+        calls.append((max_norm, {id(p) for p in params}))
+        return clip(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    model = GAN(GANConfig(latent=2, g_hidden=(8,), d_hidden=(8,), output="linear"),
+                (2,)).reset_parameters(0)
+    fit_steps(model, torch.randn(16, 2, generator=gen(0)), 1, grad_clip=0.5)
+    players = [{id(p) for p in m.parameters()} for m in (model.D, model.G)]
+    assert calls == [(0.5, players[0]), (0.5, players[1])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -288,3 +289,56 @@ def test_bad_counts_and_latent_points_are_named():
         with pytest.raises(ValueError, match=message):
             call()
     assert vae.decode_grid([[0.0, 0.0]]).shape == (1, 6)  # a list of points works too
+
+
+@pytest.mark.parametrize("config, shape, message", [
+    ({"arch": "conv"}, (1, 8, 6), r"arch='conv' needs square images \(C, s, s\), got \(1, 8, 6\)"),
+    ({"arch": "conv"}, (64,), r"arch='conv' needs square images \(C, s, s\), got \(64,\)"),
+    ({}, (0,), r"vae: an example needs at least one value, got input shape \(0,\)"),
+])
+def test_a_shape_the_architecture_cannot_take_is_named(config, shape, message):
+    with pytest.raises(ValueError, match=message):
+        VAE(VAEConfig(latent=2, **config), shape)
+
+
+@pytest.mark.parametrize("seed, error, message", [
+    (-1, ValueError, "seed must be a non-negative integer, got -1"),
+    (2.0, TypeError, r"seed must be an int, a torch.Generator or None, got 2.0 \(float\)"),
+    (np.random.default_rng(0), TypeError, r"got Generator\(PCG64\) .* \(numpy.Generator\)"),
+])
+def test_a_bad_sampling_seed_is_named_with_its_type(seed, error, message):
+    """A NumPy generator used to be reported as "got Generator", which reads as accepted."""
+    vae = VAE(VAEConfig(latent=2, hidden=(4,)), (3,)).reset_parameters(0)
+    with pytest.raises(error, match=message):
+        vae.sample(2, seed=seed)
+
+
+def test_data_samples_are_bits_or_the_mean_plus_unit_noise_and_seed_none_is_fresh():
+    bern = VAE(VAEConfig(latent=2, hidden=(8,)), (1, 8, 8)).reset_parameters(0)
+    bits = bern.sample(500, seed=1, mean=False)
+    assert set(bits.unique().tolist()) == {0.0, 1.0}
+    means = bern.sample(500, seed=1)  # the same z: the bits' average is the decoder mean
+    assert abs(bits.mean() - means.mean()) < 0.03
+    gauss = VAE(VAEConfig(latent=2, hidden=(8,), decoder="gaussian"), (6,)).reset_parameters(0)
+    noise = gauss.sample(2000, seed=3, mean=False) - gauss.sample(2000, seed=3)
+    assert abs(noise.std().item() - 1) < 0.05 and abs(noise.mean().item()) < 0.05
+    assert not torch.equal(gauss.sample(3, seed=None), gauss.sample(3, seed=None))
+
+
+def test_the_validation_loss_is_named_after_the_objective():
+    def name(**kw):
+        return VAE(VAEConfig(latent=2, hidden=(4,), **kw), (3,)).valid_loss_name
+
+    assert name() == "negative ELBO"
+    assert name(beta=0.5) == "negative ELBO with KL weight 0.5"
+    assert name(iwae_k=5) == "negative IWAE bound (k=5)"
+
+
+def test_grad_clip_bounds_the_update_of_the_default_training_step(fit_steps):
+    """SGD with lr 1 moves the parameters by the clipped gradient: norm grad_clip."""
+    vae = VAE(VAEConfig(latent=2, hidden=(8,)), (6,)).reset_parameters(0)
+    x = torch.bernoulli(torch.full((32, 6), 0.5), generator=torch.Generator().manual_seed(0))
+    before = torch.cat([p.detach().flatten().clone() for p in vae.parameters()])
+    fit_steps(vae, x, 1, optimizer="sgd", lr=1.0, grad_clip=1e-3)
+    after = torch.cat([p.detach().flatten() for p in vae.parameters()])
+    assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-3)

@@ -273,3 +273,128 @@ def test_wall_time_covers_validation_and_checkpoints_and_survives_a_resume(split
     walls = [r["wall_seconds"] for r in rows]
     assert walls == sorted(walls) and len(walls) == 3
     assert summary["wall_seconds"] >= walls[-1] >= rows[-1]["train_seconds"] > 0
+
+
+# -- damaged, foreign or mismatched files: an error naming the file and what is wrong --------
+@pytest.fixture(scope="module")
+def one_epoch_run(splits, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run") / "run"
+    Trainer(_model(splits.train.shape), TrainConfig(**{**CFG, "epochs": 1, "max_train": 64}),
+            splits, run).fit()
+    return run
+
+
+def _edit_config(run, **change):
+    record = json.loads((run / "config.json").read_text())
+    for key, value in change.items():
+        *path, last = key.split("__")
+        d = record
+        for k in path:
+            d = d[k]
+        if value is None:
+            del d[last]
+        else:
+            d[last] = value
+    (run / "config.json").write_text(json.dumps(record))
+
+
+def _header_not_json(run):
+    tensors, _ = read_checkpoint(run / "checkpoint.safetensors")
+    save_file(tensors, str(run / "checkpoint.safetensors"),
+              metadata={"format": "pt", "dgm-checkpoint-v1": '{"state": {'})
+
+
+@pytest.mark.parametrize("damage, file, message", [
+    (lambda run: _edit_config(run, train=None), "config.json",
+     r"config.json is not a valid dgm run config: no \['train'\]"),
+    (lambda run: _edit_config(run, model="vea"), "config.json",
+     r"config.json does not describe a model dgm can build: unknown model 'vea'"),
+    (lambda run: _edit_config(run, model_config__width=3), "config.json",
+     r"config.json does not describe a model dgm can build: VAEConfig: unknown option\(s\) "
+     r"\['width'\]"),
+    (lambda run: _edit_config(run, model_config__latent=4), "checkpoint.safetensors",
+     r"(?s)checkpoint.safetensors does not fit the model in .*config.json: .*size mismatch"),
+    (lambda run: (run / "checkpoint.safetensors").unlink(), "checkpoint.safetensors",
+     r"^no checkpoint at .*checkpoint.safetensors$"),
+    (_header_not_json, "checkpoint.safetensors",
+     r"checkpoint.safetensors: the dgm header is not valid JSON"),
+], ids=["config-without-train", "unknown-model", "unknown-option", "other-shape",
+        "no-checkpoint", "header-not-json"])
+def test_a_damaged_run_directory_is_an_error_naming_the_file(one_epoch_run, tmp_path, damage,
+                                                             file, message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(one_epoch_run, run)
+    damage(run)
+    with pytest.raises(CheckpointError, match=message) as err:
+        dgm.load(run, which="last")
+    assert str(run / file) in str(err.value)
+
+
+@pytest.mark.parametrize("what, message", [
+    ("model", r"(?s)does not fit this model: .*size mismatch for weight"),
+    ("optimizer", r"has no state for optimizer 'critic'"),
+    ("generator", r"has no state for random generator 'extra'"),
+])
+def test_load_checkpoint_names_what_the_checkpoint_lacks(tmp_path, what, message):
+    from dgm.train.checkpoint import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "c.safetensors"
+    net = torch.nn.Linear(2, 2)
+    save_checkpoint(path, net, {"main": torch.optim.SGD(net.parameters(), lr=0.1)},
+                    {"noise": torch.Generator()})
+    other = torch.nn.Linear(3, 2) if what == "model" else net
+    optimizers = {"critic": torch.optim.SGD(net.parameters(), lr=0.1)} if what == "optimizer" \
+        else None
+    generators = {"extra": torch.Generator()} if what == "generator" else None
+    with pytest.raises(CheckpointError, match=message) as err:
+        load_checkpoint(path, other, optimizers, generators)
+    assert str(err.value).startswith(str(path))
+
+
+def test_an_optimizer_s_non_tensor_state_round_trips_through_the_json_header(tmp_path):
+    """PyTorch's own optimizers keep tensors only; a Python number in a param's state (an
+    optimizer of another library) goes to the header and comes back."""
+    from dgm.train.checkpoint import load_checkpoint, save_checkpoint
+
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    opt.state[net.weight]["restarts"] = 3
+    save_checkpoint(tmp_path / "c.safetensors", net, {"main": opt})
+    again = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    load_checkpoint(tmp_path / "c.safetensors", net, {"main": again})
+    assert again.state[net.weight]["restarts"] == 3
+    assert torch.equal(again.state[net.weight]["momentum_buffer"],
+                       opt.state[net.weight]["momentum_buffer"])
+
+
+def test_metrics_of_a_run_without_metrics_are_empty_and_trimming_them_writes_nothing(tmp_path):
+    from dgm.train.metrics import read_metrics, trim_metrics
+
+    assert read_metrics(tmp_path) == []
+    trim_metrics(tmp_path, 3)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("lines, line_no, message", [
+    (['{"epoch": 1}', '{"epoch": 2, "train_lo', '{"epoch": 3}'], 2, "not a JSON record"),
+    (['{"epoch": 1}', '[1, 2]', '{"epoch": 3}'], 2, "a record is a JSON object, got '\\[1, 2\\]'"),
+])
+def test_a_metrics_line_damaged_before_the_last_is_an_error_naming_the_file_and_line(
+        tmp_path, lines, line_no, message):
+    """Only the last line can be cut short by a kill (and is skipped); skipping a damaged
+    line before it would lose an epoch's record, and a resume would rewrite the file
+    without it."""
+    from dgm.train.metrics import read_metrics, trim_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    for call in (lambda: read_metrics(tmp_path), lambda: trim_metrics(tmp_path, 3)):
+        with pytest.raises(ValueError, match=f"^{path}, line {line_no}: {message}"):
+            call()
+    assert path.read_text() == "\n".join(lines) + "\n"  # nothing lost
+    path.write_text('{"epoch": 1}\n\n{"epoch": 2}\n{"epoch": 3, "tra')  # blank, cut last
+    assert [r["epoch"] for r in read_metrics(tmp_path)] == [1, 2]

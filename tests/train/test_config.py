@@ -20,6 +20,7 @@ from dgm.train import TrainConfig
     ("adam_eps", 0.0, "adam_eps must be > 0"),
     ("beta1", 1.0, r"beta1 must be in \[0, 1\)"),
     ("momentum", -0.5, r"momentum must be in \[0, 1\)"),
+    ("ema", 1.0, r"ema must be in \[0, 1\) \(a decay per step; 0 = off\), got 1.0"),
 ])
 def test_a_bad_option_is_named_with_its_value(option, value, message):
     with pytest.raises(ValueError, match=message):

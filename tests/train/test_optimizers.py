@@ -100,3 +100,10 @@ def test_fused_only_where_pytorch_has_the_kernel(name, fused):
     assert gpu.device.type == "cuda"
     assert fusable([gpu], name) is fused
     assert fusable([torch.zeros(2)], name) is True
+
+
+def test_an_unknown_optimizer_in_a_config_built_by_hand_is_named():
+    """TrainConfig(...) itself checks nothing (from_dict and the Trainer do): the optimizer
+    factory names the value and the choices rather than falling through to one of them."""
+    with pytest.raises(ValueError, match="unknown optimizer 'adamw'; choose adam, sgd or adagrad"):
+        make_optimizer([torch.nn.Parameter(torch.zeros(2))], TrainConfig(optimizer="adamw"))

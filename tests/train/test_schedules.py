@@ -42,3 +42,13 @@ def test_a_run_planned_too_long_still_decays_its_rate_within_its_budget(tmp_path
     assert lines[-1]["time_limit"] and len(lines) < 10_000
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] < 1.5e-4
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_iwae_ends_at_a_tenth_and_an_unknown_schedule_is_named():
+    """The time clock reaches ``epochs`` itself when the budget is spent: past the last
+    stage the IWAE schedule stays at lr / 10."""
+    assert lr_factor("iwae", 99.99, 100) == lr_factor("iwae", 100, 100) == pytest.approx(0.1)
+    assert lr_factor("iwae", 150.0, 100) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="unknown schedule 'step'; choose constant, iwae, "
+                                         "cosine or exp"):
+        lr_factor("step", 1, 10)

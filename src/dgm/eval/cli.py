@@ -90,7 +90,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     splits = load_dataset(rec["data"]["spec"], data_dir=args.data_dir or rec["train"]["data_dir"])
     ds = getattr(splits, args.split)
     if ds is None:
-        print(f"dgm eval: this data set has no {args.split!r} split", file=sys.stderr)
+        have = ", ".join(name for name, _ in splits.items())
+        print(f"dgm eval: the run's data {rec['data']['spec']} has no {args.split!r} split "
+              f"(it has: {have}); choose one with --split", file=sys.stderr)
         return 2
     if args.samples:
         from dgm.eval.samples import sample_metrics_for_run

@@ -325,7 +325,9 @@ class GAN(GenerativeModel):
     def discriminate(self, x: Any) -> torch.Tensor:
         """D(x) = sigmoid(l(x)) per example (pack must be 1)."""
         if self.config.pack != 1:
-            raise ValueError("discriminate() needs pack=1")
+            raise ValueError(f"discriminate() scores single examples, but this {self.name}'s "
+                             f"discriminator takes packs of pack={self.config.pack}; "
+                             "build it with pack=1")
         was = self.D.training  # batch norm: running statistics, left unchanged
         self.D.eval()
         try:

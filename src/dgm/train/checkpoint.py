@@ -189,6 +189,18 @@ def load_checkpoint(
     return header["state"]
 
 
+def build_run_model(cfg: dict[str, Any], cfg_path: str | os.PathLike):
+    """The (untrained) model a run config (:func:`read_run_config`) describes; an unknown
+    model, option or value is a :class:`CheckpointError` naming ``cfg_path``."""
+    from dgm.registry import build_model
+
+    try:
+        return build_model(cfg["model"], cfg["model_config"], tuple(cfg["input_shape"]))
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{cfg_path} does not describe a model dgm can build: "
+                              f"{err}") from err
+
+
 def load_model(run_dir: str | os.PathLike, map_location: str = "cpu", which: str = "best"):
     """Rebuild the model of a run directory from its ``config.json`` and weights.
 
@@ -196,15 +208,12 @@ def load_model(run_dir: str | os.PathLike, map_location: str = "cpu", which: str
     last checkpoint: its averaged weights when the run kept an average (``ema``),
     else its trained weights. ``which="last"`` skips the best weights.
     """
-    from dgm.registry import build_model
-
     if which not in ("best", "last"):
         raise ValueError(f"which must be 'best' or 'last', got {which!r}")
     run_dir = Path(run_dir)
     cfg_path = run_dir / CONFIG
     cfg = read_run_config(run_dir)
-    name, model_cfg, shape = cfg["model"], cfg["model_config"], cfg["input_shape"]
-    model = build_model(name, model_cfg, tuple(shape))
+    model = build_run_model(cfg, cfg_path)
     use_best = which == "best" and (run_dir / BEST).is_file()
     path = run_dir / (BEST if use_best else CHECKPOINT)
     tensors, _ = read_checkpoint(path)

@@ -126,4 +126,4 @@ def lr_factor(schedule: str, epoch: float, epochs: int, decay: float = 0.0) -> f
         return 0.5 * (1 + math.cos(math.pi * epoch / epochs))
     if schedule == "exp":
         return math.exp(-decay * epoch)
-    raise ValueError(f"unknown schedule {schedule!r}")
+    raise ValueError(f"unknown schedule {schedule!r}; choose constant, iwae, cosine or exp")

@@ -16,18 +16,31 @@ METRICS = "metrics.jsonl"
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The epochs' records of a run, oldest first ([] when there are none yet)."""
+    """The epochs' records of a run, oldest first ([] when there are none yet).
+
+    Blank lines and a last line cut off by a kill (a resume trims it) are skipped; any other
+    line that is not a JSON object is a ``ValueError`` naming the file, the line and its
+    text: skipping it would lose that epoch's record, and a resume would drop it for good.
+    """
     p = Path(run_dir) / METRICS
     if not p.is_file():
         return []
+    lines = p.read_text().splitlines()
     rows = []
-    for line in p.read_text().splitlines():
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
             row = json.loads(line)
-        except ValueError:  # blank, or cut off by a kill (a resume trims it)
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
+        except ValueError as err:
+            if i == len(lines):  # cut off by a kill
+                continue
+            raise ValueError(f"{p}, line {i}: not a JSON record ({err}): {line[:80]!r}; "
+                             "the file is damaged: repair or delete that line") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{p}, line {i}: a record is a JSON object, got {line[:80]!r}; "
+                             "the file is damaged: repair or delete that line")
+        rows.append(row)
     return rows
 
 
