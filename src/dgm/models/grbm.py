@@ -26,12 +26,13 @@ class GRBMConfig(RBMConfig):
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"hidden": 16, "chains": 16},
-        "learned-sigma": {"learn_sigma": True},
+        "unit-sigma": {"learn_sigma": False},  # the classic recipe, for standardized data
         "wide": {"hidden": 200},  # (log Z by AIS only; validated on reconstructions)
     }
 
     hidden: int = 20  # H: log Z sums 2^H terms exactly up to 25 (20 takes seconds), else AIS
-    learn_sigma: bool = False  # learn log sigma_i (else sigma = 1: standardize the data)
+    # (dgm's real-valued data are pixels in [0, 1] or [-1, 1], far narrower than sigma = 1)
+    learn_sigma: bool = True  # learn log sigma_i (False: sigma = 1, for standardized data)
 
 
 class GRBM(RBM):
