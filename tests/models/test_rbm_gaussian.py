@@ -164,7 +164,7 @@ def test_the_ais_base_model_is_the_training_data_gaussian_never_narrower_than_si
     sd = torch.maximum(x.std(0, unbiased=False), m.sigma.detach().double())
     torch.testing.assert_close(log_sd.exp(), sd)
     # a run saved before the second moment was tracked: the base takes the model's sigma
-    state = {k: v for k, v in m.state_dict().items() if k != "data_sq_mean"}
+    state = {k: v for k, v in m.state_dict().items() if k != "data_var"}
     old = GRBM(GRBMConfig(hidden=16, learn_sigma=True), (64,))
     old.load_state_dict(state)
     torch.testing.assert_close(old.base_model()[1], m.log_sigma.detach().double())
@@ -187,3 +187,18 @@ def test_a_grbm_too_wide_to_sum_is_evaluated_by_ais_from_the_cli(tmp_path, capsy
         (500, 16, 200, 10)
     assert math.isfinite(rec["nll_nats"]) and rec["log_z_stderr"] > 0
     assert abs(rec["raise_nll_nats"] - rec["raise_examples_nll_nats"]) < 1.0
+
+
+def test_the_data_moments_stay_float64_in_a_float32_model():
+    """The base model's variance, merged batch by batch in float64: a spread of 0.01 around
+    200 survives (E[v^2] - E[v]^2 over float32 column sums lost it)."""
+    m = GRBM.from_parameters(torch.zeros(2, 3), torch.zeros(2), torch.zeros(3))
+    assert m.W.dtype == torch.float32
+    assert {b.dtype for n, b in m.named_buffers() if n.startswith("data_")} == {torch.float64}
+    with torch.no_grad():
+        m.log_sigma.fill_(math.log(1e-3))
+    x = 200 + 0.01 * torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
+    for xb in x.split(100):
+        m._track_data(xb)
+    sd = m.base_model()[1].exp()
+    torch.testing.assert_close(sd, x.double().std(0, unbiased=False), rtol=1e-3, atol=0)

@@ -261,9 +261,9 @@ def test_a_schedule_that_does_not_rise_from_0_to_1_is_refused_by_ais_and_raise(b
     """RAISE too: it would anneal to another model and report its log p (3 betas once ended
     at 0.9)."""
     rbm = RBM.from_parameters(np.zeros((3, 2)), [0.3, -1, 2], [0.0, 0.0])
-    with pytest.raises(ValueError, match=r"betas must|ais_betas must be >= 4"):
+    with pytest.raises(ValueError, match=r"betas must"):
         rbm.ais(betas=betas, runs=2, seed=0)
-    with pytest.raises(ValueError, match=r"betas must|ais_betas must be >= 4"):
+    with pytest.raises(ValueError, match=r"betas must"):
         rbm.raise_log_prob(torch.ones(1, 3), betas=betas, runs=2, seed=0)
 
 
@@ -425,3 +425,28 @@ def test_raise_runs_on_the_first_examples_beside_the_nll_of_the_same_examples():
     expected = -rbm.raise_log_prob(x[:4], betas=300, runs=5, seed=0)
     torch.testing.assert_close(out["raise_nll_nats"], expected)
     assert (out["raise_nll_nats"] - out["nll_nats"][:4]).abs().max() < 0.5
+
+
+def _random_grbm(D: int, H: int, seed: int):
+    from dgm.models.grbm import GRBM, GRBMConfig
+
+    g = torch.Generator().manual_seed(seed)
+    m = GRBM(GRBMConfig(hidden=H), (D,)).double()
+    with torch.no_grad():
+        m.W.copy_(torch.randn(D, H, generator=g, dtype=torch.float64) * 0.8)
+        m.b.copy_(torch.randn(D, generator=g, dtype=torch.float64))
+        m.c.copy_(torch.randn(H, generator=g, dtype=torch.float64) * 0.5)
+        m.log_sigma.copy_(torch.randn(D, generator=g, dtype=torch.float64) * 0.5)
+    return m
+
+
+@pytest.mark.parametrize("kind", ["bernoulli", "gaussian"])
+def test_ais_with_a_four_step_schedule_is_still_right_on_average(kind):
+    """AIS is unbiased for Z with any schedule: with 4 betas and 200,000 runs its log Z-hat
+    must agree with the exact value within 4 standard errors. Long schedules hide kernel
+    errors that vanish as the steps shrink (a Gibbs step at the previous beta, or h drawn at
+    beta = 1); a short one does not (they miss by 8 SE and more)."""
+    model = random_rbm(6, 4, scale=1.0, seed=5) if kind == "bernoulli" else _random_grbm(3, 4, 5)
+    exact = float(model.log_partition().detach())
+    res = model.ais(betas=np.array([0.0, 0.4, 0.8, 1.0]), runs=200_000, seed=0)
+    assert abs(res.log_z - exact) < 4 * res.log_z_stderr + 1e-3, (res.log_z, exact, res)

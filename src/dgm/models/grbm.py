@@ -68,21 +68,21 @@ class GRBM(RBM):
             self.log_sigma = nn.Parameter(torch.zeros(self.n_inputs))
         else:
             self.register_buffer("log_sigma", torch.zeros(self.n_inputs))
-        # running mean of the squared training data: with data_mean, the AIS base model
-        self.register_buffer("data_sq_mean", torch.zeros(self.n_inputs, dtype=torch.float64))
+        # running variance of the training data: with data_mean, the AIS base model
+        self.register_buffer("data_var", torch.zeros(self.n_inputs, dtype=torch.float64))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + "data_sq_mean"
+        key = prefix + "data_var"
         if key not in state_dict and prefix + "data_mean" in state_dict:
-            # saved before the second moment was tracked: no variance known, the AIS base
-            # model then takes the model's own sigma (:meth:`base_model`)
-            state_dict[key] = state_dict[prefix + "data_mean"].double() ** 2
+            # saved before the variance was tracked: none known, the AIS base model then
+            # takes the model's own sigma (:meth:`base_model`)
+            state_dict[key] = torch.zeros_like(state_dict[prefix + "data_mean"]).double()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _reset_own(self, generator: torch.Generator) -> None:
         super()._reset_own(generator)
         self.log_sigma.data.zero_()
-        self.data_sq_mean.zero_()
+        self.data_var.zero_()
         if self.chains.numel():
             self.chains.copy_(torch.randn(self.chains.shape, generator=generator))
 
@@ -156,9 +156,14 @@ class GRBM(RBM):
 
     @torch.no_grad()
     def _track_data(self, v: torch.Tensor) -> None:
-        n = float(self.data_count) + v.shape[0]
-        self.data_sq_mean += ((v.double() ** 2).sum(0) - v.shape[0] * self.data_sq_mean) / n
-        super()._track_data(v)
+        """The running mean and variance, merged batch by batch in float64 (Chan et al.'s
+        update: no E[v^2] - E[v]^2, which loses a small spread around a large mean)."""
+        vd = v.double()  # (B, D)
+        m, k = float(self.data_count), vd.shape[0]
+        delta = vd.mean(0) - self.data_mean  # (D,)
+        self.data_var.mul_(m).add_(vd.var(0, unbiased=False) * k + delta**2 * (m * k / (m + k)))
+        self.data_var.div_(m + k)
+        super()._track_data(vd)
 
     def base_model(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log sd of the AIS base model's independent Gaussians: the training data's
@@ -169,8 +174,7 @@ class GRBM(RBM):
         ls = self.log_sigma.detach().double()
         if float(self.data_count) == 0:
             return self.b.detach().double(), ls
-        var = (self.data_sq_mean - self.data_mean**2).clamp_min(0)  # (D,)
-        return self.data_mean.clone(), torch.maximum(var.log() / 2, ls)
+        return self.data_mean.clone(), torch.maximum(self.data_var.log() / 2, ls)
 
     def annealing_path(self) -> GaussianPath:
         """The AIS path from independent Gaussians (:meth:`base_model`) to this GRBM."""

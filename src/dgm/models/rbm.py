@@ -163,8 +163,11 @@ class RBM(RBMLikelihood, GenerativeModel):
             if t.shape != (size,):
                 raise ValueError(f"{name} must have shape ({size},) for W of shape "
                                  f"{tuple(W.shape)}, got {tuple(t.shape)}")
-        model = cls(cls.Config(hidden=W.shape[1], **config), (W.shape[0],)).to(dtype)
-        model.data_mean, model.data_count = model.data_mean.double(), model.data_count.double()
+        model = cls(cls.Config(hidden=W.shape[1], **config), (W.shape[0],))
+        exact = [n for n, t in model.named_buffers() if t.dtype == torch.float64]
+        model = model.to(dtype)
+        for name in exact:  # the running data moments stay float64 (e.g. a variance from them)
+            setattr(model, name, getattr(model, name).double())
         with torch.no_grad():
             model.W.copy_(W)
             model.b.copy_(b)

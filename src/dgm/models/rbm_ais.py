@@ -97,7 +97,7 @@ def paper_schedule(n: int = PAPER_BETAS) -> np.ndarray:
     (14500, 0.0, 1.0, 500, 10000)
     """
     if n < 4:  # one point in each of the first two segments, and 0.9 and 1 in the last
-        raise ValueError(f"ais_betas must be >= 4, got {n}")
+        raise ValueError(f"betas must be >= 4 (0, a point in each segment, and 1), got {n}")
     counts = [max(1, round(n * k / PAPER_BETAS)) for *_, k in PAPER_SEGMENTS]
     counts[-1] = n - sum(counts[:-1])
     pieces = [np.linspace(lo, hi, k, endpoint=(i == 2))
@@ -291,7 +291,9 @@ def ais_log_partition(path, betas: Any = None, runs: int = 100, seed: Any = None
 @torch.no_grad()
 def raise_log_prob(path, x: torch.Tensor, betas: Any = 1000, runs: int = 10,
                    seed: Any = None) -> torch.Tensor:
-    """RAISE: a conservative (stochastically lower) estimate of ``log p(x)``, per example.
+    """RAISE: per example, an estimate of ``log p_ann(x)`` that is stochastically *lower*,
+    ``p_ann`` being the annealed model below (which tends to the RBM as the schedule grows;
+    for a short one it may put more or less mass on ``x`` than the RBM does).
 
     The annealed model draws ``v_1 ~ p_0`` and applies ``T_1, ..., T_K`` (block Gibbs at
     ``beta_1 .. beta_K = 1``); it is a proper distribution ``p_ann`` close to the RBM for slow

@@ -88,8 +88,9 @@ class RBMLikelihood:
     @torch.no_grad()
     def raise_log_prob(self, x: Any, betas: Any = 1000, runs: int = 10,
                        seed: Any = None) -> torch.Tensor:
-        """RAISE (reverse AIS from each example): a conservative, stochastically *lower*
-        estimate of log p(x) per example, the check on AIS's optimism (see
+        """RAISE (reverse AIS from each example): per example, a stochastically *lower*
+        estimate of the log-likelihood of the annealed model, which tends to log p(x) as the
+        schedule grows: the conservative check on AIS's optimism (see
         :func:`dgm.models.rbm_ais.raise_log_prob`)."""
         v = self.check_likelihood_input(x)
         return raise_log_prob(self.annealing_path(), v, betas, runs, self._generator(seed))
