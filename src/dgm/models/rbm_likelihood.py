@@ -121,10 +121,11 @@ class RBMLikelihood:
             raise ValueError("raise_betas and raise_runs set RAISE up: give raise_examples N "
                              "too (the number of examples it runs on)")
         ais = self.uses_ais(ais, ais_betas, ais_runs)
-        ais_betas = PAPER_BETAS if ais_betas is None else ais_betas
-        ais_runs = 100 if ais_runs is None else ais_runs
-        raise_betas = 1000 if raise_betas is None else raise_betas
-        raise_runs = 10 if raise_runs is None else raise_runs
+        default = {k: d for k, (_, d, _) in self.eval_options.items()}
+        ais_betas = default["ais_betas"] if ais_betas is None else ais_betas
+        ais_runs = default["ais_runs"] if ais_runs is None else ais_runs
+        raise_betas = default["raise_betas"] if raise_betas is None else raise_betas
+        raise_runs = default["raise_runs"] if raise_runs is None else raise_runs
         _check_settings("ais", ais_betas, ais_runs, least_runs=2)  # (errors name the option)
         _check_settings("raise", raise_betas, raise_runs, least_runs=1)
         v = self.check_likelihood_input(x)

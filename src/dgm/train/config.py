@@ -9,6 +9,8 @@ from typing import Any
 
 from dgm.models.base import ModelConfig, check_choice, check_positive
 
+SCHEDULES = ("constant", "iwae", "cosine", "exp")  # the learning-rate schedules of lr_factor
+
 
 @dataclass
 class TrainConfig(ModelConfig):
@@ -46,7 +48,7 @@ class TrainConfig(ModelConfig):
         check_positive("batch_size", self.batch_size)
         check_positive("lr", self.lr)
         check_choice("optimizer", self.optimizer, ("adam", "sgd", "adagrad"))
-        check_choice("schedule", self.schedule, ("constant", "iwae", "cosine", "exp"))
+        check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("schedule_clock", self.schedule_clock, ("epoch", "time"))
         if self.schedule_clock == "time" and not self.max_minutes:
             raise ValueError("schedule_clock 'time' reads the schedule off the time budget: "
@@ -126,4 +128,5 @@ def lr_factor(schedule: str, epoch: float, epochs: int, decay: float = 0.0) -> f
         return 0.5 * (1 + math.cos(math.pi * epoch / epochs))
     if schedule == "exp":
         return math.exp(-decay * epoch)
-    raise ValueError(f"unknown schedule {schedule!r}; choose constant, iwae, cosine or exp")
+    raise ValueError(f"unknown schedule {schedule!r}; choose {', '.join(SCHEDULES[:-1])} or "
+                     f"{SCHEDULES[-1]}")
