@@ -57,12 +57,13 @@ def _plt():
     return plt
 
 
-def save_figure(fig, path: str | Path, dpi: int = 90) -> Path:
+def save_figure(fig, path: str | Path, dpi: int = 90, **savefig: Any) -> Path:
     """Write a matplotlib figure as PNG atomically (a crash leaves the old picture or none,
-    never half of one), close it, and return the path."""
+    never half of one), close it, and return the path; ``savefig``: more of matplotlib's
+    options (e.g. ``bbox_inches="tight"``)."""
     path = Path(path)
     try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, **savefig))
     finally:
         import matplotlib.pyplot as plt
 

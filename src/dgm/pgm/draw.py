@@ -18,8 +18,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from dgm._files import atomic_write
-
 FONT = 8.0  # label font size, points
 PAD = 0.3 * FONT / 72  # label box padding ("round" box default), inches
 SLOT = 0.25  # inches between neighbouring labels; an arc through a layer takes SLOT / 2
@@ -228,25 +226,20 @@ def layout(model: Any) -> dict[str, tuple[float, float]]:
 
 
 def _figure(width: float, height: float):
-    import matplotlib
+    from dgm.plots import _plt  # (torch-free; matplotlib only when a picture is drawn)
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     return plt, plt.figure(figsize=(width, height))
 
 
-def _save_png(plt, fig, path: str | Path) -> Path:
-    """Write ``fig`` atomically to ``path`` (``.png`` added when it has no suffix, as
-    matplotlib does when saving), close it, and return the path written."""
+def _save_png(fig, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` (``.png`` added when it has no suffix, as matplotlib does
+    when saving) with :func:`dgm.plots.save_figure`: atomically, then closed."""
+    from dgm.plots import save_figure
+
     path = Path(path)
-    path = path if path.suffix else path.with_suffix(".png")
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120,
-                                                   bbox_inches="tight"))
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path if path.suffix else path.with_suffix(".png"), dpi=120,
+                       bbox_inches="tight")
 
 
 def network_figure(model: Any, title: str | None = None):
@@ -277,8 +270,7 @@ def network_figure(model: Any, title: str | None = None):
 
 def draw_network(model: Any, path: str | Path, title: str | None = None) -> Path:
     """Save a picture of the network's graph to ``path`` (PNG); return the path written."""
-    plt, fig = network_figure(model, title)
-    return _save_png(plt, fig, path)
+    return _save_png(network_figure(model, title)[1], path)
 
 
 def plot_mixing(
@@ -288,7 +280,7 @@ def plot_mixing(
 
     Returns the path written.
     """
-    plt, fig = _figure(6.0, 4.0)
+    _, fig = _figure(6.0, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     for label, ys in curves.items():
         ys = np.maximum(np.asarray(ys, dtype=float), 1e-16)
@@ -297,4 +289,4 @@ def plot_mixing(
     ax.set_ylabel(ylabel)
     ax.legend()
     ax.grid(True, alpha=0.3)
-    return _save_png(plt, fig, path)
+    return _save_png(fig, path)
