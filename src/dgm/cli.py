@@ -65,7 +65,13 @@ def train_configs(args: argparse.Namespace) -> tuple[type, Any, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     from dgm.data import load_dataset
     from dgm.train import TrainConfig, Trainer, TrainingInterrupted
-    from dgm.train.checkpoint import CHECKPOINT, CONFIG, build_run_model, read_run_config
+    from dgm.train.checkpoint import (
+        CHECKPOINT,
+        CONFIG,
+        build_run_model,
+        checkpoint_epochs,
+        read_run_config,
+    )
 
     resumable = _resumable()
     more = getattr(args, "more_epochs", None)
@@ -80,8 +86,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError(f"{run_dir} has no checkpoint yet: the run stopped before its "
                              "first epoch ended; start it again with its dgm train command")
         given = {k: v for k, v in vars(args).items() if k in resumable}
-        from dgm.train.checkpoint import checkpoint_epochs
-
         done = checkpoint_epochs(run_dir / CHECKPOINT)
         if more is not None:
             given["epochs"] = done + check_count("--more-epochs", more)
