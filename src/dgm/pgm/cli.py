@@ -50,6 +50,9 @@ EXAMPLES = {
 }
 
 
+GIBBS_CHAINS, GIBBS_BURN_IN = 4, 1000  # dgm pgm sample's Gibbs defaults
+
+
 def _output(path: str) -> str:
     """``path``, its folder created (called just before the file is written)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +170,7 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
                          f"variables) int64 array in the network's order), got {args.output}")
     evidence = _parse_evidence(args.evidence or [])
     gibbs = args.gibbs or bool(evidence) or not hasattr(model, "sample")
-    if not gibbs and (args.chains, args.burn_in) != (4, 1000):
+    if not gibbs and (args.chains, args.burn_in) != (None, None):
         raise ValueError("--chains and --burn-in set up Gibbs sampling: add --gibbs (forward "
                          "samples of a Bayesian network are exact and independent)")
     if gibbs:
@@ -194,12 +197,14 @@ def _gibbs_codes(model: Any, evidence: dict[str, str], args: argparse.Namespace)
     to stderr, with a warning when R-hat exceeds 1.01."""
     from dgm.pgm.gibbs import GibbsSampler
 
-    if args.chains < 1 or args.burn_in < 0:
+    chains = GIBBS_CHAINS if args.chains is None else args.chains
+    burn_in = GIBBS_BURN_IN if args.burn_in is None else args.burn_in
+    if chains < 1 or burn_in < 0:
         raise ValueError(f"--chains must be at least 1 and --burn-in at least 0, got "
-                         f"{args.chains} and {args.burn_in}")
+                         f"{chains} and {burn_in}")
     sampler = GibbsSampler(model, evidence)
-    draws = -(-args.n // args.chains)
-    res = sampler.run(draws, chains=args.chains, burn_in=args.burn_in, seed=args.seed)
+    draws = -(-args.n // chains)
+    res = sampler.run(draws, chains=chains, burn_in=burn_in, seed=args.seed)
     codes = np.empty((args.n, len(model.variables)), dtype=np.int64)
     drawn = res.samples.transpose(1, 0, 2).reshape(-1, len(res.variables))[: args.n]
     for j, v in enumerate(model.variables):
@@ -207,7 +212,7 @@ def _gibbs_codes(model: Any, evidence: dict[str, str], args: argparse.Namespace)
                        else sampler.evidence[v])
     if res.variables and draws >= 4:
         rhat, n_eff = max(res.rhat().values()), min(res.ess().values())
-        print(f"gibbs: {args.chains} chains x {draws} draws after {args.burn_in} sweeps; "
+        print(f"gibbs: {chains} chains x {draws} draws after {burn_in} sweeps; "
               f"worst split R-hat {rhat:.4f}, least ESS {n_eff:.0f}"
               + ("  WARNING: R-hat > 1.01, the chains have not mixed: raise --burn-in or -n"
                  if rhat > 1.01 else ""), file=sys.stderr)
@@ -314,9 +319,10 @@ def add_pgm_subparser(subparsers: Any) -> argparse.ArgumentParser:
     sample.add_argument("--gibbs", action="store_true",
                         help="Gibbs sampling for a Bayesian network too (a Markov network, "
                         "or any given --evidence, is always Gibbs-sampled)")
-    sample.add_argument("--chains", type=int, default=4, help="Gibbs chains (default: 4)")
-    sample.add_argument("--burn-in", type=int, default=1000, dest="burn_in",
-                        help="Gibbs sweeps discarded per chain (default: 1000)")
+    sample.add_argument("--chains", type=int,
+                        help=f"Gibbs chains (default: {GIBBS_CHAINS})")
+    sample.add_argument("--burn-in", type=int, dest="burn_in",
+                        help=f"Gibbs sweeps discarded per chain (default: {GIBBS_BURN_IN})")
     draw = command("draw", "picture of the network (PNG)")
     draw.add_argument("-o", "--output", required=True, help="PNG file (.png added if no suffix)")
     return pgm
