@@ -133,6 +133,42 @@ def test_strong_couplings_do_not_overflow():
     assert logz > 710 and logz == pytest.approx(brute_force_logz(mn), rel=1e-12)
 
 
+def test_factors_whose_product_overflows_are_scaled_before_multiplying():
+    big = MarkovNetwork([Factor(["A"], [2], [1.0, 1e200])] * 2)  # each fits; their product not
+    assert big.log_partition_function() == pytest.approx(400 * np.log(10))  # log(1 + 1e400)
+    assert big.query("A").values == pytest.approx([0.0, 1.0])
+    tiny = MarkovNetwork([Factor(["A"], [2], [1e-200, 2e-200]), Factor(["A"], [2], [1e-200] * 2)])
+    assert tiny.log_partition_function() == pytest.approx(np.log(3) - 400 * np.log(10))
+
+
+def frustrated_triangle(j: float = 700.0) -> MarkovNetwork:
+    """Antiferromagnetic couplings on a triangle: no state satisfies all three, so every
+    product of the largest entries is exp(-2j) below 1 (0 in floats for j = 700)."""
+    anti = np.exp(np.array([[-j, j], [j, -j]]))
+    return MarkovNetwork([Factor(list(e), [2, 2], anti) for e in ("AB", "BC", "AC")]
+                         + [Factor(["A"], [2], np.exp([0.0, 1.0]))])
+
+
+def test_frustrated_strong_couplings_are_summed_in_log_space():
+    mn = frustrated_triangle()
+    assert mn.log_partition_function() == pytest.approx(brute_force_logz(mn), rel=1e-12)
+    states = np.array(list(itertools.product(range(2), repeat=3)))  # (8, 3) over A, B, C
+    log_w = mn.log_unnormalized(states)  # mn.variables is A, B, C
+    p = np.exp(log_w - log_w.max())
+    p /= p.sum()
+    p_a = [p[states[:, 0] == a].sum() for a in (0, 1)]
+    assert mn.query("A").values == pytest.approx(p_a)
+    assert mn.log_probability_of_evidence({"A": 1}) == pytest.approx(np.log(p_a[1]))
+    given = [p[(states[:, 0] == 1) & (states[:, 1] == b)].sum() / p_a[1] for b in (0, 1)]
+    assert mn.query("B", {"A": 1}).values == pytest.approx(given)  # [2/3, 1/3]
+    batch = mn.query_batch("B", {"A": [1, None]})
+    assert batch[0] == pytest.approx(given)
+    assert batch[1] == pytest.approx([p[states[:, 1] == b].sum() for b in (0, 1)])
+    best = states[np.argmax(log_w)]
+    assert mn.map_query() == {v: str(best[i]) for i, v in enumerate("ABC")}
+    assert mn.map_query(["A"]) == {"A": str(int(np.argmax(p_a)))}
+
+
 def test_logz_with_evidence_is_consistent_with_probability_of_evidence():
     mn = misconception()
     pe = mn.probability_of_evidence({"A": 0})

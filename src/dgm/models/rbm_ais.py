@@ -305,7 +305,7 @@ def raise_log_prob(path, x: torch.Tensor, betas: Any = 1000, runs: int = 10,
     betas = _as_schedule(betas)
     gen = as_torch_generator(seed, device=path.W.device)
     B = x.shape[0]
-    v = x.float().repeat_interleave(runs, 0)  # (B * runs, D), v_{K+1} = x
+    v = x.to(path.W.device).float().repeat_interleave(runs, 0)  # (B * runs, D), v_{K+1} = x
     log_w = torch.zeros(v.shape[0], dtype=torch.float64, device=path.W.device)
     a = path.hidden_input(v)  # (B * runs, H), reused by the next step
     for k in range(len(betas) - 1, 0, -1):  # beta_K = 1 down to beta_1

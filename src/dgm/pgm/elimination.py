@@ -11,9 +11,13 @@ Sum-product elimination, as in the textbook::
         tau  = sum over X of psi
         replace those factors by tau
 
-The arrays stay in linear space; with ``rescale=True`` every new table is
-divided by its largest entry (per batch row) and the log of that scale is kept
-aside, so products of thousands of factors neither overflow nor underflow.
+The arrays stay in linear space; with ``rescale=True`` every table, the input
+factors first, is divided by its largest entry (per batch row) and the log of
+that scale is kept aside, so a product of thousands of factors cannot overflow.
+It can still underflow when the tables' largest entries do not line up (strong,
+frustrated couplings): the callers then redo the sum in log space with
+:func:`log_sum_product` and :func:`log_contract` (logsumexp over each variable;
+slower: each step materializes its whole clique).
 
 >>> t = [(("A", "B"), np.array([[30.0, 5.0], [1.0, 10.0]])),
 ...      (("B", "C"), np.array([[100.0, 1.0], [1.0, 100.0]]))]
@@ -34,6 +38,9 @@ from dgm.pgm.factor import MAX_OPERANDS
 BATCH = "\x00batch"
 Table = tuple[tuple[str, ...], np.ndarray]
 _BIG = 1 << 16  # union size above which einsum looks for a contraction path
+# A rescaled sum above TRUST (its tables' largest entries are 1) lost at most ~1e-290 of
+# itself to underflow; below it, the callers redo the sum in log space
+TRUST = 1e-150
 
 
 def _einsum(tables: Sequence[Table], out: Sequence[str]) -> np.ndarray:
@@ -124,6 +131,12 @@ def sum_product(
     """
     pool: list[Table] = list(tables)
     log_scale: Any = 0.0
+    if rescale:  # the factors themselves first: their product must not overflow
+        pool = []
+        for vars_, arr in tables:
+            arr, ls = _rescale(vars_, arr)
+            pool.append((vars_, arr))
+            log_scale = log_scale + ls
     for x in order:
         psi = [t for t in pool if x in t[0]]
         if not psi:
@@ -147,6 +160,51 @@ def contract(tables: Sequence[Table], keep: Sequence[str]) -> np.ndarray:
     if extra:
         raise ValueError(f"variables {sorted(extra)} were not eliminated")
     return _einsum(tables, out)
+
+
+def log_tables(tables: Sequence[Table]) -> list[Table]:
+    """The tables with their arrays in log space (``log 0 = -inf``)."""
+    with np.errstate(divide="ignore"):
+        return [(vars_, np.log(arr)) for vars_, arr in tables]
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    m = a.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(a - m).sum(axis=axis)) + np.squeeze(m, axis)
+
+
+def log_sum_product(tables: Sequence[Table], order: Sequence[str]) -> list[Table]:
+    """:func:`sum_product` on *log* tables, exact in log space: for each ``X`` in
+    ``order``, ``tau = logsumexp over X of (sum of the log tables that mention X)``.
+    Neither overflows nor underflows, whatever the factors' range."""
+    pool: list[Table] = list(tables)
+    for x in order:
+        psi = [t for t in pool if x in t[0]]
+        if not psi:
+            continue
+        pool = [t for t in pool if x not in t[0]]
+        scope = _out_vars(psi, set())
+        pool.append((tuple(v for v in scope if v != x),
+                     _logsumexp(_broadcast_sum(psi, scope), scope.index(x))))
+    return pool
+
+
+def log_contract(tables: Sequence[Table], keep: Sequence[str]) -> np.ndarray:
+    """:func:`contract` on *log* tables: the log of the product summed down to ``keep``
+    (plus the batch axis, last)."""
+    out = tuple(keep)
+    if any(BATCH in vars_ for vars_, _ in tables):
+        out += (BATCH,)
+    extra = {v for vars_, _ in tables for v in vars_} - set(out)
+    if extra:
+        raise ValueError(f"variables {sorted(extra)} were not eliminated")
+    if not out:
+        return np.asarray(sum(float(arr) for _, arr in tables))
+    sizes = {v: n for vars_, arr in tables for v, n in zip(vars_, arr.shape)}
+    total = _broadcast_sum(tables, out)
+    return np.broadcast_to(total, [sizes.get(v, 1) for v in out]).copy()
 
 
 def max_product(tables: Sequence[Table], order: Sequence[str]) -> tuple[float, dict[str, int]]:

@@ -19,7 +19,18 @@ import numpy as np
 
 from dgm.pgm._hints import did_you_mean
 from dgm.pgm.data import encode_table
-from dgm.pgm.elimination import BATCH, Table, contract, max_product, merge_tables, sum_product
+from dgm.pgm.elimination import (
+    BATCH,
+    TRUST,
+    Table,
+    contract,
+    log_contract,
+    log_sum_product,
+    log_tables,
+    max_product,
+    merge_tables,
+    sum_product,
+)
 from dgm.pgm.factor import Factor, state_index
 from dgm.pgm.ordering import best_order, greedy_order, interaction_graph
 
@@ -148,9 +159,14 @@ class ExactInference:
             rest, merged_scale = merge_tables(rest, rescale)
             joint = contract(rest, keep)
             total = joint.sum()
-            if rescale or _SAFE[0] < total < _SAFE[1]:
+            if _SAFE[0] < total < _SAFE[1] or (rescale and TRUST < total < np.inf):
                 return joint, log_scale + merged_scale
-        raise AssertionError("unreachable")
+        # underflow (couplings too strong for linear space) or probability 0: in log space
+        log_joint = log_contract(log_sum_product(log_tables(tables), order), keep)
+        m = log_joint.max() if log_joint.size else -np.inf
+        if not m > -np.inf:
+            return np.zeros_like(log_joint), 0.0
+        return np.exp(log_joint - m), float(m)
 
     # ------------------------------------------------------------- queries
     def query(
@@ -226,9 +242,10 @@ class ExactInference:
         tables = self._reduced(set(self.variables), ev)
         free = {v for vars_, _ in tables for v in vars_} - set(targets)
         rest, _ = sum_product(tables, self._order_for(free), rescale=True)
-        with np.errstate(divide="ignore"):
-            logs = [(vars_, np.log(arr)) for vars_, arr in rest]
-        best, idx = max_product(logs, self._order_for(set(targets)))
+        best, idx = max_product(log_tables(rest), self._order_for(set(targets)))
+        if not best > np.log(TRUST):  # underflow may have hidden the best: in log space
+            rest = log_sum_product(log_tables(tables), self._order_for(free))
+            best, idx = max_product(rest, self._order_for(set(targets)))
         if not np.isfinite(best):
             raise ImpossibleEvidenceError(f"the evidence {dict(evidence or {})} has probability 0")
         return {v: self.states[v][idx[v]] for v in targets}
@@ -321,6 +338,15 @@ class ExactInference:
             rest, _ = merge_tables(rest, rescale=True)
             joint[idx] = contract(rest, (target,)).T
             total[idx] = joint[idx].sum(axis=1)
+            still = ~((total[idx] > TRUST) & (total[idx] < np.inf))
+            if still.any():  # underflow even so, or probability 0: these rows in log space
+                idx = idx[still]
+                redo = [(vs, arr[..., idx] if BATCH in vs else arr) for vs, arr in tables]
+                log_joint = log_contract(log_sum_product(log_tables(redo), order), (target,)).T
+                m = log_joint.max(axis=1, keepdims=True)  # (rows, 1)
+                m = np.where(np.isfinite(m), m, 0.0)
+                joint[idx] = np.exp(log_joint - m)
+                total[idx] = joint[idx].sum(axis=1)
         if not np.all(total > 0):
             rows = (np.flatnonzero(~(total > 0)) + offset)[:10].tolist()
             raise ImpossibleEvidenceError(f"evidence rows {rows} have probability 0", rows)

@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 
 from dgm.pgm.bayesnet import Independence
-from dgm.pgm.elimination import contract, sum_product
+from dgm.pgm.elimination import (
+    TRUST,
+    contract,
+    log_contract,
+    log_sum_product,
+    log_tables,
+    sum_product,
+)
 from dgm.pgm.factor import Factor
 from dgm.pgm.inference import ExactInference
 from dgm.pgm.ordering import candidate_orders, greedy_order, induced_width, interaction_graph
@@ -87,9 +94,12 @@ class MarkovNetwork(ExactInference):
         order = greedy_order(self.graph, self.variables, heuristic, card)
         rest, log_scale = sum_product(self._tables, order, rescale=True)
         total = float(contract(rest, ()))
-        if total <= 0:
+        if TRUST < total < np.inf and np.isfinite(log_scale):  # lost mass < 1e-290 of Z
+            logz = float(np.log(total) + log_scale)
+        else:  # underflow (couplings too strong to sum in linear space) or truly Z = 0
+            logz = float(log_contract(log_sum_product(log_tables(self._tables), order), ()))
+        if not logz > -np.inf:
             raise ValueError("the factors give every joint state weight 0 (Z = 0)")
-        logz = float(np.log(total) + log_scale)
         if heuristic == "auto":
             self.__dict__["_logz"] = logz
         return logz
