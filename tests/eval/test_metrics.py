@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from dgm.data import grid25_modes, load_dataset, ring8_modes, sample_toy
 from dgm.eval import toy_metrics
@@ -286,3 +287,8 @@ def test_model_samples_refuse_non_finite_values_naming_the_model(bad, shape):
                                          rf"NaN or inf; the first is {bad} at row 9, column 1; "
                                          r"the model has diverged"):
         model_samples(_Diverged(bad, shape), 20, seed=0, batch=8)
+
+def test_building_the_feature_classifier_leaves_torch_s_global_generator_alone():
+    before = torch.random.get_rng_state()
+    FeatureClassifier(side=8, c1=2, c2=2, hidden=4)
+    assert torch.equal(torch.random.get_rng_state(), before)

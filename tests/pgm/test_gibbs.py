@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dgm.pgm import Factor, MarkovNetwork
 from dgm.pgm.examples import misconception, student
 from dgm.pgm.gibbs import GibbsReducibleError, GibbsSampler, gibbs_transition_matrix
 
@@ -149,6 +150,15 @@ def test_bad_run_arguments_are_rejected(kwargs, message):
     args = {"n_draws": 5, "chains": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         GibbsSampler(student()).run(**args)
+
+
+def test_a_given_start_of_probability_zero_is_rejected():
+    # (A, B) = (0, 0) has weight 0; the other three states are connected by single flips
+    mn = MarkovNetwork([Factor(["A", "B"], [2, 2], [[0.0, 1.0], [1.0, 1.0]])])
+    with pytest.raises(ValueError, match=r"chain 1 in a state of probability 0.*'A': '0', 'B'"):
+        GibbsSampler(mn).run(5, chains=2, init=[[1, 1], [0, 0]], seed=0)
+    res = GibbsSampler(mn).run(5, chains=2, init=[[1, 1], [0, 1]], seed=0)
+    assert not np.any((res.samples[..., 0] == 0) & (res.samples[..., 1] == 0))
 
 
 @pytest.mark.parametrize("scan", ["systematic", "random"])

@@ -56,13 +56,16 @@ class FeatureClassifier(nn.Module):
             raise ValueError(f"side must be a multiple of 4, got {side}")
         self.config = {"side": side, "c1": c1, "c2": c2, "hidden": hidden, "n_classes": n_classes}
         self.side = side
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (c1, s/2, s/2)
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (c2, s/4, s/4)
-            nn.Flatten(),
-        )
-        self.fc = nn.Sequential(nn.Linear(c2 * (side // 4) ** 2, hidden), nn.ReLU())
-        self.out = nn.Linear(hidden, n_classes)
+        # torch's default initialization draws from the global generator: fork it, so that
+        # building a classifier leaves it untouched (reset_parameters sets the weights)
+        with torch.random.fork_rng(devices=[]):
+            self.conv = nn.Sequential(
+                nn.Conv2d(1, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (c1, s/2, s/2)
+                nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (c2, s/4, s/4)
+                nn.Flatten(),
+            )
+            self.fc = nn.Sequential(nn.Linear(c2 * (side // 4) ** 2, hidden), nn.ReLU())
+            self.out = nn.Linear(hidden, n_classes)
 
     @torch.no_grad()
     def reset_parameters(self, seed: Any) -> FeatureClassifier:

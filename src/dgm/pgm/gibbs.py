@@ -247,6 +247,13 @@ class GibbsSampler:
                     f"init gives variable {v!r} the state {int(x[bad[0], j])} (chain "
                     f"{int(bad[0])}); its states are 0..{card - 1}"
                 )
+        zero = np.flatnonzero(~np.isfinite(self._log_weight(x)))
+        if zero.size:  # its conditionals would be 0/0: the chain could not move correctly
+            row = {v: self.states[v][x[zero[0], j]] for j, v in enumerate(self.variables)}
+            raise ValueError(
+                f"init starts chain {int(zero[0])} in a state of probability 0 (given the "
+                f"evidence): {row}; start from a state the model allows, or init='auto'"
+            )
         return x
 
     # ------------------------------------------------------------ reducibility
