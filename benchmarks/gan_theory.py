@@ -11,6 +11,7 @@ Usage: python benchmarks/gan_theory.py
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from pathlib import Path
@@ -27,6 +28,8 @@ from dgm.models.gan import GAN, GANConfig  # noqa: E402
 
 
 def main() -> int:
+    # no options: the parser gives --help and refuses a stray flag before anything is rewritten
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     torch.set_num_threads(1)
     cfg = GANConfig(latent=1, g_hidden=(), d_hidden=(32, 32), output="linear", k_steps=10**9,
                     lr_d=3e-3)

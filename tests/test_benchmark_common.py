@@ -112,3 +112,23 @@ def test_a_cpu_figure_says_how_many_threads_measured_it(cores, threads, label, m
     monkeypatch.setattr(common.os, "cpu_count", lambda: cores)
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     assert common.device_label("cpu") == label
+
+
+SCRIPTS = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py")
+                 if not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_benchmark_script_has_a_parser_that_refuses_a_stray_flag(script, tmp_path):
+    """A script without a parser ran its benchmark on ``--help`` and rewrote its results."""
+    import subprocess
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / script
+    results = path.parent / "results"
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
+    refused = subprocess.run([sys.executable, str(path), "--no-such-flag"], capture_output=True,
+                             text=True, timeout=120, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "usage:" in refused.stderr and "--no-such-flag" in refused.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")} == before

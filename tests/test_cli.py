@@ -299,9 +299,14 @@ def test_resume_refuses_new_flags_and_a_bad_epoch_count_without_touching_the_run
         capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--lr=0.1"]) == 2
     assert "--lr cannot change when resuming a run" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--no-lr"]) == 2  # only a switch has a no-
+    assert "--no-lr cannot change" in capsys.readouterr().err
     # a finished run says so instead of "training" nothing in silence
     assert main(["train", "--resume", str(run)]) == 0
     assert "has already trained all its 3 epochs; --more-epochs N" in capsys.readouterr().err
+    for switch in ("--no-progress", "--progress"):  # a switch may change, either way
+        assert main(["train", "--resume", str(run), switch]) == 0
+        assert "has already trained all its 3 epochs" in capsys.readouterr().err
     assert (run / "config.json").read_text() == before
 
 

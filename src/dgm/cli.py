@@ -33,6 +33,17 @@ def _resumable() -> tuple[str, ...]:
     return tuple(k for k in RESUME_FREE if k != "epochs")
 
 
+def _resumable_flags() -> set[str]:
+    """:func:`_resumable` as the flags a user may type, ``--no-X`` too for a switch."""
+    import dataclasses
+
+    from dgm.train import TrainConfig
+
+    switches = {f.name for f in dataclasses.fields(TrainConfig) if str(f.type) == "bool"}
+    return {f"--{p}{k.replace('_', '-')}" for k in _resumable()
+            for p in (("", "no-") if k in switches else ("",))}
+
+
 def _default_run_dir(model: str, data: str) -> Path:
     base = Path("runs") / f"{model}-{data.replace(':', '-')}"
     path, i = base, 1
@@ -305,7 +316,7 @@ def _resume_flag_error(argv: list[str]) -> str | None:
     instead which flag cannot change and what can."""
     if "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
         return None
-    may = {"--resume", "--more-epochs", "-h", "--help", *(flag(k) for k in _resumable())}
+    may = {"--resume", "--more-epochs", "-h", "--help", *_resumable_flags()}
     for a in argv[argv.index("train") + 1 :]:
         if a in MODEL_NAMES:  # a model's flags: cmd_train says a model cannot be given
             return None
