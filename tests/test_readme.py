@@ -70,3 +70,41 @@ def test_readme_python_api_blocks_run_on_tiny_stand_ins(tmp_path, monkeypatch, s
     models = models.replace("nade.log_prob(x)", "nade.log_prob(x[:50])")
     exec(compile(models, "README.md (models)", "exec"), ns)
     assert torch.isfinite(ns["nade"].log_prob(ns["x"][:5])).all()
+
+
+def cli_lines() -> list[list[str]]:
+    """The ``dgm ...`` commands of the README's command-line block, split as a shell would."""
+    import shlex
+
+    text = README.read_text()
+    code = re.search(r"## Command line\n+```bash\n(.*?)```", text, re.S).group(1)
+    return [shlex.split(line.split(" #")[0])[1:] for line in code.splitlines()
+            if line.startswith("dgm ")]
+
+
+def test_readme_command_line_block_parses_flag_by_flag(capsys):
+    """Every command the README shows is one ``dgm`` accepts as written: each flag exists for
+    that command (and model), and a resumed run's flags are ones a resume may change."""
+    from dgm.cli import _parse, _resume_flag_error, build_parser
+
+    lines = cli_lines()
+    assert len(lines) >= 20
+    parser = build_parser(models=True)
+    for argv in lines:
+        assert _resume_flag_error(argv) is None, argv
+        try:
+            args = _parse(parser, argv)
+        except SystemExit:
+            pytest.fail(f"README: dgm {' '.join(argv)}: {capsys.readouterr().err}")
+        assert callable(args.func), argv
+
+
+def test_readme_preset_table_lists_each_model_s_presets():
+    from dgm.registry import MODEL_NAMES, model_class
+
+    text = README.read_text()
+    rows = dict(re.findall(r"^\| (\w+) \| (`.*`) \|$", text, re.M))
+    assert set(rows) == set(MODEL_NAMES)
+    for name, cell in rows.items():
+        listed = re.findall(r"`([\w-]+)`", cell)
+        assert listed == list(model_class(name).Config.presets), name
