@@ -22,6 +22,16 @@ Orderings: ``natural``, ``random`` (one fixed permutation, a buffer) and ``agnos
 (DeepNADE, Uria et al. 2014/2016: a new ordering per example or per batch while
 training; at test time the ensemble p(x) = 1/M sum_m p(x | o^(m)), a log-mean-exp).
 
+Order-agnostic training minimizes E_o[-log p(x | o)]. An ordering per example costs a
+(B, n, d) tensor; ``resample="subset"`` uses DeepNADE's estimator instead. h_k depends on
+the *set* S = {o_<k} only, and given S each unobserved variable is equally likely to come
+next, so with |S| = k uniform on 0..n-1 and S a uniform k-subset
+
+    E_o[log p(x | o)] = E_{k,S}[ n / (n - k) * sum_{i not in S} log p(x_i | x_S) ],
+    p(x_i = 1 | x_S) = sigmoid(V_i act(W (x * 1_S) + b) + c_i),
+
+an unbiased estimate from one hidden layer per example: O(n d), two matrix products.
+
 Construction: ``NADE(config, input_shape)`` (the registry's form) or
 ``NADE.create(n_inputs, n_hidden, seed=0, **options)`` from plain arguments.
 
@@ -77,14 +87,16 @@ class NADEConfig(ModelConfig):
 
     n_hidden: int = 500  # d, the size of the shared hidden layer
     ordering: str = "natural"  # natural | random (fixed permutation) | agnostic
-    resample: str = "example"  # agnostic training: a new ordering per "example" or "batch"
+    # agnostic training: a new ordering per "example" or per "batch", or "subset": per
+    # example a random observed set and every conditional given it (DeepNADE's estimator)
+    resample: str = "example"
     ordering_seed: int = 0  # seed of the fixed random ordering and of the test-time ensemble
     activation: str = "sigmoid"  # the seed's sigmoid; relu or tanh
 
     def validate(self) -> None:
         check_positive("n_hidden", self.n_hidden)
         check_choice("ordering", self.ordering, ("natural", "random", "agnostic"))
-        check_choice("resample", self.resample, ("example", "batch"))
+        check_choice("resample", self.resample, ("example", "batch", "subset"))
         check_choice("activation", self.activation, tuple(ACTIVATIONS))
         check_positive("ordering_seed", self.ordering_seed, allow_zero=True)
 
@@ -201,12 +213,40 @@ class NADE(GenerativeModel):
         x = self.as_batch(x)  # (B, n)
         order = self.order
         if self.config.ordering == "agnostic":
-            m = x.shape[0] if self.config.resample == "example" else 1
             if generator is None:
                 raise ValueError("order-agnostic NADE training needs a generator")
+            if self.config.resample == "subset":
+                return {"loss": -self.subset_log_lik(x, generator).mean()}
+            m = x.shape[0] if self.config.resample == "example" else 1
             order = random_orderings(m, self.n_inputs, generator, device=generator.device)
             order = order.to(x.device)
         return {"loss": -self.log_prob_ordering(x, order).mean()}
+
+    def subset_log_lik(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """DeepNADE's unbiased estimate of E_o[log p(x | o)] per example (B,): a random
+        observed set S of uniform size k in 0..n-1, and n / (n - k) times the sum of the
+        log conditionals of the n - k unobserved variables given x_S (module docstring)."""
+        B, n = x.shape
+        perm = random_orderings(B, n, generator, device=generator.device)  # (B, n)
+        k = torch.randint(0, n, (B, 1), generator=generator, device=generator.device)  # (B, 1)
+        return self.subset_term(x, (perm < k).to(x.device))  # a uniform k-subset observed
+
+    def subset_term(self, x: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+        """``n / (n - |S|) * sum_{i not in S} log p(x_i | x_S)`` per example (B,), ``seen``
+        (B, n) boolean the observed set S (fewer than n variables)."""
+        n = x.shape[1]
+        ll = self.log_conditionals_given(x, seen)  # (B, n)
+        unseen = (~seen).to(x.dtype)  # (B, n)
+        return n / unseen.sum(1) * (ll * unseen).sum(1)  # (B,)
+
+    def log_conditionals_given(self, x: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+        """log p(x_i | x_S) for every i (B, n), S = ``seen`` (B, n) boolean: the conditional
+        of the orderings whose next variable is i after S (exact for any S, as h_k depends
+        on the set of earlier variables only); only the observed values of ``x`` are read
+        for h, so the entries for i not in S score an imputation."""
+        h = self.act((x * seen) @ self.W.t() + self.b)  # (B, d): h given x_S
+        logits = h @ self.V.t() + self.c  # (B, n): p(x_i = 1 | x_S) for every i
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none")  # (B, n)
 
     valid_loss_name = "NLL (exact, in its fixed ordering)"
 
