@@ -87,9 +87,10 @@ class NADEConfig(ModelConfig):
 
     n_hidden: int = 500  # d, the size of the shared hidden layer
     ordering: str = "natural"  # natural | random (fixed permutation) | agnostic
-    # agnostic training: a new ordering per "example" or per "batch", or "subset": per
-    # example a random observed set and every conditional given it (DeepNADE's estimator)
-    resample: str = "example"
+    # agnostic training: "subset", DeepNADE's estimator (per example a random observed set
+    # and every conditional given it: one hidden layer per example, the fastest by far), or
+    # a whole new ordering per "example" or per "batch" (n hidden layers per example)
+    resample: str = "subset"
     ordering_seed: int = 0  # seed of the fixed random ordering and of the test-time ensemble
     activation: str = "sigmoid"  # the seed's sigmoid; relu or tanh
 
