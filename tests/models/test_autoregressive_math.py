@@ -51,11 +51,12 @@ def bn_data() -> torch.Tensor:
 
 
 # -- the O(nd) recursion ---------------------------------------------------------------
-@pytest.mark.parametrize("block", [32, 4])  # 4: several blocks and a partial last one
+# 4: several blocks and a partial last one; entries 50: rows in chunks of 2 (50 // (4 * 6))
+@pytest.mark.parametrize(("block", "entries"), [(32, 2**20), (4, 2**20), (4, 50)])
 @pytest.mark.parametrize("kind", ["natural", "random", "agnostic"])
-def test_nade_fast_equals_naive(kind, block):
+def test_nade_fast_equals_naive(kind, block, entries):
     model = nade_variants(11)[kind].double()
-    model.BLOCK = block
+    model.BLOCK, model.BLOCK_ENTRIES = block, entries
     x = torch.bernoulli(torch.full((9, 11), 0.4, dtype=torch.float64),
                         generator=torch.Generator().manual_seed(0))
     orders = model.orderings(N_ENS if kind == "agnostic" else 1)

@@ -108,7 +108,12 @@ class NADE(GenerativeModel):
     name = "nade"
     Config = NADEConfig
     data_kinds = ("binary",)
-    BLOCK = 32  # positions per block of the recursion (speed only; the result is the same)
+    # speed only (the result is the same): positions per block of the recursion, and the
+    # most (rows x BLOCK x d) entries a block's tensors hold, so that they stay in cache
+    # (on one CPU thread at d = 500: 16 positions and 2^20 entries evaluate 6x faster than
+    # 32 positions on 1,000 rows at once, and a training step of 100 rows 2x faster)
+    BLOCK = 16
+    BLOCK_ENTRIES = 2**20
     eval_options = {"orderings": (int, 1, "NADE: orderings in the test-time ensemble "
                                          "(order-agnostic NADE)")}
 
@@ -155,6 +160,11 @@ class NADE(GenerativeModel):
         """``(x_o, l_o)``: inputs and logits of p(x_{o_k} = 1 | x_{o_<k}), both (B, n), in
         ordering position; ``order`` is (n,) or (1, n) shared, or (B, n) per example."""
         order = order.view(-1, self.n_inputs)  # (1, n) shared or (B, n) per example
+        rows = max(1, self.BLOCK_ENTRIES // (min(self.BLOCK, self.n_inputs)
+                                             * self.config.n_hidden))
+        if order.shape[0] == 1 and x.shape[0] > rows:  # a shared ordering: in row chunks
+            parts = [self.ordered_logits(xc, order) for xc in x.split(rows)]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         if order.shape[0] == 1:
             order = order[0]
             xo = x[:, order]  # (B, n)
