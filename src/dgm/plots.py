@@ -58,12 +58,14 @@ def _plt():
 
 
 def save_figure(fig, path: str | Path, dpi: int = 90, **savefig: Any) -> Path:
-    """Write a matplotlib figure as PNG atomically (a crash leaves the old picture or none,
-    never half of one), close it, and return the path; ``savefig``: more of matplotlib's
-    options (e.g. ``bbox_inches="tight"``)."""
+    """Write a matplotlib figure atomically (a crash leaves the old picture or none, never
+    half of one), close it, and return the path; ``savefig``: more of matplotlib's options
+    (e.g. ``bbox_inches="tight"``, ``format="svg"``; PNG unless a format is given: the
+    temporary file's ``.tmp`` suffix tells matplotlib nothing)."""
     path = Path(path)
+    savefig = {"format": "png", **savefig}
     try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, **savefig))
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, **savefig))
     finally:
         import matplotlib.pyplot as plt
 

@@ -205,12 +205,33 @@ def test_a_pickle_naming_anything_but_numpy_arrays_is_refused_unrun(tmp_path):
     assert not marker.exists()
 
 
+class _Raw(bytes):
+    """Pickle bytes written as they are (a malformed pickle no ``pickle.dump`` would make)."""
+
+
+PAIR = r"expected an \(images, labels\) pair of arrays of shapes \(50000, 784\) and \(50000,\)"
+
+
 @pytest.mark.parametrize("content, match", [
-    ((np.zeros((3, 784)), np.zeros(3)), r"expected a \(train, valid, test\) tuple"),
+    ((np.zeros((3, 784)), np.zeros(3)),
+     r"expected a \(train, valid, test\) tuple, found a 2-item tuple"),
     (((np.zeros((10, 100)), np.zeros(10)), None, None),
      r"unexpected train arrays: images \(10, 100\), labels \(10,\) "
      r"\(expected \(50000, 784\) and \(50000,\)\)"),
-], ids=["not-three-splits", "wrong-image-size"])
+    ((1, 2, 3), rf"the train split is a value of type int; {PAIR}"),
+    ([[1, 2, 3]] * 3, rf"the train split is a 3-item list; {PAIR}"),
+    (((None, None), None, None),
+     r"the train split holds a value of type NoneType and a value of type NoneType, not "
+     rf"numbers \(.*\); {PAIR}"),
+    (((np.zeros((50000, 784), np.float32), np.full(50000, 12)), None, None),
+     r"train label 12 at index 0 is not a digit 0..9"),
+    # numpy's _reconstruct (an allowed name) called with one argument instead of three
+    (_Raw(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nK\x01\x85R."),
+     r"could not read the MNIST pickle \(TypeError: _reconstruct\(\) takes exactly 3 .*\)"),
+    (_Raw(b"\x80\x02K\x01R."),
+     r"could not read the MNIST pickle \(UnpicklingError: unpickling stack underflow\)"),
+], ids=["not-three-splits", "wrong-image-size", "ints", "three-3-item-lists", "nones",
+        "label-12", "reconstruct-arguments", "stack-underflow"])
 def test_a_pickle_of_another_layout_is_named_with_the_fix(tmp_path, content, match):
     import gzip
     import pickle
@@ -218,7 +239,7 @@ def test_a_pickle_of_another_layout_is_named_with_the_fix(tmp_path, content, mat
     path = tmp_path / "mnist" / "mnist.pkl.gz"
     path.parent.mkdir()
     with gzip.open(path, "wb") as f:
-        pickle.dump(content, f)
+        f.write(content if isinstance(content, _Raw) else pickle.dumps(content))
     try:
         with pytest.raises(ValueError, match=f"^{path}: {match}; delete or replace {path}"):
             load_dataset("mnist:gray", data_dir=tmp_path)

@@ -453,6 +453,13 @@ BAD_UAI = [
         "BAYES\n2\n2 2\n2\n2 1 0\n2 0 1\n\n4\n1 0 0 1\n4\n1 0 0 1\n",
         "^bad.uai: the graph has a cycle: x[01] -> x[01] -> x[01]",
     ),
+    # sizes: a variable no factor mentions once got a table of 10^11 ones (745 GiB), and
+    # 65536^4 = 2^64 wrapped to 0 in an int64, matching a table size of 0
+    ("MARKOV\n1\n100000000000\n0\n",
+     r"line 3: variable 0 \(x0\) has 100000000000 states; at most 1,000,000 are supported"),
+    ("MARKOV\n2\n2 4294967296\n1\n2 0 1\n0\n", r"line 3: variable 1 \(x1\) has 4294967296"),
+    ("MARKOV\n4\n65536 65536 65536 65536\n1\n4 0 1 2 3\n0\n",
+     rf"line 6: table for scope \[0, 1, 2, 3\] needs {2**64} entries, says 0"),
 ]
 
 

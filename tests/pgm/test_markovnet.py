@@ -218,3 +218,20 @@ def test_zero_partition_function_is_an_error():
     mn = MarkovNetwork([Factor(["A"], [2], [0, 0])])
     with pytest.raises(ValueError, match="Z = 0"):
         mn.log_partition_function()
+
+
+@pytest.mark.parametrize("ask", [
+    lambda mn: mn.query("A"),
+    lambda mn: mn.query("A", {"B": 1}),
+    lambda mn: mn.map_query(),
+    lambda mn: mn.query_batch("A", {"B": [0, 1]}),
+], ids=["query", "query-given-evidence", "map", "batch"])
+def test_a_query_of_a_network_with_z_0_blames_the_factors_not_the_evidence(ask):
+    """Not "the evidence {} has probability 0": no evidence was given, or it is not to blame."""
+    from dgm.pgm.inference import ImpossibleEvidenceError, ZeroPartitionError
+
+    mn = MarkovNetwork([Factor(["A", "B"], [2, 2], [[0, 0], [0, 0]])])
+    with pytest.raises(ZeroPartitionError, match=r"^the factors give every joint state weight "
+                                                 r"0 \(Z = 0\)") as err:
+        ask(mn)
+    assert isinstance(err.value, ImpossibleEvidenceError)  # still caught as before

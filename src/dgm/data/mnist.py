@@ -204,21 +204,51 @@ def _load_pkl(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         with gzip.open(path, "rb") as f:
             data = _ArraysOnly(f, encoding="latin1").load()
             f.read()  # to the end, so gzip checks its CRC: a flipped bit is an error
-    except (OSError, EOFError, pickle.UnpicklingError) as e:
-        raise _file_error(f"{path}: could not read the MNIST pickle ({e})", path) from e
+    # a malformed pickle of allowed names fails anywhere in the unpickler (TypeError from
+    # _reconstruct's arguments, IndexError, KeyError, ...): all of them mean a bad file
+    except Exception as e:  # noqa: BLE001
+        raise _file_error(f"{path}: could not read the MNIST pickle "
+                          f"({type(e).__name__}: {e})", path) from e
     if not (isinstance(data, (tuple, list)) and len(data) == 3):
-        raise _file_error(f"{path}: expected a (train, valid, test) tuple", path)
+        raise _file_error(f"{path}: expected a (train, valid, test) tuple, found "
+                          f"{_describe(data)}", path)
     out = {}
-    for split, n, (x, y) in zip(("train", "valid", "test"), (N_TRAIN, N_VALID, N_TEST), data):
-        x = np.asarray(x, dtype=np.float32)
-        y = np.asarray(y, dtype=np.int64)
+    for split, n, pair in zip(("train", "valid", "test"), (N_TRAIN, N_VALID, N_TEST), data):
         try:
-            _check_split(x, y, n, split, str(path))
+            out[split] = _pkl_split(pair, split, n, path)
         except ValueError as e:
-            e.path = path
+            e.path = path  # the file to replace (see load_mnist)
             raise
-        out[split] = (x, y)
     return out
+
+
+def _describe(value: object) -> str:
+    """What a pickle held, in a few words: an array's shape, a tuple's length, a type."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, (tuple, list)):
+        return f"a {len(value)}-item {type(value).__name__}"
+    return f"a value of type {type(value).__name__}"
+
+
+def _pkl_split(pair: object, split: str, n: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One split of the pickle, checked: an (images, labels) pair of arrays of shapes (n, 784)
+    and (n,), the labels digits."""
+    expected = f"an (images, labels) pair of arrays of shapes ({n}, 784) and ({n},)"
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+        raise ValueError(f"{path}: the {split} split is {_describe(pair)}; expected {expected}")
+    try:
+        x = np.asarray(pair[0], dtype=np.float32)
+        y = np.asarray(pair[1], dtype=np.int64)
+    except (TypeError, ValueError) as e:  # None, strings, ragged lists
+        raise ValueError(f"{path}: the {split} split holds {_describe(pair[0])} and "
+                         f"{_describe(pair[1])}, not numbers ({e}); expected {expected}") from e
+    _check_split(x, y, n, split, str(path))
+    bad = np.flatnonzero((y < 0) | (y >= N_CLASSES))
+    if bad.size:
+        raise ValueError(f"{path}: {split} label {int(y[bad[0]])} at index {int(bad[0])} is not "
+                         f"a digit 0..{N_CLASSES - 1}")
+    return x, y
 
 
 def _load_idx(paths: dict[str, Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dgm._files import atomic_write_bytes, check_writable
 from dgm._rng import as_torch_generator
 
 FILE_NAME = "mnist_classifier.safetensors"
@@ -138,14 +139,16 @@ def fit(clf: FeatureClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 4,
 
 # -- weights on disk ------------------------------------------------------------------------
 def save_classifier(clf: FeatureClassifier, path: str | Path, info: dict[str, Any]) -> Path:
-    from safetensors.torch import save_file
+    """Write ``clf`` and ``info`` to ``path`` (its folder created) atomically: a failed write
+    is an OSError naming ``path`` and leaves no partial file (the weights are serialized in
+    memory first, a few MB, so safetensors' own I/O errors never arise)."""
+    from safetensors.torch import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     tensors = {k: v.detach().contiguous() for k, v in clf.state_dict().items()}
-    save_file(tensors, str(tmp), metadata={MAGIC: json.dumps({"config": clf.config, **info})})
-    os.replace(tmp, path)
+    data = save(tensors, metadata={MAGIC: json.dumps({"config": clf.config, **info})})
+    atomic_write_bytes(path, data)
     return path
 
 
@@ -205,6 +208,7 @@ def train_classifier(data_dir: str | os.PathLike | None = None, out: str | Path 
 
     if epochs < 1:
         raise ValueError(f"the feature classifier needs at least 1 epoch, got {epochs}")
+    out = _writable_out(data_dir, out)  # before minutes of training that could not be saved
     splits = load_dataset("mnist:gray", data_dir=data_dir)
     clf = FeatureClassifier(side=28).reset_parameters(seed)
     t0 = time.perf_counter()
@@ -216,19 +220,28 @@ def train_classifier(data_dir: str | os.PathLike | None = None, out: str | Path 
     if info["valid_accuracy"] < MIN_ACCURACY:  # features of a poor classifier mislead FID
         raise ValueError(f"the feature classifier reached {info['valid_accuracy']:.3f} "
                          f"validation accuracy (< {MIN_ACCURACY}); not saved: train longer")
-    if out is None:  # the per-user cache first: a shared data folder is better left read-only
-        for p in reversed(candidate_paths(data_dir)):
-            try:
-                p.parent.mkdir(parents=True, exist_ok=True)
-                if os.access(p.parent, os.W_OK):
-                    out = p
-                    break
-            except OSError:
-                continue
-    if out is None:
-        raise OSError("no writable cache folder for the classifier; pass out=")
     info["path"] = str(save_classifier(clf, out, info))
     return clf, info
+
+
+def _writable_out(data_dir: str | os.PathLike | None, out: str | Path | None) -> Path:
+    """Where :func:`train_classifier` will save: ``out`` (its folder created), else the first
+    cache folder it may write in; an OSError naming the place when it cannot be written."""
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(out)
+        return out
+    # the per-user cache first: a shared data folder is better left read-only
+    for p in reversed(candidate_paths(data_dir)):
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            check_writable(p)
+            return p
+        except OSError:
+            continue
+    where = " or ".join(str(p.parent) for p in reversed(candidate_paths(data_dir)))
+    raise OSError(f"no writable cache folder for the classifier ({where}); give --out PATH")
 
 
 def main(argv: list[str] | None = None) -> int:

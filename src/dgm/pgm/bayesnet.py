@@ -20,6 +20,7 @@ False
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -60,11 +61,11 @@ def cpd(
         len(names[p]) if p in names else (arr.shape[i] if arr.ndim == len(parents) + 1 else 2)
         for i, p in enumerate(parents)
     ]
-    need = int(np.prod(pcards, dtype=np.int64)) * card
-    if arr.size != need:
+    configs = math.prod(pcards)  # a Python int: an int64 product could wrap to 0
+    if arr.size != configs * card:
         raise ValueError(
-            f"CPD of {variable!r} given {list(parents)} needs {need} numbers "
-            f"({int(np.prod(pcards))} parent configurations x {card} states), got {arr.size}"
+            f"CPD of {variable!r} given {list(parents)} needs {configs * card} numbers "
+            f"({configs} parent configurations x {card} states), got {arr.size}"
         )
     values = np.moveaxis(arr.reshape(*pcards, card), -1, 0)
     for v, c in zip((variable, *parents), (card, *pcards)):

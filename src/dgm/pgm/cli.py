@@ -9,7 +9,7 @@ directory is ``$DGM_DATA``, else ``$XDG_CACHE_HOME/dgm``, else ``~/.cache/dgm``.
     dgm pgm query NET --target X --evidence-csv rows.csv [-o posteriors.csv]
     dgm pgm sample NET -n 100000 -o samples.csv [--seed 0]
     dgm pgm sample NET -n 10000 -o s.csv --evidence A=yes [--chains 4 --burn-in 1000]  # Gibbs
-    dgm pgm draw NET -o net.png
+    dgm pgm draw NET -o net.png   # or net.svg, net.pdf, net.jpg
 
 Errors print one line ``dgm pgm CMD: error: ...`` and exit 2; Ctrl-C prints
 ``dgm pgm CMD: interrupted`` and exits 130; a closed stdout (``| head``) ends quietly
@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from dgm.pgm._memory import check_sample_memory
 from dgm.pgm.io.network import bnlearn_file, load_network
 
 NET_HELP = (
@@ -136,7 +137,7 @@ def _query(model: Any, args: argparse.Namespace) -> int:
 def _csv_posteriors(model: Any, target: str, path: str) -> np.ndarray:
     """``P(target | row)`` for every row of an evidence CSV; errors name the file and line."""
     from dgm.pgm.data import TableError, read_csv_with_lines
-    from dgm.pgm.inference import ImpossibleEvidenceError
+    from dgm.pgm.inference import ImpossibleEvidenceError, ZeroPartitionError
 
     rows, lines = read_csv_with_lines(path)
     if rows.pop(target, None) is not None:
@@ -148,6 +149,8 @@ def _csv_posteriors(model: Any, target: str, path: str) -> np.ndarray:
     except TableError as err:
         where = f"{path}, line {lines[err.row]}, column {err.column!r}"
         raise ValueError(f"{where}: {err.detail}") from None
+    except ZeroPartitionError:  # the network is to blame, not a row: see _run
+        raise
     except ImpossibleEvidenceError as err:
         at = ", ".join(str(lines[r]) for r in err.rows)  # the first 10 impossible rows
         where = f", line{'s' if len(err.rows) > 1 else ''} {at}" if err.rows else ""
@@ -176,18 +179,26 @@ def _sample(model: Any, args: argparse.Namespace) -> int:
     if gibbs:
         codes, how = _gibbs_codes(model, evidence, args)
     else:
+        check_sample_memory(args.n, len(model.variables), f"-n {args.n}")
         codes, how = model.sample(args.n, seed=args.seed), "forward"  # (N, variables)
     if suffix == ".npy":
         from dgm._files import atomic_save_npy
 
         atomic_save_npy(_output(args.output), np.asarray(codes, dtype=np.int64))
     else:
-        names = [np.asarray(model.states[v], dtype=object) for v in model.variables]
-        rows = zip(*(names[j][codes[:, j]] for j in range(len(names))))
-        write_csv(_output(args.output), model.variables, rows)
+        write_csv(_output(args.output), model.variables, _csv_rows(model, codes))
     given = f" given {evidence}" if evidence else ""
     print(f"wrote {args.n} {how} samples{given} to {args.output}")
     return 0
+
+
+def _csv_rows(model: Any, codes: np.ndarray):
+    """The state names of each row of ``codes`` (N, variables); N empty rows for a network
+    without variables (a zip of no columns would give no rows at all)."""
+    if not model.variables:
+        return ([] for _ in range(len(codes)))
+    names = [np.asarray(model.states[v], dtype=object) for v in model.variables]
+    return zip(*(names[j][codes[:, j]] for j in range(len(names))))
 
 
 def _gibbs_codes(model: Any, evidence: dict[str, str], args: argparse.Namespace):
@@ -202,11 +213,15 @@ def _gibbs_codes(model: Any, evidence: dict[str, str], args: argparse.Namespace)
     if chains < 1 or burn_in < 0:
         raise ValueError(f"--chains must be at least 1 and --burn-in at least 0, got "
                          f"{chains} and {burn_in}")
-    sampler = GibbsSampler(model, evidence)
     draws = -(-args.n // chains)
+    flags = f"-n {args.n}" + (f" with --chains {chains}" if args.chains is not None else "")
+    check_sample_memory(chains * draws, len(model.variables), flags)
+    sampler = GibbsSampler(model, evidence)
     res = sampler.run(draws, chains=chains, burn_in=burn_in, seed=args.seed)
     codes = np.empty((args.n, len(model.variables)), dtype=np.int64)
-    drawn = res.samples.transpose(1, 0, 2).reshape(-1, len(res.variables))[: args.n]
+    # the shape in full: with every variable observed (none sampled) -1 is ambiguous
+    drawn = res.samples.transpose(1, 0, 2).reshape(chains * draws, len(res.variables))
+    drawn = drawn[: args.n]
     for j, v in enumerate(model.variables):
         codes[:, j] = (drawn[:, res.variables.index(v)] if v in res.variables
                        else sampler.evidence[v])
@@ -216,12 +231,16 @@ def _gibbs_codes(model: Any, evidence: dict[str, str], args: argparse.Namespace)
               f"worst split R-hat {rhat:.4f}, least ESS {n_eff:.0f}"
               + ("  WARNING: R-hat > 1.01, the chains have not mixed: raise --burn-in or -n"
                  if rhat > 1.01 else ""), file=sys.stderr)
+    elif not res.variables:
+        print("gibbs: no variable is left to sample (every one is observed): each sample is "
+              "the evidence", file=sys.stderr)
     return codes, "Gibbs"
 
 
 def _draw(model: Any, args: argparse.Namespace) -> int:
-    from dgm.pgm.draw import draw_network
+    from dgm.pgm.draw import draw_network, picture_path
 
+    picture_path(args.output)  # a suffix it cannot write, before its folder is made
     path = draw_network(model, _output(args.output))
     print(f"wrote {path}")
     return 0
@@ -323,18 +342,28 @@ def add_pgm_subparser(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"Gibbs chains (default: {GIBBS_CHAINS})")
     sample.add_argument("--burn-in", type=int, dest="burn_in",
                         help=f"Gibbs sweeps discarded per chain (default: {GIBBS_BURN_IN})")
-    draw = command("draw", "picture of the network (PNG)")
-    draw.add_argument("-o", "--output", required=True, help="PNG file (.png added if no suffix)")
+    draw = command("draw", "picture of the network (PNG, SVG, PDF or JPEG)")
+    draw.add_argument("-o", "--output", required=True,
+                      help="picture file: .png, .svg, .pdf, .jpg or .jpeg (.png added if no "
+                      "suffix)")
     return pgm
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Load NET and run the command; a network with ``Z = 0`` is named in the error."""
+    from dgm.pgm.inference import ZeroPartitionError
+
+    try:
+        return COMMANDS[args.pgm_command](load_network(args.net), args)
+    except ZeroPartitionError as err:
+        raise ValueError(f"{args.net}: {err}") from None
 
 
 def run_pgm(args: argparse.Namespace) -> int:
     """Run a parsed ``pgm`` command: 0, or 2 after a one-line error, 130 after Ctrl-C."""
     from dgm._errors import run_command
 
-    return run_command(f"dgm pgm {args.pgm_command}",
-                       lambda: COMMANDS[args.pgm_command](load_network(args.net), args),
-                       (ValueError, OSError))
+    return run_command(f"dgm pgm {args.pgm_command}", lambda: _run(args), (ValueError, OSError))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

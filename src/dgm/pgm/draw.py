@@ -1,4 +1,5 @@
-"""Pictures: a network drawing and a Markov-chain mixing curve (PNG, matplotlib Agg).
+"""Pictures: a network drawing and a Markov-chain mixing curve (PNG, SVG, PDF or JPEG;
+matplotlib Agg).
 
 matplotlib is imported inside the functions, so ``import dgm.pgm`` stays light.
 
@@ -232,14 +233,34 @@ def _figure(width: float, height: float):
     return plt, plt.figure(figsize=(width, height))
 
 
-def _save_png(fig, path: str | Path) -> Path:
-    """Write ``fig`` to ``path`` (``.png`` added when it has no suffix, as matplotlib does
-    when saving) with :func:`dgm.plots.save_figure`: atomically, then closed."""
+PICTURE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg")
+"""The suffixes a picture may have: matplotlib writes each in its own format (JPEG through
+Pillow, which dgm depends on)."""
+
+
+def picture_path(path: str | Path) -> tuple[Path, str]:
+    """``(path, format)``: ``path`` with ``.png`` added when it has no suffix (as matplotlib
+    does), the format its suffix names; a ValueError for any other suffix, which would
+    otherwise get PNG bytes under a name that promises something else."""
+    path = Path(path)
+    if not path.suffix:
+        return path.with_suffix(".png"), "png"
+    fmt = path.suffix[1:].lower()
+    if fmt not in PICTURE_FORMATS:
+        allowed = ", ".join(f".{f}" for f in PICTURE_FORMATS)
+        raise ValueError(f"{path}: cannot write a {path.suffix} picture; give a file ending "
+                         f"in {allowed} (or no suffix, for .png)")
+    return path, fmt
+
+
+def _save_picture(fig, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` (checked by the caller with :func:`picture_path` before the
+    figure was made) in its suffix's format with :func:`dgm.plots.save_figure`: atomically,
+    then closed."""
     from dgm.plots import save_figure
 
-    path = Path(path)
-    return save_figure(fig, path if path.suffix else path.with_suffix(".png"), dpi=120,
-                       bbox_inches="tight")
+    path, fmt = picture_path(path)
+    return save_figure(fig, path, dpi=120, bbox_inches="tight", format=fmt)
 
 
 def network_figure(model: Any, title: str | None = None):
@@ -269,17 +290,21 @@ def network_figure(model: Any, title: str | None = None):
 
 
 def draw_network(model: Any, path: str | Path, title: str | None = None) -> Path:
-    """Save a picture of the network's graph to ``path`` (PNG); return the path written."""
-    return _save_png(network_figure(model, title)[1], path)
+    """Save a picture of the network's graph to ``path`` (PNG, SVG, PDF or JPEG, by its
+    suffix; see :func:`picture_path`); return the path written."""
+    picture_path(path)  # a wrong suffix before the layout, which may take a while
+    return _save_picture(network_figure(model, title)[1], path)
 
 
 def plot_mixing(
     curves: Mapping[str, Sequence[float]], path: str | Path, ylabel: str = "total variation to pi"
 ) -> Path:
-    """Save a mixing-curve plot (PNG): one line per named curve, against the step (log scale).
+    """Save a mixing-curve plot (PNG, or the format of the suffix: see :func:`picture_path`):
+    one line per named curve, against the step (log scale).
 
     Returns the path written.
     """
+    picture_path(path)  # a wrong suffix before a figure is made
     _, fig = _figure(6.0, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     for label, ys in curves.items():
@@ -289,4 +314,4 @@ def plot_mixing(
     ax.set_ylabel(ylabel)
     ax.legend()
     ax.grid(True, alpha=0.3)
-    return _save_png(fig, path)
+    return _save_picture(fig, path)

@@ -15,6 +15,7 @@ all factors.  Every operation returns a new factor; the table is read-only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -108,10 +109,11 @@ class Factor:
             )
         names = _state_names(variables, cardinality, state_names or {})
         arr = np.array(values, dtype=np.float64)
-        if arr.size != int(np.prod(cardinality, dtype=np.int64)):
+        need = math.prod(cardinality)  # a Python int: an int64 product could wrap to 0
+        if arr.size != need:
             raise ValueError(
                 f"factor over {list(variables)} with cardinalities {list(cardinality)} needs "
-                f"{int(np.prod(cardinality))} values, got {arr.size}"
+                f"{need} values, got {arr.size}"
             )
         arr = arr.reshape(cardinality)
         bad = ~np.isfinite(arr) | (arr < 0)
@@ -149,7 +151,7 @@ class Factor:
         high  0.6133
         """
         head = f"Factor({list(self.variables)}, cardinality={list(self.cardinality)})"
-        n = int(np.prod(self.cardinality)) if self.variables else 1
+        n = math.prod(self.cardinality)
         if n > self.SHOWN:
             return f"{head} ({n} values: see .values)"
         cols = [*self.variables, "value"]

@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -319,8 +320,9 @@ def gibbs_transition_matrix(
     Returns the support states, their exact probabilities and the chain.
     """
     cards = [len(model.states[v]) for v in model.variables]
-    if int(np.prod(cards)) > max_states:
-        raise ValueError(f"{int(np.prod(cards))} joint states: too many for an explicit kernel")
+    size = math.prod(cards)  # a Python int: an int64 product of 64 binary variables is 0
+    if size > max_states:
+        raise ValueError(f"{size} joint states: too many for an explicit kernel")
     grid = np.array(list(itertools.product(*(range(c) for c in cards))), dtype=np.int64)
     sampler = GibbsSampler(model, check=False)
     logw = sampler._log_weight(grid)

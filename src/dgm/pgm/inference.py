@@ -48,6 +48,14 @@ class ImpossibleEvidenceError(ValueError):
         self.rows = list(rows)
 
 
+class ZeroPartitionError(ImpossibleEvidenceError):
+    """The model's factors give every joint state weight 0 (``Z = 0``): it defines no
+    distribution, whatever the evidence (which is not to blame, and may be empty)."""
+
+
+ZERO_Z = "the factors give every joint state weight 0 (Z = 0): the model defines no distribution"
+
+
 def _components(tables: Sequence[Table]) -> list[list[int]]:
     """Indices of the tables in each connected component (shared variables)."""
     parent = list(range(len(tables)))
@@ -147,6 +155,23 @@ class ExactInference:
             out.append((vars_, arr))
         return out
 
+    def _zero_partition(self) -> bool:
+        """Whether the model itself gives every state weight 0 (asked only once a query has
+        found no mass: it costs a partition function)."""
+        try:
+            self._log_normalizer()  # a Markov network's log Z: a ValueError when Z = 0
+        except ValueError:
+            return True
+        return False
+
+    def _impossible(self, evidence: Mapping[str, Any] | None) -> ImpossibleEvidenceError:
+        """The error for a query that found no mass: the evidence has probability 0 -- or,
+        when the model has ``Z = 0`` (say, a factor of zeros), that; else a query with no
+        evidence at all would blame "the evidence {}"."""
+        if self._zero_partition():
+            return ZeroPartitionError(ZERO_Z)
+        return ImpossibleEvidenceError(f"the evidence {dict(evidence or {})} has probability 0")
+
     def _order_for(self, eliminate: set[str]) -> list[str]:
         return [v for v in self.elimination_order() if v in eliminate]
 
@@ -193,14 +218,12 @@ class ExactInference:
             if set(q) & {v for vars_, _ in part for v in vars_}:
                 keep += part
             elif self._log_mass(part, ())[0] <= 0:
-                raise ImpossibleEvidenceError(
-                    f"the evidence {dict(evidence or {})} has probability 0"
-                )
+                raise self._impossible(evidence)
         keep += [(tuple(q), np.ones([len(self.states[v]) for v in q]))]
         joint, _ = self._log_mass(keep, q)
         total = joint.sum()
         if not total > 0:
-            raise ImpossibleEvidenceError(f"the evidence {dict(evidence or {})} has probability 0")
+            raise self._impossible(evidence)
         return Factor(q, joint.shape, joint / total, {v: self.states[v] for v in q})
 
     def log_probability_of_evidence(
@@ -247,7 +270,7 @@ class ExactInference:
             rest = log_sum_product(log_tables(tables), self._order_for(free))
             best, idx = max_product(rest, self._order_for(set(targets)))
         if not np.isfinite(best):
-            raise ImpossibleEvidenceError(f"the evidence {dict(evidence or {})} has probability 0")
+            raise self._impossible(evidence)
         return {v: self.states[v][idx[v]] for v in targets}
 
     # -------------------------------------------------------------- batches
@@ -349,6 +372,8 @@ class ExactInference:
                 total[idx] = joint[idx].sum(axis=1)
         if not np.all(total > 0):
             rows = (np.flatnonzero(~(total > 0)) + offset)[:10].tolist()
+            if self._zero_partition():  # no row is to blame
+                raise ZeroPartitionError(ZERO_Z)
             raise ImpossibleEvidenceError(f"evidence rows {rows} have probability 0", rows)
         return joint / total[:, None]
 

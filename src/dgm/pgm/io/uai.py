@@ -19,6 +19,7 @@ dgm.pgm.io.uai.UAIError: <string>, line 5: variable index 7 out of range (2 vari
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,11 @@ from dgm.pgm.bayesnet import BayesianNetwork
 from dgm.pgm.factor import Factor
 from dgm.pgm.io._text import read_network_text
 from dgm.pgm.markovnet import MarkovNetwork
+
+MAX_STATES = 1_000_000
+"""The most states a variable may have: each gets a name, and a variable that no factor
+mentions a unit table, so a cardinality such as 10^11 (no table need list its entries)
+would exhaust the memory instead of failing with a message."""
 
 
 class UAIError(ValueError):
@@ -75,6 +81,15 @@ class _Tokens:
             raise self.error(f"expected {what} (a number), found {tok!r}") from None
 
 
+def _cardinality(t: _Tokens, i: int) -> int:
+    """The number of states of variable ``i``: from 1 to :data:`MAX_STATES`."""
+    card = t.integer(f"the cardinality of variable {i}", low=1)
+    if card > MAX_STATES:
+        raise t.error(f"variable {i} (x{i}) has {card} states; at most {MAX_STATES:,} are "
+                      "supported (each state gets a name and a table entry)")
+    return card
+
+
 def parse_uai(text: str, source: str = "<string>") -> MarkovNetwork | BayesianNetwork:
     """A MarkovNetwork (``MARKOV``) or BayesianNetwork (``BAYES``) from UAI text."""
     t = _Tokens(text, source)
@@ -82,7 +97,7 @@ def parse_uai(text: str, source: str = "<string>") -> MarkovNetwork | BayesianNe
     if kind not in ("MARKOV", "BAYES"):
         raise t.error(f"expected MARKOV or BAYES, found {kind!r}")
     n = t.integer("the number of variables")
-    cards = [t.integer(f"the cardinality of variable {i}", low=1) for i in range(n)]
+    cards = [_cardinality(t, i) for i in range(n)]
     scopes = []
     for j in range(t.integer("the number of factors")):
         k = t.integer("a scope size")
@@ -94,7 +109,7 @@ def parse_uai(text: str, source: str = "<string>") -> MarkovNetwork | BayesianNe
     names = [f"x{i}" for i in range(n)]
     factors = []
     for j, scope in enumerate(scopes):
-        size = int(np.prod([cards[i] for i in scope], dtype=np.int64))
+        size = math.prod(cards[i] for i in scope)  # a Python int: an int64 could wrap to 0
         count = t.integer("a table size")
         if count != size:
             raise t.error(f"table for scope {scope} needs {size} entries, says {count}")
