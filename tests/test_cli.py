@@ -517,3 +517,218 @@ def test_a_default_grbm_names_the_data_it_takes_and_its_likelihood_is_computable
     assert rec["log_z_method"] == "exact" and math.isfinite(rec["nll_nats"])
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["valid_loss"] == pytest.approx(rows[-1]["valid_free_energy"] + rec["log_z"])
+
+
+# -- error handling: nothing lost, every message one line naming the file or the flag --------
+def _files(folder) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes: what a failed command must leave as it was."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("files", [
+    {"config.json": '{"my": "important settings"}', "samples.png": "precious"},
+    {"notes.txt": "mine"},
+], ids=["foreign-config", "project"])
+@pytest.mark.parametrize("as_dot", [False, True], ids=["out-dir", "out-dot"])
+def test_out_refuses_a_folder_that_is_not_a_run_and_loses_nothing(tmp_path, capsys, monkeypatch,
+                                                                  files, as_dot):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    for name, text in files.items():
+        (proj / name).write_text(text)
+    if as_dot:  # `--out .` in a project folder
+        monkeypatch.chdir(proj)
+    out = "." if as_dot else str(proj)
+    assert main(["train", "vae", *FAST, "--epochs", "1", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert f"{out} is not empty and is not a dgm run directory" in err
+    assert ", ".join(sorted(files)) in err and "give --out a new or empty folder" in err
+    assert _files(proj) == {k: v.encode() for k, v in files.items()}
+
+
+def test_out_may_be_a_run_that_stopped_before_its_first_epoch(run, tmp_path):
+    started = tmp_path / "started"  # its config.json only: nothing to lose
+    started.mkdir()
+    (started / "config.json").write_text((run / "config.json").read_text())
+    assert main(["train", "vae", *FAST, "--epochs", "1", "--out", str(started)]) == 0
+    assert (started / "checkpoint.safetensors").is_file()
+
+
+def test_a_run_without_its_checkpoint_keeps_its_best_weights(run, tmp_path, capsys):
+    """best.safetensors but no checkpoint (deleted or lost): no resume, and no advice to
+    start the run again (a new run in that folder would delete the best weights)."""
+    lost = tmp_path / "lost"
+    shutil.copytree(run, lost)
+    (lost / "checkpoint.safetensors").unlink()
+    before = _files(lost)
+    assert main(["train", "--resume", str(lost)]) == 2
+    err = capsys.readouterr().err
+    assert f"{lost} has no checkpoint.safetensors to resume from" in err
+    assert "start it again" not in err and "another --out" in err
+    assert main(["train", "vae", *FAST, "--epochs", "1", "--out", str(lost)]) == 2
+    assert "holds a run's best weights (best.safetensors)" in capsys.readouterr().err
+    assert _files(lost) == before
+
+
+def test_info_counts_the_epochs_the_checkpoint_holds(run, tmp_path, capsys):
+    """Not the metrics' lines: here metrics.jsonl is gone, the checkpoint holds 3 epochs."""
+    bare = tmp_path / "bare"
+    shutil.copytree(run, bare)
+    (bare / "metrics.jsonl").unlink()
+    assert main(["info", str(bare)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["epochs_done"] == 3 and info["last"] is None
+
+
+def test_a_resume_whose_time_budget_is_spent_says_which_flag_extends_it(tmp_path, capsys):
+    """Stopped by --max-minutes: --more-epochs alone would train nothing; it is an error
+    that names --max-minutes, and the run is left as it was."""
+    out = tmp_path / "run"
+    assert main(["train", "vae", *FAST, "--epochs", "5", "--max-minutes", "1e-6",
+                 "--picture-every", "0", "--out", str(out)]) == 0
+    before = _files(out)
+    capsys.readouterr()
+    for more in ([], ["--more-epochs", "5"]):
+        assert main(["train", "--resume", str(out), *more]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "training up to" not in err
+        assert f"{out} cannot train beyond epoch 1: its time budget is spent" in err
+        assert "give --max-minutes M above" in err
+        assert _files(out) == before
+    assert main(["train", "--resume", str(out), "--more-epochs", "1", "--max-minutes", "5"]) \
+        == 0
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()] \
+        == [1, 2]
+
+
+def _edit_record(run, **change) -> None:
+    record = json.loads((run / "config.json").read_text())
+    for key, value in change.items():
+        section, _, name = key.partition("__")
+        if name:
+            record[section][name] = value
+        else:
+            record[section] = value
+    (run / "config.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("damage, commands, file, message", [
+    (lambda r: _edit_record(r, data=None), ("info", "eval", "resume"), "config.json",
+     "is not a valid dgm run config: 'data' must be an object, got null"),
+    (lambda r: _edit_record(r, data={}), ("eval",), "config.json",
+     "'data' must name the run's data set in 'spec'"),
+    (lambda r: _edit_record(r, train="oops"), ("info", "resume"), "config.json",
+     "'train' must be an object, got \"oops\""),
+    (lambda r: (r / "config.json").write_text(json.dumps(
+        "model model_config input_shape train data")), ("info", "resume"), "config.json",
+     "is not a valid dgm run config: it must hold a JSON object"),
+    (lambda r: (r / "config.json").write_bytes(b"\x89PNG\x00\xff"), ("info", "resume"),
+     "config.json", "is not a valid dgm run config: 'utf-8' codec can't decode"),
+    (lambda r: (r / "metrics.jsonl").write_bytes(b"\x89PNG\x00\xff\n{}\n"), ("info", "resume"),
+     "metrics.jsonl", ", line 1: not a JSON record"),
+    (lambda r: (r / "metrics.jsonl").write_text('garbage\n{"epoch": 2}\n'), ("resume",),
+     "metrics.jsonl", ", line 1: not a JSON record"),
+    (lambda r: _edit_record(r, train__bogus=1), ("resume",), "config.json",
+     "the saved training settings ('train') are damaged: TrainConfig: unknown option(s)"),
+    (lambda r: _edit_record(r, train__lr="fast"), ("resume",), "config.json",
+     "the saved training settings ('train') are damaged: lr must be a finite number"),
+], ids=["data-null", "data-empty", "train-str", "json-str", "binary-config", "binary-metrics",
+        "garbage-metrics", "unknown-saved-option", "bad-saved-value"])
+def test_a_damaged_run_directory_is_one_line_naming_the_file_and_loses_nothing(
+        run, tmp_path, capsys, damage, commands, file, message):
+    """No traceback, the damaged file named; a resume that fails changes no file (the
+    config.json it would rewrite for --more-epochs included)."""
+    bad = tmp_path / "bad"
+    shutil.copytree(run, bad)
+    damage(bad)
+    before = _files(bad)
+    argv = {"info": ["info", str(bad)], "eval": ["eval", str(bad), "--max-examples", "2"],
+            "resume": ["train", "--resume", str(bad), "--more-epochs", "1"]}
+    for command in commands:
+        assert main(argv[command]) == 2, command
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{bad / file}" in err and message in err, err
+        assert _files(bad) == before, command
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--resume", "vae", "--epochs", "5"], "--epochs cannot change when resuming"),
+    (["train", "--resume", "run", "--data-dir", "gan", "--lr", "1"],
+     "--lr cannot change when resuming"),
+    (["train", "--resume", "gan", "--more-epochs", "2", "--batch-size", "5"],
+     "--batch-size cannot change"),
+], ids=["run-named-vae", "data-dir-named-gan", "run-named-gan"])
+def test_a_resume_flag_check_is_not_fooled_by_a_folder_named_like_a_model(argv, message,
+                                                                          capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("patched, argv", [
+    ("build_parser", ["eval", "RUN"]),
+    ("_resume_flag_error", ["train", "--resume", "RUN"]),
+], ids=["eval", "train-resume"])
+def test_ctrl_c_while_the_parser_imports_torch_is_one_line(monkeypatch, capsys, patched, argv):
+    """The parser of train and eval (and the resume check) import torch: seconds in which
+    Ctrl-C used to print a traceback."""
+    import dgm.cli
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dgm.cli, patched, interrupted)
+    assert main(argv) == 130
+    assert capsys.readouterr().err == f"dgm {argv[0]}: interrupted\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "vae", "--seed", str(2**64 + 1)], "--seed must be at most 2**63 - 1"),
+    (["train", "vae", "--schedule-clock", "time"],
+     "--schedule-clock 'time' reads the schedule off the time budget: set --max-minutes"),
+    (["train", "vae", *FAST, "--activation", "foo"], "--activation must be one of"),
+    (["sample", "RUN", "-o", "x.png", "--seed", str(2**64 + 1)],
+     "--seed must be at most 2**63 - 1"),
+    (["sample", "RUN", "-o", "x.png", "--seed", "-1"], "--seed must be an integer >= 0"),
+    (["eval", "RUN", "--seed", str(2**63)], "--seed must be at most 2**63 - 1"),
+    (["classifier", "--seed", str(2**63)], "--seed must be at most 2**63 - 1"),
+], ids=["train-seed", "schedule-clock", "activation", "sample-seed", "sample-seed-negative",
+        "eval-seed", "classifier-seed"])
+def test_a_bad_value_is_named_by_its_flag_before_any_work(run, tmp_path, capsys, argv,
+                                                          message):
+    argv = [str(run) if a == "RUN" else a for a in argv]
+    if argv[0] == "train":
+        argv += ["--out", str(tmp_path / "x")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "x").exists()
+
+
+TORCH_NO_MEMORY = RuntimeError("[enforce fail at alloc_cpu.cpp:118] data. DefaultCPUAllocator: "
+                               "can't allocate memory: you tried to allocate 80000000000 bytes. "
+                               "Error code 12 (Cannot allocate memory)")
+
+
+@pytest.mark.parametrize("error, size", [(TORCH_NO_MEMORY, " (an allocation of 80 GB failed)"),
+                                         (MemoryError(), "")], ids=["torch", "MemoryError"])
+@pytest.mark.parametrize("method, argv, message", [
+    ("sample", ["sample", "RUN", "-n", "100000000", "-o", "OUT/s.npy"],
+     "dgm sample: error: drawing 100000000 samples needs more memory than there is{}: "
+     "lower -n"),
+    ("__init__", ["train", "vae", *FAST, "--latent", "100000000", "--out", "OUT/r"],
+     "dgm train: error: the vae model needs more memory than there is{}: lower --latent "
+     "(given 100000000)"),
+], ids=["sample-n", "train-latent"])
+def test_running_out_of_memory_names_the_size_and_the_option_to_lower(
+        run, tmp_path, capsys, monkeypatch, error, size, method, argv, message):
+    from dgm.models.vae import VAE
+
+    def no_memory(*args, **kw):
+        raise error
+
+    monkeypatch.setattr(VAE, method, no_memory)
+    argv = [a.replace("RUN", str(run)).replace("OUT", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message.format(size) + "\n"
+    assert list(tmp_path.iterdir()) == []

@@ -50,7 +50,8 @@ def options_as_flags(names: Iterable[str]) -> Iterator[None]:
     except ValueError as err:
         msg = str(err)
         for name in sorted(names, key=len, reverse=True):
-            msg = re.sub(rf"(?<![\w-]){name}(?=[ =])", flag(name), msg)
+            # a name before " " or "=" or at the end; not prose: "reads the schedule off"
+            msg = re.sub(rf"(?<![\w-])(?<!the ){name}(?=[ =]|$)", flag(name), msg)
         if msg == str(err):
             raise
         raise ValueError(msg) from err
@@ -67,3 +68,38 @@ def command(subparsers, name: str, **kw: Any) -> argparse.ArgumentParser:
     c = subparsers.add_parser(name, allow_abbrev=False, **kw)
     c.set_defaults(cli_parser=c)
     return c
+
+
+#: what torch says when an allocation fails (CPU: "DefaultCPUAllocator: can't allocate
+#: memory: you tried to allocate N bytes"; GPU: "CUDA out of memory. Tried to allocate 2 GiB")
+_NO_MEMORY = re.compile(r"can't allocate memory|out of memory", re.I)
+#: the size asked for, in torch's and NumPy's words ("Unable to allocate 149. GiB for ...")
+_ASKED = re.compile(r"(?:tried|unable) to allocate ([\d.]+) ?(bytes|[KMGTP]i?B)", re.I)
+
+
+@contextlib.contextmanager
+def memory_named(what: str, lower: str) -> Iterator[None]:
+    """A MemoryError, or torch's RuntimeError for an allocation that failed, as a one-line
+    :class:`~dgm._errors.DGMError`: ``WHAT needs more memory than there is (an allocation
+    of 80 GB failed): lower LOWER``, the option that sets the size, not a traceback."""
+    from dgm._errors import DGMError
+
+    try:
+        yield
+    except (MemoryError, RuntimeError) as err:
+        if isinstance(err, DGMError) or not (isinstance(err, MemoryError)
+                                              or _NO_MEMORY.search(str(err))):
+            raise
+        raise DGMError(f"{what} needs more memory than there is{_asked(str(err))}: "
+                       f"lower {lower}") from None
+
+
+def _asked(message: str) -> str:
+    """`` (an allocation of 80 GB failed)`` read off an allocation error's message (the
+    one that failed: the command may have needed more in all); "" when it has none."""
+    m = _ASKED.search(message)
+    if m is None:
+        return ""
+    size, unit = m.groups()
+    size = f"{float(size) / 1e9:.3g} GB" if unit == "bytes" else f"{size.rstrip('.')} {unit}"
+    return f" (an allocation of {size} failed)"

@@ -16,9 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dgm._checks import check_count
 from dgm._errors import run_command
-from dgm._flags import add_dataclass_flags, command, flag, options_as_flags, split_args
+from dgm._flags import (
+    add_dataclass_flags,
+    command,
+    flag,
+    memory_named,
+    options_as_flags,
+    split_args,
+)
 from dgm.data.cli import add_data_subparser, run_data
 from dgm.eval.cli import add_eval_subparsers
 from dgm.pgm.cli import add_pgm_subparser, run_pgm
@@ -33,15 +39,15 @@ def _resumable() -> tuple[str, ...]:
     return tuple(k for k in RESUME_FREE if k != "epochs")
 
 
-def _resumable_flags() -> set[str]:
-    """:func:`_resumable` as the flags a user may type, ``--no-X`` too for a switch."""
-    import dataclasses
-
+def _resumable_flags() -> tuple[set[str], set[str]]:
+    """:func:`_resumable` as the flags a user may type: (those that take a value, the
+    switches, ``--no-X`` too)."""
     from dgm.train import TrainConfig
 
     switches = {f.name for f in dataclasses.fields(TrainConfig) if str(f.type) == "bool"}
-    return {f"--{p}{k.replace('_', '-')}" for k in _resumable()
-            for p in (("", "no-") if k in switches else ("",))}
+    valued = {flag(k) for k in _resumable() if k not in switches}
+    return valued, {f"--{p}{k.replace('_', '-')}" for k in _resumable() if k in switches
+                    for p in ("", "no-")}
 
 
 def _default_run_dir(model: str, data: str) -> Path:
@@ -75,61 +81,28 @@ def train_configs(args: argparse.Namespace) -> tuple[type, Any, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from dgm.data import load_dataset
-    from dgm.train import TrainConfig, Trainer, TrainingInterrupted
-    from dgm.train.checkpoint import (
-        CHECKPOINT,
-        CONFIG,
-        build_run_model,
-        checkpoint_epochs,
-        read_run_config,
-    )
+    from dgm.train import Trainer, TrainingInterrupted
+    from dgm.train.rundir import check_new_run_dir
 
-    resumable = _resumable()
-    more = getattr(args, "more_epochs", None)
     if args.resume:
-        if args.model:
-            raise ValueError(f"--resume continues {args.resume} as it was configured: a model "
-                             f"and its flags ({args.model} ...) cannot change it (only "
-                             f"{', '.join(flag(k) for k in resumable)} and --more-epochs can)")
-        run_dir = Path(args.resume)
-        rec = read_run_config(run_dir)
-        if not (run_dir / CHECKPOINT).exists():
-            raise ValueError(f"{run_dir} has no checkpoint yet: the run stopped before its "
-                             "first epoch ended; start it again with its dgm train command")
-        given = {k: v for k, v in vars(args).items() if k in resumable}
-        done = checkpoint_epochs(run_dir / CHECKPOINT)
-        if more is not None:
-            given["epochs"] = done + check_count("--more-epochs", more)
-            print(f"dgm train: {done} epochs done; training up to {given['epochs']}",
-                  file=sys.stderr)
-        with options_as_flags(resumable):
-            tcfg = TrainConfig.from_dict({**rec["train"], **given})  # the flags checked
-        if done >= tcfg.epochs:
-            print(f"dgm train: {run_dir} has already trained all its {done} epochs; "
-                  f"--more-epochs N trains N more", file=sys.stderr)
+        resumed = _resumed_run(args)
+        if resumed is None:
             return 0
-        model = build_run_model(rec, run_dir / CONFIG)
+        run_dir, tcfg, model = resumed
     else:
         if not args.model:
             print("dgm train: name a model (" + ", ".join(MODEL_NAMES) + ") or --resume RUN_DIR",
                   file=sys.stderr)
             return 2
-        if more is not None:
+        if getattr(args, "more_epochs", None) is not None:
             raise ValueError("--more-epochs continues a run: use it with --resume RUN_DIR "
                              "(a new run takes --epochs)")
         cls, tcfg, mcfg = train_configs(args)
         run_dir = Path(args.out) if args.out else _default_run_dir(args.model, tcfg.data)
-        if (run_dir / CHECKPOINT).exists():
-            print(f"dgm train: {run_dir} already holds a run; use --resume {run_dir} "
-                  "or another --out", file=sys.stderr)
-            return 2
+        check_new_run_dir(run_dir)  # (nothing there may be lost)
     splits = load_dataset(tcfg.data, data_dir=tcfg.data_dir)
     if not args.resume:
-        from dgm._rng import derive_seed
-
-        # ("init" alone would equal the loop's first shuffle seed, derive_seed(seed, "perm", 0))
-        init = derive_seed(tcfg.seed, "cli", "init")
-        model = cls(mcfg, splits.train.shape).reset_parameters(init)
+        model = _new_model(args, cls, mcfg, tcfg.seed, splits.train.shape)
     t0 = time.perf_counter()
     preset = getattr(args, "preset", None) or None  # (a resumed run keeps its record's)
     trainer = Trainer(model, tcfg, splits, run_dir, resume=bool(args.resume), preset=preset)
@@ -151,6 +124,55 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"trained {n} epoch{'s' if n != 1 else ''} in {time.perf_counter() - t0:.1f}s; "
               f"{kept}; run directory: {run_dir}")
     return 0
+
+
+def _resumed_run(args: argparse.Namespace) -> tuple[Path, Any, Any] | None:
+    """``dgm train --resume RUN_DIR``: (the run directory, the TrainConfig it goes on with,
+    its model), every file and flag checked first; None when it has trained all its epochs
+    (said on stderr). A budget that stopped it and still holds is an error naming the flag
+    that extends it: "training up to N" and then no epoch would hide why."""
+    from dgm.train.checkpoint import CONFIG, build_run_model
+    from dgm.train.rundir import resume_config
+    from dgm.train.state import spent_budget
+    from dgm.train.stops import BudgetSpent
+
+    resumable = _resumable()
+    if args.model:
+        raise ValueError(f"--resume continues {args.resume} as it was configured: a model "
+                         f"and its flags ({args.model} ...) cannot change it (only "
+                         f"{', '.join(flag(k) for k in resumable)} and --more-epochs can)")
+    run_dir = Path(args.resume)
+    given = {k: v for k, v in vars(args).items() if k in resumable}
+    more = getattr(args, "more_epochs", None)
+    rec, tcfg, state = resume_config(run_dir, given, more)
+    if state.epoch >= tcfg.epochs:
+        print(f"dgm train: {run_dir} has already trained all its {state.epoch} epochs; "
+              f"--more-epochs N trains N more", file=sys.stderr)
+        return None
+    why = spent_budget(state, tcfg) if state.done else None
+    if why:
+        raise BudgetSpent.at(run_dir, state.epoch, why)
+    if more is not None:
+        print(f"dgm train: {state.epoch} epochs done; training up to {tcfg.epochs}",
+              file=sys.stderr)
+    return run_dir, tcfg, build_run_model(rec, run_dir / CONFIG)
+
+
+def _new_model(args: argparse.Namespace, cls: type, mcfg: Any, seed: int, shape: tuple):
+    """A new run's model, initialized from its seed. An option its constructor refuses is
+    named by its flag, and one too large for the memory too (the largest size given)."""
+    from dgm._rng import derive_seed
+
+    given = split_args(args, cls.Config)
+    sizes = {k: max(v, default=0) if isinstance(v, (list, tuple)) else v  # (--hidden 8 8)
+             for k, v in given.items()}
+    sizes = {k: v for k, v in sizes.items() if isinstance(v, int) and not isinstance(v, bool)}
+    big = max(sizes, key=sizes.__getitem__, default=None)
+    lower = f"{flag(big)} (given {given[big]})" if big else "the model's sizes"
+    with options_as_flags(f.name for f in dataclasses.fields(cls.Config)), \
+            memory_named(f"the {args.model} model", lower):
+        # ("init" alone would equal the loop's first shuffle seed, derive_seed(seed, "perm", 0))
+        return cls(mcfg, shape).reset_parameters(derive_seed(seed, "cli", "init"))
 
 
 def _final_pictures(run_dir: Path, splits) -> None:
@@ -175,9 +197,11 @@ def _final_pictures(run_dir: Path, splits) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     import dgm
     from dgm.plots import save_grid
+    from dgm.train.config import check_seed
 
     if args.n < 1:
         raise ValueError(f"-n must be at least 1, got {args.n}")
+    check_seed("--seed", args.seed)  # (the model's own check would name "seed")
     out = Path(args.output)
     if out.suffix not in (".png", ".npy"):
         raise ValueError(f"output must end in .png or .npy, got {out}")
@@ -188,11 +212,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix == ".png" and len(model.input_shape) != 3:
         raise ValueError(f"{out}: a .png grid needs image data, but this {model.name} draws "
                          f"examples of shape {model.input_shape}; write a .npy instead")
-    x = model.sample(args.n, seed=args.seed).cpu().numpy()
-    if len(model.input_shape) == 3:  # images in [0, 1], as the README says: [-1, 1] data
-        from dgm.eval.samples import to_unit  # mapped, and a generator whose range is wider
+    with memory_named(f"drawing {args.n} samples", "-n"):
+        x = model.sample(args.n, seed=args.seed).cpu().numpy()
+        if len(model.input_shape) == 3:  # images in [0, 1], as the README says: [-1, 1] data
+            from dgm.eval.samples import to_unit  # mapped, and a generator whose range is
 
-        x = to_unit(x, model.data_range)  # than its data's (tanh on [0, 1] images) clipped
+            x = to_unit(x, model.data_range)  # wider than its data's (tanh on [0, 1]) clipped
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":  # atomically, as every file dgm writes
         from dgm._files import atomic_save_npy
@@ -206,7 +231,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     import dgm
-    from dgm.train.checkpoint import read_run_config
+    from dgm.train.checkpoint import CHECKPOINT, checkpoint_epochs, read_run_config
     from dgm.train.metrics import read_metrics
 
     run_dir = Path(args.run_dir)
@@ -214,9 +239,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows = read_metrics(run_dir)
     model = dgm.load(run_dir)
     n_params = sum(p.numel() for p in model.parameters())
+    ckpt = run_dir / CHECKPOINT  # the epochs a resume goes on from: the checkpoint's (the
+    # metrics may hold fewer, deleted, or more, written after a sparse checkpoint)
+    done = checkpoint_epochs(ckpt) if ckpt.is_file() else len(rows)
     info = {"model": rec["model"], "preset": rec.get("preset"),  # None: none, or an older run
             "model_config": rec["model_config"], "data": rec["data"],
-            "parameters": n_params, "epochs_done": len(rows),
+            "parameters": n_params, "epochs_done": done,
             "last": rows[-1] if rows else None}
     print(json.dumps(info, indent=2))
     return 0
@@ -316,8 +344,11 @@ def _resume_flag_error(argv: list[str]) -> str | None:
     instead which flag cannot change and what can."""
     if "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
         return None
-    may = {"--resume", "--more-epochs", "-h", "--help", *_resumable_flags()}
-    for a in argv[argv.index("train") + 1 :]:
+    valued, switches = _resumable_flags()
+    valued |= {"--resume", "--more-epochs"}
+    may = valued | switches | {"-h", "--help"}
+    after = iter(argv[argv.index("train") + 1 :])
+    for a in after:
         if a in MODEL_NAMES:  # a model's flags: cmd_train says a model cannot be given
             return None
         name = a.split("=", 1)[0]
@@ -327,6 +358,8 @@ def _resume_flag_error(argv: list[str]) -> str | None:
                    "a resumed run keeps its settings; only "
                    f"{', '.join(sorted(may - {'-h', '--help'}))} may be given")
             return f"{name} cannot change when resuming a run: {how}"
+        if a in valued:  # its value (a run folder named "vae") is neither a model nor a flag
+            next(after, None)
     return None
 
 
@@ -342,18 +375,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dgm {__version__}")
         return 0
     first = next((a for a in argv if not a.startswith("-")), None)  # the command, if any
+    what = "dgm" + (f" {first}" if first in COMMANDS else "")
+    try:  # the checks and the parser of train and eval import torch: seconds a Ctrl-C may hit
+        problem = _command_line_problem(argv, first)
+        args = None if problem else _parse(build_parser(models=first in MODEL_COMMANDS), argv)
+    except KeyboardInterrupt:
+        print(f"{what}: interrupted", file=sys.stderr)
+        return 130
+    if args is None:
+        print(f"{what}: error: {problem}", file=sys.stderr)
+        return 2
+    return run_command(f"dgm {args.command}", lambda: args.func(args))
+
+
+def _command_line_problem(argv: list[str], first: str | None) -> str | None:
+    """An unknown command or model, or a flag a resumed run cannot take (before argparse,
+    whose messages would mislead: see :func:`_resume_flag_error`)."""
     problem = _check_choice("command", first, COMMANDS)
     if first == "train":
         after = argv[argv.index("train") + 1 :]
         problem = _resume_flag_error(argv)
         if problem is None and after and not after[0].startswith("-"):  # the model's name
             problem = _check_choice("model", after[0], MODEL_NAMES)
-    if problem:
-        print(f"dgm{' ' + first if first in COMMANDS else ''}: error: {problem}",
-              file=sys.stderr)
-        return 2
-    args = _parse(build_parser(models=first in MODEL_COMMANDS), argv)
-    return run_command(f"dgm {args.command}", lambda: args.func(args))
+    return problem
 
 
 if __name__ == "__main__":

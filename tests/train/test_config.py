@@ -12,7 +12,9 @@ from dgm.train import TrainConfig
     ("progress", 1, "progress must be a bool"),
     ("data", 3, "data must be a str"),
     ("eval_batch", 0, "eval_batch must be > 0"),
-    ("seed", -1, "seed must be >= 0"),
+    ("seed", -1, "seed must be an integer >= 0"),
+    ("seed", 2**63, r"seed must be at most 2\*\*63 - 1 = 9223372036854775807, got "
+                    r"9223372036854775808"),  # torch's generators failed on it, mid-run
     ("max_minutes", -1.0, "max_minutes must be >= 0"),
     ("grad_clip", -1.0, "grad_clip must be >= 0"),
     ("picture_every", -1, "picture_every must be >= 0"),

@@ -67,7 +67,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import dgm
     from dgm.data import load_dataset
     from dgm.registry import model_class
-    from dgm.train.checkpoint import read_run_config
+    from dgm.train.checkpoint import CONFIG, read_run_config, saved_data
+    from dgm.train.config import check_seed
 
     if args.samples < 0 or 0 < args.samples < 10:
         raise ValueError(f"--samples must be 0 (the likelihood) or at least 10, got "
@@ -75,7 +76,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.max_examples < 0:
         raise ValueError(f"--max-examples must be >= 0 (0: the whole split), got "
                          f"{args.max_examples}")
-    check_count("--seed", args.seed, allow_zero=True)
+    check_seed("--seed", args.seed)
     model = dgm.load(args.run_dir)
     if not args.samples and not hasattr(model, "nll"):
         print(f"dgm eval: model {model.name!r} has no likelihood; --samples N measures the "
@@ -87,19 +88,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 raise ValueError(f"{flag(opt)} is an option of {name}, not of this "
                                  f"{model.name} run (its options: "
                                  f"{[flag(o) for o in model.eval_options] or 'none'})")
-    rec = read_run_config(args.run_dir)
-    splits = load_dataset(rec["data"]["spec"], data_dir=args.data_dir or rec["train"]["data_dir"])
+    spec, saved_dir = saved_data(read_run_config(args.run_dir), Path(args.run_dir) / CONFIG)
+    data_dir = args.data_dir or saved_dir
+    splits = load_dataset(spec, data_dir=data_dir)
     ds = getattr(splits, args.split)
     if ds is None:
         have = ", ".join(name for name, _ in splits.items())
-        print(f"dgm eval: the run's data {rec['data']['spec']} has no {args.split!r} split "
+        print(f"dgm eval: the run's data {spec} has no {args.split!r} split "
               f"(it has: {have}); choose one with --split", file=sys.stderr)
         return 2
     if args.samples:
         from dgm.eval.samples import sample_metrics_for_run
 
         out = sample_metrics_for_run(model, splits, n_samples=args.samples, seed=args.seed,
-                                     data_dir=args.data_dir or rec["train"]["data_dir"])
+                                     data_dir=data_dir)
         out["run_dir"] = str(args.run_dir)
         print_record(out, args.json)
         return 0
@@ -160,9 +162,11 @@ def cmd_classifier(args: argparse.Namespace) -> int:
     import torch
 
     from dgm.eval.classifier import train_classifier
+    from dgm.train.config import check_seed
 
     check_count("--threads", args.threads)
     check_count("--epochs", args.epochs)
+    check_seed("--seed", args.seed)
     torch.set_num_threads(args.threads)
     _, info = train_classifier(args.data_dir, args.out, args.epochs, args.seed,
                                log=lambda s: print(s, file=sys.stderr, flush=True))

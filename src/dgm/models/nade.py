@@ -87,10 +87,9 @@ class NADEConfig(ModelConfig):
 
     n_hidden: int = 500  # d, the size of the shared hidden layer
     ordering: str = "natural"  # natural | random (fixed permutation) | agnostic
-    # agnostic training: "subset", DeepNADE's estimator (per example a random observed set
-    # and every conditional given it: one hidden layer per example, the fastest by far), or
-    # a whole new ordering per "example" or per "batch" (n hidden layers per example)
-    resample: str = "subset"
+    # subset: DeepNADE's estimator, one hidden layer per example (fastest by far); example,
+    # batch: a new ordering per example or per batch, n hidden layers per example
+    resample: str = "subset"  # order-agnostic training: subset | example | batch
     ordering_seed: int = 0  # seed of the fixed random ordering and of the test-time ensemble
     activation: str = "sigmoid"  # the seed's sigmoid; relu or tanh
 

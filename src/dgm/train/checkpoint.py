@@ -95,9 +95,27 @@ def save_checkpoint(
 
 
 def checkpoint_epochs(path: Path) -> int:
-    """The number of epochs a checkpoint's run had completed (read from its header only)."""
-    state = read_checkpoint_header(path).get("state", {})
-    return int(state.get("loop", state).get("epoch", 0))
+    """The number of epochs a checkpoint's run had completed (read from its header only):
+    the loop state's ``epoch`` (``best.safetensors``: its state's)."""
+    state = read_checkpoint_header(path)["state"]
+    loop = state.get("loop", state)
+    epoch = loop.get("epoch") if isinstance(loop, dict) else None
+    if not is_count(epoch):
+        raise CheckpointError(f"{path}: the dgm header is damaged: its epoch count is "
+                              f"{epoch!r}, not an integer >= 0")
+    return epoch
+
+
+def is_count(value: Any) -> bool:
+    """An int >= 0 as JSON gives it (not a bool, a float or a string)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+#: the keys of a run's config.json and the JSON type each holds: checked when it is read, so
+#: that a damaged or foreign file is named, not met later as a KeyError or a TypeError
+RUN_CONFIG_TYPES = {"model": str, "model_config": dict, "input_shape": list, "train": dict,
+                    "data": dict}
+_JSON_NAMES = {dict: "an object", list: "an array", str: "a string"}
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
@@ -108,13 +126,41 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{run_dir} is not a dgm run directory: {cfg_path} is missing")
     try:
         cfg = json.loads(cfg_path.read_text())
-        missing = [k for k in ("model", "model_config", "input_shape", "train", "data")
-                   if k not in cfg]
-    except (json.JSONDecodeError, TypeError) as err:
+    except ValueError as err:  # not JSON, or not UTF-8 text (a UnicodeDecodeError)
         raise CheckpointError(f"{cfg_path} is not a valid dgm run config: {err}") from err
-    if missing:
-        raise CheckpointError(f"{cfg_path} is not a valid dgm run config: no {missing}")
+    problem = _run_config_problem(cfg)
+    if problem:
+        raise CheckpointError(f"{cfg_path} is not a valid dgm run config: {problem}")
     return cfg
+
+
+def _run_config_problem(cfg: Any) -> str | None:
+    """What is wrong with a parsed config.json (None: nothing): not an object, a missing key,
+    a value of the wrong JSON type, an input shape that is not a list of sizes."""
+    if not isinstance(cfg, dict):  # (for a string, `key in cfg` would test substrings)
+        return f"it must hold a JSON object, got {json.dumps(cfg)[:60]}"
+    missing = [k for k in RUN_CONFIG_TYPES if k not in cfg]
+    if missing:
+        return f"no {missing}"
+    for key, kind in RUN_CONFIG_TYPES.items():
+        if not isinstance(cfg[key], kind):
+            return f"'{key}' must be {_JSON_NAMES[kind]}, got {json.dumps(cfg[key])[:60]}"
+    if not all(is_count(n) and n > 0 for n in cfg["input_shape"]):
+        return f"'input_shape' must be a list of sizes > 0, got {cfg['input_shape']}"
+    return None
+
+
+def saved_data(cfg: dict[str, Any], cfg_path: Path) -> tuple[str, str | None]:
+    """(the data set spec, the data directory) a run config (:func:`read_run_config`) saved,
+    for evaluating on that data; a damaged record is an error naming ``cfg_path``."""
+    spec, data_dir = cfg["data"].get("spec"), cfg["train"].get("data_dir")
+    if not isinstance(spec, str):
+        raise CheckpointError(f"{cfg_path}: 'data' must name the run's data set in 'spec' "
+                              f"(e.g. \"digits\"), got {json.dumps(cfg['data'])[:60]}")
+    if data_dir is not None and not isinstance(data_dir, str):
+        raise CheckpointError(f"{cfg_path}: 'train' 'data_dir' must be a folder or null, got "
+                              f"{json.dumps(data_dir)[:60]}")
+    return spec, data_dir
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -151,6 +197,13 @@ def read_checkpoint_header(path: Path) -> dict[str, Any]:
         header = json.loads(meta[MAGIC])
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: the dgm header is not valid JSON: {err}") from err
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: the dgm header is damaged: a JSON object is "
+                              f"expected, got {meta[MAGIC][:60]!r}")
+    lost = [k for k in ("state", "optimizers") if not isinstance(header.get(k), dict)]
+    if lost:  # (save_checkpoint writes both, maybe empty)
+        raise CheckpointError(f"{path}: the dgm header is damaged: no {' or '.join(lost)} "
+                              "object in it")
     return header
 
 
@@ -180,13 +233,27 @@ def load_checkpoint(
     for name, opt in (optimizers or {}).items():
         if name not in header["optimizers"]:
             raise CheckpointError(f"{path} has no state for optimizer '{name}'")
-        opt.load_state_dict(_join_optimizer(name, tensors, header["optimizers"][name]))
+        try:  # torch's own checks (a KeyError, a ValueError...) would not name the file
+            opt.load_state_dict(_join_optimizer(name, tensors, header["optimizers"][name]))
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError,
+                RuntimeError) as err:
+            raise CheckpointError(f"{path}: the state of optimizer '{name}' is damaged or "
+                                  f"does not fit this model's optimizer: {err!r}") from err
     for name, gen in (generators or {}).items():
         key = f"rng.{name}"
         if key not in tensors:
             raise CheckpointError(f"{path} has no state for random generator '{name}'")
-        gen.set_state(tensors[key])
+        set_generator_state(gen, tensors[key], f"{path}: random generator '{name}'")
     return header["state"]
+
+
+def set_generator_state(gen: torch.Generator, state: Any, what: str) -> None:
+    """``gen.set_state(state)``; a state of the wrong size or type (a damaged checkpoint)
+    is a :class:`CheckpointError` naming ``what`` (the file and the generator)."""
+    try:
+        gen.set_state(state)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{what}: its saved state is damaged: {err}") from err
 
 
 def build_run_model(cfg: dict[str, Any], cfg_path: str | os.PathLike):

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from dgm.models.base import ModelConfig, check_choice, check_positive
+from dgm.models.base import ModelConfig, check_choice, check_count, check_positive
 
 SCHEDULES = ("constant", "iwae", "cosine", "exp")  # the learning-rate schedules of lr_factor
 
@@ -59,8 +59,8 @@ class TrainConfig(ModelConfig):
         check_positive("checkpoint_minutes", self.checkpoint_minutes, allow_zero=True)
         check_positive("eval_batch", self.eval_batch)
         check_positive("adam_eps", self.adam_eps)
-        for name in ("seed", "max_minutes", "grad_clip", "picture_every", "lr_decay",
-                     "weight_decay"):
+        check_seed("seed", self.seed)
+        for name in ("max_minutes", "grad_clip", "picture_every", "lr_decay", "weight_decay"):
             check_positive(name, getattr(self, name), allow_zero=True)
         for name in ("beta1", "beta2", "momentum"):
             if not 0.0 <= getattr(self, name) < 1.0:
@@ -70,6 +70,20 @@ class TrainConfig(ModelConfig):
                              f"got {self.optimizer!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1) (a decay per step; 0 = off), got {self.ema}")
+
+
+#: the largest seed: dgm derives 63-bit seeds from it (dgm._rng.derive_seed) and torch's
+#: generators take no more than 64 bits (a larger one failed later: "Overflow when unpacking
+#: long long", after the run had started)
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(name: str, value: Any) -> int:
+    """``value`` as a seed (an integer in [0, 2**63 - 1]), else a ValueError naming it."""
+    seed = check_count(name, value, allow_zero=True)
+    if seed > MAX_SEED:
+        raise ValueError(f"{name} must be at most 2**63 - 1 = {MAX_SEED}, got {seed}")
+    return seed
 
 
 def setting_differences(mine: dict[str, Any], saved: dict[str, Any],

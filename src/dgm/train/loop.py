@@ -40,12 +40,25 @@ from dgm.train.graphed import GraphedStep
 from dgm.train.metrics import append_metrics, start_metrics, trim_metrics
 from dgm.train.optim import apply_lr_factor, make_optimizer, remember_base_lrs, tensor_lrs
 from dgm.train.progress import WallClock, epoch_bar, live, print_epoch
-from dgm.train.state import RESUME_FREE, LoopState, check_resumable, read_state, write_state
-from dgm.train.stops import STOP_SIGNALS, NonFiniteLoss, StopSignals, TrainingInterrupted
+from dgm.train.state import (
+    RESUME_FREE,
+    LoopState,
+    check_resumable,
+    read_state,
+    spent_budget,
+    write_state,
+)
+from dgm.train.stops import (
+    STOP_SIGNALS,
+    BudgetSpent,
+    NonFiniteLoss,
+    StopSignals,
+    TrainingInterrupted,
+)
 
 #: the names importable from here (some now live in the modules beside it)
-__all__ = ["RESUME_FREE", "STOP_SIGNALS", "LoopState", "NonFiniteLoss", "Trainer",
-           "TrainingInterrupted"]
+__all__ = ["RESUME_FREE", "STOP_SIGNALS", "BudgetSpent", "LoopState", "NonFiniteLoss",
+           "Trainer", "TrainingInterrupted"]
 
 
 class Trainer:
@@ -119,15 +132,15 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         """Run (or resume) training; returns the final summary."""
-        self._open_run()
         cfg, info = self.cfg, self.info
-        x_train = self._tensor(self.splits.train)  # (N, D)
-        x_valid = self._tensor(self.splits.valid) if self.splits.valid is not None else None
         n_local = self._batching()[0]
-        if n_local < self.model.min_batch:
+        if n_local < self.model.min_batch:  # (before the run directory is touched)
             raise ValueError(f"{self.model.name} trains on batches of at least "
                              f"{self.model.min_batch} examples; the training split has "
                              f"{n_local}{' per process' if info.world > 1 else ''}")
+        self._open_run()
+        x_train = self._tensor(self.splits.train)  # (N, D)
+        x_valid = self._tensor(self.splits.valid) if self.splits.valid is not None else None
         train_step = self._train_step_fn()
         # every rank: under torchrun each gets the signal, and one flag stops them all together
         with self.signals.listening():
@@ -145,22 +158,23 @@ class Trainer:
         weights); a resumed one restores the checkpoint's weights, optimizers, noise and
         loop state, and trims the metrics back to the epochs that checkpoint holds."""
         cfg, info = self.cfg, self.info
-        if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.resume:
+        if self.resume:  # every check before the first write: a failed resume changes nothing
             record = check_resumable(self.run_dir, cfg)
             self.state = st = read_state(self.run_dir / CHECKPOINT, self.model, self.optimizers,
                                          self.noise, self.average, info)
             self._saved_at = (st.epoch, st.step)
             if st.done:  # a finished run continues when its stop no longer holds (a longer
                 # time budget, a larger patience): it extends the run, as more epochs do
-                st.done = bool((cfg.patience and st.bad_epochs >= cfg.patience)
-                               or (cfg.max_minutes and st.train_seconds > 60 * cfg.max_minutes))
-            if info.is_main:  # the record says how the run goes on (e.g. more epochs)
-                if record.get("train") != cfg.to_dict():
-                    atomic_write_json(self.run_dir / CONFIG, {**record, "train": cfg.to_dict()})
+                why = spent_budget(st, cfg)
+                if why and st.epoch < cfg.epochs:  # else it would "train" nothing, silently
+                    raise BudgetSpent.at(self.run_dir, st.epoch, why)
+                st.done = why is not None
+            if info.is_main:  # metrics first: a damaged file fails before anything is written
                 trim_metrics(self.run_dir, st.epoch)
+                if record.get("train") != cfg.to_dict():  # how the run goes on (more epochs)
+                    atomic_write_json(self.run_dir / CONFIG, {**record, "train": cfg.to_dict()})
         elif info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             for stale in (CHECKPOINT, BEST):  # a new run never inherits another's weights
                 (self.run_dir / stale).unlink(missing_ok=True)
             atomic_write_json(self.run_dir / CONFIG, self._config_record())

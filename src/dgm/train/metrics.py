@@ -25,13 +25,14 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     p = Path(run_dir) / METRICS
     if not p.is_file():
         return []
-    lines = p.read_text().splitlines()
+    lines = p.read_bytes().splitlines()  # bytes: a line that is not UTF-8 is named too
     rows = []
-    for i, line in enumerate(lines, 1):
+    for i, raw in enumerate(lines, 1):
+        line = raw.decode("utf-8", errors="replace")
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(raw)  # (UnicodeDecodeError and JSONDecodeError: ValueErrors)
         except ValueError as err:
             if i == len(lines):  # cut off by a kill
                 continue

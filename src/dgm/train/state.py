@@ -14,7 +14,14 @@ from typing import Any
 
 import torch
 
-from dgm.train.checkpoint import load_checkpoint, read_run_config, save_checkpoint
+from dgm.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint_header,
+    read_run_config,
+    save_checkpoint,
+    set_generator_state,
+)
 from dgm.train.config import TrainConfig, setting_differences
 from dgm.train.distributed import DistInfo
 
@@ -76,8 +83,44 @@ def read_state(path: Path, model: torch.nn.Module, optimizers: dict, noise: torc
     saved = load_checkpoint(path, model, optimizers, {"noise": noise},
                             averaged=average.model if average else None)
     if info.active:  # each rank restores its own noise stream
-        noise.set_state(_rank_noise_state(saved, noise, info.rank))
-    return LoopState(**saved["loop"])
+        set_generator_state(noise, _rank_noise_state(saved, noise, info.rank),
+                            f"{path}: the noise generator of rank {info.rank}")
+    return loop_state(saved, path)
+
+
+def saved_loop_state(path: Path) -> LoopState:
+    """The loop state in a checkpoint's header (no tensors read)."""
+    return loop_state(read_checkpoint_header(path)["state"], path)
+
+
+#: each loop state field's JSON types (``best`` may be Infinity: no better loss yet)
+_LOOP_TYPES: dict[str, tuple[type, ...]] = {
+    "epoch": (int,), "step": (int,), "best": (int, float), "best_epoch": (int,),
+    "bad_epochs": (int,), "sums": (dict,), "seen": (int,), "train_seconds": (int, float),
+    "wall_seconds": (int, float), "epoch_seconds": (int, float), "done": (bool,)}
+
+
+def loop_state(saved: dict[str, Any], path: Path) -> LoopState:
+    """The :class:`LoopState` of a checkpoint's JSON ``state``; one that is missing, or whose
+    fields differ from this dgm's (another version's) or have the wrong type, is a
+    :class:`CheckpointError` naming ``path``: a resume from a guessed state would not be the
+    same run."""
+    loop = saved.get("loop")
+    if not isinstance(loop, dict):
+        raise CheckpointError(f"{path}: the dgm header holds no loop state ('loop'), so the "
+                              "run cannot go on from it (written by another dgm version?)")
+    unknown, missing = sorted(set(loop) - set(_LOOP_TYPES)), sorted(set(_LOOP_TYPES) - set(loop))
+    if unknown or missing:
+        raise CheckpointError(f"{path}: the loop state's fields differ from this dgm's "
+                              f"(written by another dgm version?): unknown {unknown}, "
+                              f"missing {missing}")
+    for name, types in _LOOP_TYPES.items():
+        value = loop[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise CheckpointError(f"{path}: the loop state's {name!r} is damaged: {value!r}")
+    if min(loop["epoch"], loop["step"], loop["seen"]) < 0:
+        raise CheckpointError(f"{path}: the loop state is damaged: negative counts in {loop}")
+    return LoopState(**loop)
 
 
 def _rank_noise_state(saved: dict[str, Any], noise: torch.Generator, rank: int) -> torch.Tensor:
@@ -85,3 +128,29 @@ def _rank_noise_state(saved: dict[str, Any], noise: torch.Generator, rank: int) 
     if state is None:
         return noise.get_state()
     return torch.tensor(state, dtype=torch.uint8)
+
+
+def saved_train_config(record: dict[str, Any], cfg_path: Path) -> TrainConfig:
+    """The training settings a run's ``config.json`` (:func:`read_run_config`) saved; an
+    unknown option or a bad value there is a :class:`CheckpointError` naming the file (not
+    a mistake in the flags given)."""
+    try:
+        return TrainConfig.from_dict(record["train"])
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{cfg_path}: the saved training settings ('train') are "
+                              f"damaged: {err}") from err
+
+
+def spent_budget(state: LoopState, cfg: TrainConfig) -> str | None:
+    """Why a run stopped by its patience or time budget (``state.done``) still cannot train
+    under ``cfg``, with the flag that extends it; None when that stop no longer holds."""
+    if cfg.patience and state.bad_epochs >= cfg.patience:
+        return (f"it stopped early: {state.bad_epochs} epochs without a better validation "
+                f"loss reached its --patience {cfg.patience}; give --patience N above "
+                f"{state.bad_epochs} (or 0: no early stopping) to train on")
+    minutes = state.train_seconds / 60
+    if cfg.max_minutes and minutes > cfg.max_minutes:
+        return (f"its time budget is spent: {minutes:.3g} minutes of training passed its "
+                f"--max-minutes {cfg.max_minutes:g}; give --max-minutes M above "
+                f"{minutes:.3g} (or 0: no limit) to train on")
+    return None

@@ -4,7 +4,8 @@ checkpoint to resume from; or diverged, without one.
 Ctrl-C or SIGTERM (what ``timeout``, a batch scheduler's pre-emption or a lent machine's end
 sends) sets a flag that the loop reads after each step: it saves a checkpoint there and raises
 :class:`TrainingInterrupted`; a second signal aborts at once. A NaN or inf loss (or weights)
-raises :class:`NonFiniteLoss` and leaves the last good checkpoint as it is.
+raises :class:`NonFiniteLoss` and leaves the last good checkpoint as it is. A resumed run
+whose patience or time budget is spent under its settings raises :class:`BudgetSpent`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ class NonFiniteLoss(DGMError):
         return cls(
             f"the loss or the weights became NaN/inf in epoch {epoch + 1} (by step "
             f"{max(steps, 1)}); {kept}; try a smaller --lr or --grad-clip")
+
+
+class BudgetSpent(DGMError):
+    """A resumed run that cannot train an epoch: the patience or the time budget that
+    stopped it is spent under its settings too; the message says which flag extends it."""
+
+    @classmethod
+    def at(cls, run_dir: Path, epoch: int, why: str) -> BudgetSpent:
+        return cls(f"{run_dir} cannot train beyond epoch {epoch}: {why}; nothing was trained "
+                   "or changed")
 
 
 class StopSignals:
