@@ -50,7 +50,7 @@ from dgm.train.state import (
 )
 from dgm.train.stops import (
     STOP_SIGNALS,
-    BudgetSpent,
+    BudgetSpent,  # noqa: F401 (importable from here, as the others)
     NonFiniteLoss,
     StopSignals,
     TrainingInterrupted,
@@ -164,11 +164,11 @@ class Trainer:
                                          self.noise, self.average, info)
             self._saved_at = (st.epoch, st.step)
             if st.done:  # a finished run continues when its stop no longer holds (a longer
-                # time budget, a larger patience): it extends the run, as more epochs do
-                why = spent_budget(st, cfg)
-                if why and st.epoch < cfg.epochs:  # else it would "train" nothing, silently
-                    raise BudgetSpent.at(self.run_dir, st.epoch, why)
-                st.done = why is not None
+                # time budget, a larger patience): it extends the run, as more epochs do.
+                # Under the same stop, fit returns at once (a benchmark's piece that spent the
+                # budget and was stopped while evaluating is evaluated by the next piece);
+                # `dgm train --resume` refuses that case itself (BudgetSpent) before this
+                st.done = spent_budget(st, cfg) is not None
             if info.is_main:  # metrics first: a damaged file fails before anything is written
                 trim_metrics(self.run_dir, st.epoch)
                 if record.get("train") != cfg.to_dict():  # how the run goes on (more epochs)
