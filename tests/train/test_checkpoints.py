@@ -269,6 +269,26 @@ def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
+def test_a_checkpoint_the_disk_refuses_is_an_os_error_naming_it(tmp_path, monkeypatch):
+    """safetensors' own error (a full or read-only disk) names no file: it becomes an OSError
+    naming the checkpoint, which the CLI prints in one line; the old file stays."""
+    from safetensors import SafetensorError
+
+    from dgm.train import checkpoint
+
+    target = tmp_path / "checkpoint.safetensors"
+    checkpoint.atomic_write_bytes(target, b"good")
+
+    def full_disk(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", full_disk)
+    with pytest.raises(OSError, match=f"{target}: the checkpoint could not be written: .*space"):
+        checkpoint.save_checkpoint(target, torch.nn.Linear(2, 2))
+    assert target.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
 def test_wall_time_covers_validation_and_checkpoints_and_survives_a_resume(splits, tmp_path):
     """train_seconds is the steps' clock; wall_seconds all of fit's time, kept on resume."""
     run = tmp_path / "run"

@@ -91,7 +91,17 @@ def save_checkpoint(
         tensors[f"rng.{name}"] = gen.get_state().clone()
     header = {"state": state or {}, "optimizers": optim_meta}
     metadata = {"format": "pt", MAGIC: json.dumps(header)}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(path, lambda tmp: _save_file(path, tensors, tmp, metadata))
+
+
+def _save_file(path: Path, tensors: dict[str, torch.Tensor], tmp: str,
+               metadata: dict[str, str]) -> None:
+    """safetensors' writer, its I/O errors (a full or read-only disk) as an OSError naming
+    ``path`` (its own SafetensorError names neither, and the CLI would show a traceback)."""
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+    except SafetensorError as err:
+        raise OSError(f"{path}: the checkpoint could not be written: {err}") from err
 
 
 def checkpoint_epochs(path: Path) -> int:
