@@ -687,13 +687,15 @@ def test_ctrl_c_while_the_parser_imports_torch_is_one_line(monkeypatch, capsys, 
     (["train", "vae", "--schedule-clock", "time"],
      "--schedule-clock 'time' reads the schedule off the time budget: set --max-minutes"),
     (["train", "vae", *FAST, "--activation", "foo"], "--activation must be one of"),
+    (["train", "gan", "--data", "ring8", "--d-activation", "foo"],
+     "--d-activation must be one of"),
     (["sample", "RUN", "-o", "x.png", "--seed", str(2**64 + 1)],
      "--seed must be at most 2**63 - 1"),
     (["sample", "RUN", "-o", "x.png", "--seed", "-1"], "--seed must be an integer >= 0"),
     (["eval", "RUN", "--seed", str(2**63)], "--seed must be at most 2**63 - 1"),
     (["classifier", "--seed", str(2**63)], "--seed must be at most 2**63 - 1"),
-], ids=["train-seed", "schedule-clock", "activation", "sample-seed", "sample-seed-negative",
-        "eval-seed", "classifier-seed"])
+], ids=["train-seed", "schedule-clock", "activation", "gan-activation", "sample-seed",
+        "sample-seed-negative", "eval-seed", "classifier-seed"])
 def test_a_bad_value_is_named_by_its_flag_before_any_work(run, tmp_path, capsys, argv,
                                                           message):
     argv = [str(run) if a == "RUN" else a for a in argv]

@@ -11,9 +11,11 @@ ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus, "elu":
                "leaky_relu": lambda: nn.LeakyReLU(0.2), "sigmoid": nn.Sigmoid}
 
 
-def activation(name: str) -> nn.Module:
+def activation(name: str, option: str = "activation") -> nn.Module:
+    """The module for ``name``; an unknown one is a ValueError naming ``option`` (the config
+    field that gave it, which the CLI turns into its flag)."""
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+        raise ValueError(f"{option} must be one of {sorted(ACTIVATIONS)}, got {name!r}")
     return ACTIVATIONS[name]()
 
 

@@ -109,8 +109,8 @@ class GANConfig(ModelConfig):
         for name in ("g_hidden", "d_hidden"):
             for h in getattr(self, name):
                 check_positive(name, h)
-        activation(self.g_activation)  # raises ValueError for an unknown name
-        activation(self.d_activation)
+        activation(self.g_activation, "g_activation")  # a ValueError for an unknown name
+        activation(self.d_activation, "d_activation")
 
 
 # -- the seed's equations, from logits -----------------------------------------------------
