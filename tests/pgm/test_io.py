@@ -170,6 +170,12 @@ BAD_BIF = [
         A + "probability ( a ) {\n tabel 0.5, 0.5; }\n",
         r"line 3: probability of 'a': unexpected 'tabel' \(expected 'table', 'default'",
     ),
+    (  # 28 binary parents: one default row would ask for 2^29 float64 entries (4 GB)
+        "".join(f"variable p{i} {{ type discrete [ 2 ] {{ u, v }}; }}\n" for i in range(28))
+        + A + "probability ( a | " + ", ".join(f"p{i}" for i in range(28))
+        + " ) {\n default 0.5, 0.5; }\n",
+        "line 30: the table of 'a' given 28 parents has 536,870,912 entries; at most",
+    ),
 ]
 
 

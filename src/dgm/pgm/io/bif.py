@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,8 @@ from dgm._files import atomic_write_bytes
 from dgm.pgm.bayesnet import ROW_TOL, BayesianNetwork
 from dgm.pgm.factor import Factor
 from dgm.pgm.io._text import read_network_text
+
+MAX_TABLE = 10**8  # entries of one probability table (800 MB as float64)
 
 DELIMITERS = "{}()[],;|"
 
@@ -259,6 +262,10 @@ def _parse_probability(p: _Parser, states: dict[str, tuple[str, ...]], done: set
         raise p.error(f"probability of {var!r} lists parent {repeated[0]!r} twice", head_line)
     pcards = [len(states[u]) for u in parents]
     card = len(states[var])
+    size = math.prod([card, *pcards])  # Python ints: no wrap-around
+    if size > MAX_TABLE:  # (a 'default' row could ask for it in one line of the file)
+        raise p.error(f"the table of {var!r} given {len(parents)} parents has {size:,} entries; "
+                      f"at most {MAX_TABLE:,} are read", head_line)
     arr = np.zeros((card, *pcards))
     filled = np.zeros(pcards, dtype=bool)
     default = None
