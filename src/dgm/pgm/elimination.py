@@ -169,10 +169,18 @@ def log_tables(tables: Sequence[Table]) -> list[Table]:
 
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
-    m = a.max(axis=axis, keepdims=True)
+    e, m = exp_shifted(a, axis)
+    with np.errstate(divide="ignore"):  # (an axis of -inf only: log 0 = -inf, as it should)
+        return np.log(e.sum(axis=axis)) + np.squeeze(m, axis)
+
+
+def exp_shifted(log_arr: np.ndarray, axis: int | None = None) -> tuple[np.ndarray, Any]:
+    """``(exp(log_arr - m), m)``, ``m`` the largest entry (over ``axis``, kept as an axis of
+    length 1), or 0 where every entry is ``-inf``: a log table back in linear space, scaled
+    as :func:`sum_product`'s tables are, with its log scale."""
+    m = log_arr.max(axis=axis, keepdims=axis is not None)
     m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.log(np.exp(a - m).sum(axis=axis)) + np.squeeze(m, axis)
+    return np.exp(log_arr - m), m
 
 
 def log_sum_product(tables: Sequence[Table], order: Sequence[str]) -> list[Table]:

@@ -24,6 +24,7 @@ from dgm.pgm.elimination import (
     TRUST,
     Table,
     contract,
+    exp_shifted,
     log_contract,
     log_sum_product,
     log_tables,
@@ -187,11 +188,9 @@ class ExactInference:
             if _SAFE[0] < total < _SAFE[1] or (rescale and TRUST < total < np.inf):
                 return joint, log_scale + merged_scale
         # underflow (couplings too strong for linear space) or probability 0: in log space
-        log_joint = log_contract(log_sum_product(log_tables(tables), order), keep)
-        m = log_joint.max() if log_joint.size else -np.inf
-        if not m > -np.inf:
-            return np.zeros_like(log_joint), 0.0
-        return np.exp(log_joint - m), float(m)
+        joint, log_scale = exp_shifted(log_contract(log_sum_product(log_tables(tables), order),
+                                                    keep))
+        return joint, float(log_scale)
 
     # ------------------------------------------------------------- queries
     def query(
@@ -366,9 +365,7 @@ class ExactInference:
                 idx = idx[still]
                 redo = [(vs, arr[..., idx] if BATCH in vs else arr) for vs, arr in tables]
                 log_joint = log_contract(log_sum_product(log_tables(redo), order), (target,)).T
-                m = log_joint.max(axis=1, keepdims=True)  # (rows, 1)
-                m = np.where(np.isfinite(m), m, 0.0)
-                joint[idx] = np.exp(log_joint - m)
+                joint[idx] = exp_shifted(log_joint, axis=1)[0]  # (rows, card), each row scaled
                 total[idx] = joint[idx].sum(axis=1)
         if not np.all(total > 0):
             rows = (np.flatnonzero(~(total > 0)) + offset)[:10].tolist()

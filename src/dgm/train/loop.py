@@ -48,17 +48,11 @@ from dgm.train.state import (
     spent_budget,
     write_state,
 )
-from dgm.train.stops import (
-    STOP_SIGNALS,
-    BudgetSpent,  # noqa: F401 (importable from here, as the others)
-    NonFiniteLoss,
-    StopSignals,
-    TrainingInterrupted,
-)
+from dgm.train.stops import STOP_SIGNALS, NonFiniteLoss, StopSignals, TrainingInterrupted
 
 #: the names importable from here (some now live in the modules beside it)
-__all__ = ["RESUME_FREE", "STOP_SIGNALS", "BudgetSpent", "LoopState", "NonFiniteLoss",
-           "Trainer", "TrainingInterrupted"]
+__all__ = ["RESUME_FREE", "STOP_SIGNALS", "LoopState", "NonFiniteLoss", "Trainer",
+           "TrainingInterrupted"]
 
 
 class Trainer:
@@ -167,7 +161,7 @@ class Trainer:
                 # time budget, a larger patience): it extends the run, as more epochs do.
                 # Under the same stop, fit returns at once (a benchmark's piece that spent the
                 # budget and was stopped while evaluating is evaluated by the next piece);
-                # `dgm train --resume` refuses that case itself (BudgetSpent) before this
+                # `dgm train --resume` refuses that case itself (stops.BudgetSpent)
                 st.done = spent_budget(st, cfg) is not None
             if info.is_main:  # metrics first: a damaged file fails before anything is written
                 trim_metrics(self.run_dir, st.epoch)

@@ -4,8 +4,9 @@ checkpoint to resume from; or diverged, without one.
 Ctrl-C or SIGTERM (what ``timeout``, a batch scheduler's pre-emption or a lent machine's end
 sends) sets a flag that the loop reads after each step: it saves a checkpoint there and raises
 :class:`TrainingInterrupted`; a second signal aborts at once. A NaN or inf loss (or weights)
-raises :class:`NonFiniteLoss` and leaves the last good checkpoint as it is. A resumed run
-whose patience or time budget is spent under its settings raises :class:`BudgetSpent`.
+raises :class:`NonFiniteLoss` and leaves the last good checkpoint as it is. ``dgm train
+--resume`` of a run whose patience or time budget is spent under its settings raises
+:class:`BudgetSpent` (``Trainer`` itself returns at once: a benchmark's next piece evaluates).
 """
 
 from __future__ import annotations
