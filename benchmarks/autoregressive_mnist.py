@@ -9,7 +9,8 @@ Stages (each merges its figures into benchmarks/results/autoregressive.json):
 
   nade            NADE, natural ordering, sigmoid hidden layer of --nade-hidden units
   made1           MADE, one hidden layer, one fixed mask (natural ordering)
-  made_ensemble   MADE, connectivity-agnostic, 32 training masks, test ensemble of 32
+  made_ensemble   MADE, connectivity-agnostic (--order-agnostic: orderings too, as the
+                  authors' command), 32 training masks, test ensemble of 32
   nade_agnostic   order-agnostic NADE (DeepNADE), trained by the subset estimator (one
                   hidden layer per example; NADE's resample="subset"), test ensemble of
                   --orderings orderings; selected on the fixed ordering's validation NLL
@@ -71,10 +72,12 @@ def build(stage: str, args) -> tuple[torch.nn.Module, dict]:
         return NADE(cfg, (1, 28, 28)), {"batch_size": args.nade_batch, **opt}
     if stage == "made1":
         cfg = MADEConfig(hidden_sizes=tuple(args.made_hidden), direct=args.direct,
-                         dropout=args.dropout)
+                         dropout=args.dropout, init=args.init)
         return MADE(cfg, (1, 28, 28)), {"batch_size": args.made_batch, **opt}
     cfg = MADEConfig(hidden_sizes=tuple(args.ensemble_hidden), direct=args.direct,
-                     connectivity_agnostic=True, train_masks=args.masks, dropout=args.dropout)
+                     connectivity_agnostic=True, order_agnostic=args.order_agnostic,
+                     train_masks=args.masks, valid_masks=args.valid_masks,
+                     dropout=args.dropout, init=args.init)
     return MADE(cfg, (1, 28, 28)), {"batch_size": args.made_batch, **opt}
 
 
@@ -201,6 +204,14 @@ def main() -> int:
     ap.add_argument("--masks", type=int, default=32)
     ap.add_argument("--dropout", type=float, default=0.0,
                     help="MADE: hidden units dropped in training with this probability")
+    ap.add_argument("--order-agnostic", action="store_true",
+                    help="made_ensemble: a random ordering per mask too (the authors' \"Full\" "
+                         "shuffling; else connectivity only, the natural ordering)")
+    ap.add_argument("--valid-masks", type=int, default=1,
+                    help="made_ensemble: early stopping on the ensemble of this many masks "
+                         "(the authors' code: all of them; 1: mask 0 alone)")
+    ap.add_argument("--init", default="torch", choices=["torch", "orthogonal"],
+                    help="MADE: weight initialization (orthogonal: the authors' code)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train", type=int, default=0, help="smoke runs: first N examples")
     ap.add_argument("--data-dir", default=None)

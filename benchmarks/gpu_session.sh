@@ -3,7 +3,7 @@
 # machine allows it), each under a wall-clock budget. Logs and a tarball of the runs' metrics
 # go to $OUT; the merged results files are copied there too.
 #
-#   OUT=/tmp/gpu MINUTES=6 DGM_DATA=/path/to/data [SET=first|decay|made_drop|made_adam_drop|vae|vae_long|rbm_long|rbm_reg] \
+#   OUT=/tmp/gpu MINUTES=6 DGM_DATA=/path/to/data [SET=first|decay|made_drop|made_adam_drop|made_paper|vae|vae_long|rbm_long|rbm_reg] \
 #       bash benchmarks/gpu_session.sh
 set -u
 OUT=${OUT:-benchmarks/runs/gpu}
@@ -73,6 +73,20 @@ made_adam_drop)  # the ensemble's Adam recipe (SET=first) with hidden dropout 0.
   ENS="--stages made_ensemble --ensemble-hidden 8000 8000 --direct --masks 32 --lr 3e-4"
   run made_ens_adam_drop3 $AR $ENS --dropout 0.3 --tag _adam_drop3 $EXTRA_AR
   run made_ens_adam_drop5 $AR $ENS --dropout 0.5 --tag _adam_drop5 $EXTRA_AR
+  RESULTS=autoregressive
+  ;;
+made_paper)  # the authors' own command for MNIST (github.com/mgermain/MADE README): orderings
+      # shuffled with the connectivity ("Full"; every earlier ensemble here shuffled the
+      # connectivity alone, in the natural ordering), early stopping on the 32 masks' ensemble,
+      # orthogonal weights, Adagrad 0.01, 30 epochs of patience; beside it with a weight
+      # average, and the one-mask recipe (SET=made_drop's best) with orthogonal weights
+  PAPER="--stages made_ensemble --ensemble-hidden 8000 8000 --direct --masks 32 --order-agnostic \
+      --valid-masks 32 --init orthogonal --optimizer adagrad --lr 0.01 --patience 30"
+  run made_ens_paper $AR $PAPER --tag _paper $EXTRA_AR
+  run made_ens_paper_ema $AR $PAPER --ema 0.999 --tag _paper_ema $EXTRA_AR
+  run made1_orth $AR --stages made1 --made-hidden 8000 --direct --optimizer adagrad --lr 0.01 \
+      --ema 0.999 --patience 30 --dropout 0.5 --init orthogonal --tag _adagrad_ema_drop5_orth \
+      $EXTRA_AR
   RESULTS=autoregressive
   ;;
 vae)  # the IWAE paper's protocols that a 2-core CPU cannot reach: k = 50 costs 50 decoder

@@ -30,6 +30,8 @@ def made_variants(n: int = 8) -> dict[str, MADE]:
         "two-layer-direct-agnostic": MADE.create(n, (12, 9), seed=2, direct=True, **agn),
         "no-hidden": MADE.create(n, (), seed=3, order_agnostic=True, train_masks=0),
         "connectivity": MADE.create(n, (7,), seed=4, connectivity_agnostic=True, train_masks=3),
+        "orthogonal": MADE.create(n, (12, 9), seed=5, direct=True, init="orthogonal",
+                                  valid_masks=4, **agn),
     }
 
 
@@ -194,6 +196,35 @@ def test_made_ensemble_is_log_mean_exp_of_per_mask_likelihoods():
     nll = model.nll(x, masks=4)  # what `dgm eval --masks 4` reports: the ensemble and mask 0
     assert torch.allclose(nll["nll_nats"], -ens, atol=1e-6)
     assert torch.allclose(nll["nll_1mask_nats"], -per[0], atol=1e-6)
+
+
+def test_made_validation_watches_the_ensemble_of_valid_masks():
+    """Early stopping follows what the authors' code watches: the ensemble's NLL."""
+    model = made_variants(8)["orthogonal"]  # valid_masks=4
+    x = all_binary_vectors(8)[::9]
+    assert torch.allclose(model.validation_terms(x)["loss"], -model.log_prob(x, masks=4))
+    assert "ensemble of 4 masks" in model.valid_loss_name
+    one = made_variants(8)["two-layer-direct-agnostic"]  # valid_masks=1: mask 0
+    assert torch.allclose(one.validation_terms(x)["loss"], -one.log_prob_mask(x, 0))
+    for bad, match in [({"valid_masks": 2}, "needs order_agnostic"),
+                       ({"valid_masks": 5, "connectivity_agnostic": True, "train_masks": 4},
+                        "exceeds train_masks"),
+                       ({"init": "xavier"}, "init")]:
+        with pytest.raises(ValueError, match=match):
+            MADE.create(6, (8,), seed=0, **bad)
+
+
+def test_made_orthogonal_init_is_semi_orthogonal_with_zero_biases_and_seeded():
+    a = MADE.create(10, (16, 6), seed=3, direct=True, init="orthogonal")
+    for layer in a._masked_layers():
+        w = layer.weight.detach().double()  # (out, in)
+        gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        assert torch.allclose(gram, torch.eye(len(gram), dtype=torch.float64), atol=1e-5)
+        assert layer.bias is None or not layer.bias.any()
+    b = MADE.create(10, (16, 6), seed=3, direct=True, init="orthogonal")
+    c = MADE.create(10, (16, 6), seed=4, direct=True, init="orthogonal")
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.layers[0].weight, c.layers[0].weight)
 
 
 def test_nade_ensemble_is_log_mean_exp_of_per_ordering_likelihoods():
