@@ -133,7 +133,12 @@ def record_label(record: dict[str, Any]) -> str:
     if "device_label" in record:
         return record["device_label"]
     machine = record.get("machine", {})
-    return machine.get("cuda") or f"{machine.get('cores', '?')}-core CPU"
+    if machine.get("cuda"):
+        return machine["cuda"]
+    cores, threads = machine.get("cores"), machine.get("torch_threads")
+    if threads and cores and threads < cores:  # as device_label says it
+        return f"{cores}-core CPU, {threads} torch thread{'s' if threads > 1 else ''}"
+    return f"{cores or '?'}-core CPU"
 
 
 def select_variant(name: str, stage: str, key: str, details: dict[str, Any],

@@ -112,6 +112,8 @@ def test_a_cpu_figure_says_how_many_threads_measured_it(cores, threads, label, m
     monkeypatch.setattr(common.os, "cpu_count", lambda: cores)
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     assert common.device_label("cpu") == label
+    # a stored record says the same from its machine (records written before labels)
+    assert common.record_label({"machine": {"cores": cores, "torch_threads": threads}}) == label
 
 
 SCRIPTS = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py")
