@@ -734,3 +734,15 @@ def test_running_out_of_memory_names_the_size_and_the_option_to_lower(
     assert main(argv) == 2
     assert capsys.readouterr().err == message.format(size) + "\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_classifier_module_is_the_dgm_classifier_command(tmp_path):
+    """``python -m dgm.eval.classifier`` checks and reports as ``dgm classifier``: a bad
+    value or missing data is one line and exit 2, never a traceback."""
+    env = {**os.environ, "DGM_DATA": str(tmp_path)}
+    for argv, message in [(["--epochs", "0"], "--epochs must be an integer > 0"),
+                          ([], "MNIST was not found")]:
+        done = subprocess.run([sys.executable, "-m", "dgm.eval.classifier", *argv], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and "Traceback" not in done.stderr

@@ -21,7 +21,6 @@ dgm.eval.classifier``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -245,20 +244,11 @@ def _writable_out(data_dir: str | os.PathLike | None, out: str | Path | None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dgm.eval.classifier",
-                                description="train and cache the MNIST feature classifier")
-    p.add_argument("--data-dir")
-    p.add_argument("--out")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a "
-                   "shared CPU)")
-    a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    _, info = train_classifier(a.data_dir, a.out, a.epochs, a.seed,
-                               log=lambda s: print(s, file=sys.stderr, flush=True))
-    print(json.dumps(info, indent=2))
-    return 0
+    """``python -m dgm.eval.classifier [flags]``: the same command as ``dgm classifier``
+    (its flags, checks and error messages, no tracebacks)."""
+    from dgm.cli import main as dgm_main
+
+    return dgm_main(["classifier", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
