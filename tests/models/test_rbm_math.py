@@ -176,6 +176,43 @@ def test_long_block_gibbs_chains_reach_the_model_distribution():
     assert tv <= 0.01, tv
 
 
+def _tv_and_bound(v: torch.Tensor, probs: torch.Tensor) -> tuple[float, float]:
+    """TV between the histogram of the 8-bit states ``v`` and ``probs``, and 1.5 times the
+    TV a histogram of that many exact draws is expected to show (binomial deviations)."""
+    n = len(v)
+    idx = (v.long() * (1 << torch.arange(7, -1, -1))).sum(1)
+    emp = torch.bincount(idx, minlength=256).double() / n
+    tv = 0.5 * float((emp - probs).abs().sum())
+    return tv, 1.5 * 0.5 * float(torch.sqrt(2 * probs * (1 - probs) / (math.pi * n)).sum())
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_one_gibbs_step_of_the_sampler_leaves_the_model_distribution_unchanged(broken,
+                                                                            monkeypatch):
+    """``RBM.gibbs_step`` itself (not a kernel rebuilt here): exact draws v ~ p stay
+    distributed as p after one step, and one step from a fixed v0 is the row K(v0, .) of
+    the block kernel. A sampler that draws v' ~ Bernoulli(1/2) must fail (power)."""
+    model = tiny_rbm()
+    if broken:
+        monkeypatch.setattr(model, "sample_visible",
+                            lambda mean, generator: torch.bernoulli(
+                                torch.full_like(mean, 0.5), generator=generator))
+    states, probs = tiny_exact_distribution("tiny:rbm")
+    probs = torch.tensor(probs, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    pick = torch.multinomial(probs, 2**18, replacement=True, generator=gen)
+    v = torch.tensor(states, dtype=torch.float64)[pick]  # (N, 8) exact draws of p
+    with torch.no_grad():
+        tv, bound = _tv_and_bound(model.gibbs_step(v, gen)[0], probs)
+        _, Tv = block_kernels(model)
+        rows = []
+        for v0 in (0, 97, 255):
+            start = torch.tensor(states[v0], dtype=torch.float64).expand(2**16, -1)
+            rows.append(_tv_and_bound(model.gibbs_step(start, gen)[0], Tv[v0]))
+    passed = tv <= bound and all(t <= b for t, b in rows)
+    assert passed != broken, (tv, bound, rows)
+
+
 def test_markov_network_cross_checks_z_conditionals_and_single_site_gibbs():
     from dgm.pgm.gibbs import GibbsSampler, gibbs_transition_matrix
 
