@@ -17,7 +17,7 @@ from dgm.pgm.examples import misconception, student
 from dgm.pgm.io.bif import write_bif_string
 from dgm.pgm.io.uai import UAIError, parse_uai, read_uai, write_uai, write_uai_string
 
-from .conftest import bif_path, load
+from .conftest import load
 
 EXPECTED_SIZES = {
     "asia": 8,
@@ -511,10 +511,6 @@ def test_networkx_graph_has_the_arcs():
     g = to_networkx(load("asia"))
     assert sorted(g.predecessors("either")) == ["lung", "tub"]
     assert g.nodes["asia"]["states"] == ["yes", "no"]
-
-
-def test_bif_path_fixture_points_at_gzip_files():
-    assert bif_path("asia").name == "asia.bif.gz"
 
 
 def test_an_interrupted_csv_write_leaves_the_old_file_whole(tmp_path):

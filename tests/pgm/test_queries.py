@@ -293,6 +293,7 @@ def test_markov_network_batch_matches_single_queries():
     rows = {"A": [0, 1, -1], "C": [1, -1, 0]}
     out = mn.query_batch("B", rows)
     assert np.allclose(out[0], mn.query("B", {"A": 0, "C": 1}).values)
+    assert np.allclose(out[1], mn.query("B", {"A": 1}).values)
     assert np.allclose(out[2], mn.query("B", {"C": 0}).values)
 
 
