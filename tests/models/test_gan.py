@@ -246,17 +246,36 @@ def test_mmd_and_discriminate_name_what_they_need():
 
 
 def test_grad_clip_clips_each_player_s_gradient(fit_steps, monkeypatch):
-    """Both the discriminator's and the generator's step clip their own parameters."""
+    """Both the discriminator's and the generator's step clip their own parameters, before
+    the optimizer steps: the gradient norm each optimizer sees is <= the limit, though the
+    raw one was above it."""
     clip, calls = torch.nn.utils.clip_grad_norm_, []
 
     def spy(params, max_norm, *args, **kwargs):
         params = list(params)
-        calls.append((max_norm, {id(p) for p in params}))
-        return clip(params, max_norm, *args, **kwargs)
+        raw = clip(params, max_norm, *args, **kwargs)
+        calls.append((max_norm, {id(p) for p in params}, float(raw)))
+        return raw
+
+    at_step = []
+
+    def record(optimizer, args, kwargs):
+        grads = [q.grad for g in optimizer.param_groups for q in g["params"]
+                 if q.grad is not None]
+        at_step.append(float(torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(gr) for gr in grads]))))
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
-    model = GAN(GANConfig(latent=2, g_hidden=(8,), d_hidden=(8,), output="linear"),
-                (2,)).reset_parameters(0)
-    fit_steps(model, torch.randn(16, 2, generator=gen(0)), 1, grad_clip=0.5)
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    hook = register_optimizer_step_pre_hook(record)
+    try:
+        model = GAN(GANConfig(latent=2, g_hidden=(8,), d_hidden=(8,), output="linear"),
+                    (2,)).reset_parameters(0)
+        fit_steps(model, 50 * torch.randn(16, 2, generator=gen(0)), 1, grad_clip=0.5)
+    finally:
+        hook.remove()
     players = [{id(p) for p in m.parameters()} for m in (model.D, model.G)]
-    assert calls == [(0.5, players[0]), (0.5, players[1])]
+    assert [c[:2] for c in calls] == [(0.5, players[0]), (0.5, players[1])]
+    assert len(at_step) == 2 and max(at_step) <= 0.5 + 1e-6, at_step
+    assert max(c[2] for c in calls) > 0.5  # the limit did bite
