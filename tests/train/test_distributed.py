@@ -33,6 +33,34 @@ def test_two_cpu_ranks_hold_identical_parameters_and_match_one_process(tmp_path)
     assert ddp["best_valid_loss"] == pytest.approx(one["best_valid_loss"], rel=0.03)
 
 
+EXACT = ["train", "nade", "--preset", "tiny", "--data", "digits", "--epochs", "2",
+         "--batch-size", "64", "--max-train", "1280", "--optimizer", "sgd", "--lr", "0.05",
+         "--seed", "1", "--picture-every", "0", "--no-progress"]
+
+
+def test_two_ranks_take_the_same_steps_as_one_process(tmp_path):
+    """A model with no noise (NADE, natural ordering) and SGD, on 20 whole batches: the two
+    ranks' half-batches together are one process's batch and their all-reduced gradient its
+    mean, so the weights agree tensor by tensor (a sum instead of a mean, or a rank batch
+    of the whole size, would move them)."""
+    import torch
+
+    import dgm
+
+    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+          "-m", "dgm.cli", *EXACT, "--out", str(tmp_path / "ddp")], tmp_path)
+    _run([sys.executable, "-m", "dgm.cli", *EXACT, "--out", str(tmp_path / "one")], tmp_path)
+    ddp, one = (dgm.load(tmp_path / r, which="last").state_dict() for r in ("ddp", "one"))
+    assert ddp.keys() == one.keys()
+    start = dgm.load(tmp_path / "one", which="last").reset_parameters(1).state_dict()
+    for k in one:
+        torch.testing.assert_close(ddp[k], one[k], rtol=0, atol=1e-5)
+    assert any(not torch.equal(one[k], start[k]) for k in one)  # it did train
+    losses = [[json.loads(x)["train_loss"] for x in (tmp_path / r / "metrics.jsonl")
+               .read_text().splitlines()] for r in ("ddp", "one")]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
 WORKER = """
 import os, sys
 import numpy as np
