@@ -19,23 +19,26 @@ from dgm.pgm import BayesianNetwork, Factor, MarkovNetwork, cpd
 SEEDS = range(10)  # none draws a graph so dense that no pair is separated by <= 2 others
 
 
-def random_bn(seed: int) -> BayesianNetwork:
-    """A random DAG (each earlier node is a parent with probability 1/2, at most 3)."""
+def random_bn(seed: int, raw: bool = False):
+    """A random DAG (each earlier node is a parent with probability 1/2, at most 3); with
+    ``raw``, also the (scope, table) pairs it was built from (scope: parents, then v)."""
     rng = np.random.default_rng(seed)
     names = [f"v{i}" for i in range(int(rng.integers(4, 8)))]
     card = {v: int(rng.integers(2, 4)) for v in names}
     states = {v: tuple(f"s{k}" for k in range(c)) for v, c in card.items()}
     order = [names[i] for i in rng.permutation(len(names))]
-    cpds = []
+    cpds, tables = [], []
     for pos, v in enumerate(order):
         parents = [p for p in order[:pos] if rng.random() < 0.5][:3]
         table = rng.dirichlet(np.ones(card[v]), size=[card[p] for p in parents])
         cpds.append(cpd(v, table, parents, states))
+        tables.append(([*parents, v], table))
     shuffled = [cpds[i] for i in rng.permutation(len(cpds))]  # listed in no particular order
-    return BayesianNetwork(shuffled, name=f"random{seed}")
+    bn = BayesianNetwork(shuffled, name=f"random{seed}")
+    return (bn, tables) if raw else bn
 
 
-def random_mn(seed: int) -> MarkovNetwork:
+def random_mn(seed: int, raw: bool = False):
     """Random pairs (probability 0.35) and one triple; a unary factor for any variable left out.
 
     Table entries are Dirichlet(1) draws: positive, and contrasted enough that a dependence
@@ -50,7 +53,8 @@ def random_mn(seed: int) -> MarkovNetwork:
     scopes += [[v] for v in names if not any(v in s for s in scopes)]
     shapes = [[card[v] for v in s] for s in scopes]
     tables = [rng.dirichlet(np.ones(int(np.prod(shape)))).reshape(shape) for shape in shapes]
-    return MarkovNetwork(map(Factor, scopes, shapes, tables), name=f"random{seed}")
+    mn = MarkovNetwork(map(Factor, scopes, shapes, tables), name=f"random{seed}")
+    return (mn, list(zip(scopes, tables))) if raw else mn
 
 
 MODELS = {"bayes": random_bn, "markov": random_mn}
@@ -76,6 +80,21 @@ def unnormalized_joint(model) -> np.ndarray:
     grid = np.array(list(itertools.product(*(range(c) for c in cards))))
     weigh = model.log_unnormalized if isinstance(model, MarkovNetwork) else model.log_probability
     return np.exp(weigh(grid)).reshape(cards)
+
+
+def test_the_joint_is_the_product_of_the_tables_the_model_was_built_from(case):
+    """The reference every other test here uses (``unnormalized_joint``, from the model's
+    own log_probability / log_unnormalized) against the raw tables indexed by hand: a CPD
+    read with its parent axes permuted would fail here, not everywhere at once."""
+    kind, seed = case
+    model, tables = MODELS[kind](seed, raw=True)
+    cards = [len(model.states[v]) for v in model.variables]
+    grid = np.array(list(itertools.product(*(range(c) for c in cards))))  # (S, n)
+    expected = np.ones(len(grid))
+    for scope, table in tables:
+        cols = [model.variables.index(v) for v in scope]
+        expected *= table[tuple(grid[:, cols].T)]
+    assert np.allclose(unnormalized_joint(model).reshape(-1), expected, rtol=1e-12, atol=0)
 
 
 def marginal(joint: np.ndarray, variables, keep) -> np.ndarray:
