@@ -330,3 +330,34 @@ def test_a_generator_on_another_device_is_named(monkeypatch):
         monkeypatch.setattr(type(model), "device", property(lambda self: torch.device("cuda")))
     with pytest.raises(ValueError, match="seed is a generator on cpu but the model is on cuda"):
         model.sample(2, seed=torch.Generator())
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_the_command_line_trains_evaluates_and_samples_every_model(name, tmp_path, capsys):
+    """`dgm train NAME --preset tiny`, then `dgm eval --json` (the likelihood where the model
+    has one, sample quality otherwise) and `dgm sample -o .npy`, on digits in its range."""
+    import json
+
+    from dgm.cli import main
+
+    model = tiny(name)
+    spec = ("digits:gray" if "binary" not in model.accepted_kinds() else
+            "digits:pm1" if model.output_range == "pm1" else "digits")
+    run = tmp_path / "run"
+    assert main(["train", name, "--preset", "tiny", "--data", spec, "--epochs", "1",
+                 "--picture-every", "0", "--no-progress", "--out", str(run)]) == 0
+    capsys.readouterr()
+    likelihood = hasattr(model, "log_prob")
+    assert main(["eval", str(run), "--json", "--max-examples", "50",
+                 *([] if likelihood else ["--samples", "200"])]) == 0
+    out = json.loads(capsys.readouterr().out)
+    figures = [v for k, v in out.items() if isinstance(v, (int, float)) and k != "seed"]
+    assert figures and all(math.isfinite(v) for v in figures)
+    if likelihood:
+        assert out["nll_nats"] > 0 and out["nll_stderr"] >= 0
+    path = tmp_path / "s.npy"
+    assert main(["sample", str(run), "-n", "5", "-o", str(path)]) == 0
+    x = np.load(path)
+    assert x.shape[0] == 5 and x[0].size == 64 and np.isfinite(x).all()
+    low, high = {"digits": (0, 1), "digits:pm1": (-1, 1)}.get(spec, (-np.inf, np.inf))
+    assert x.min() >= low and x.max() <= high
