@@ -239,8 +239,10 @@ def test_markov_network_cross_checks_z_conditionals_and_single_site_gibbs():
     # the general sampler's visible marginals match the RBM's exact ones
     res = GibbsSampler(mn).run(400, chains=64, burn_in=50, seed=0)
     exact_v = (P.sum(1)[:, None] * binary_states(4, 0, 16)).sum(0).numpy()
-    for i in range(4):
-        assert res.marginal(f"v{i}")[1] == pytest.approx(exact_v[i], abs=0.05)
+    ess = res.ess()
+    for i in range(4):  # within 4 Monte Carlo standard errors (the chains' ESS)
+        se = math.sqrt(exact_v[i] * (1 - exact_v[i]) / ess[f"v{i}"])
+        assert abs(res.marginal(f"v{i}")[1] - exact_v[i]) <= 4 * se, (i, se)
 
 
 def test_pseudo_likelihood_over_all_sites_by_enumeration():
