@@ -103,10 +103,14 @@ def device_label(device: Any = "cpu") -> str:
         return torch.cuda.get_device_name(0)
     cores = os.cpu_count()
     torch = sys.modules.get("torch")
-    threads = torch.get_num_threads() if torch is not None else cores
+    return cpu_label(cores, torch.get_num_threads() if torch is not None else cores)
+
+
+def cpu_label(cores: int | None, threads: int | None) -> str:
+    """"N-core CPU", and the torch threads when they were fewer than the cores."""
     if threads and cores and threads < cores:
         return f"{cores}-core CPU, {threads} torch thread{'s' if threads > 1 else ''}"
-    return f"{cores}-core CPU"
+    return f"{cores or '?'}-core CPU"
 
 
 def set_figures(data: dict[str, Any], figures: dict[str, Any], device: Any = "cpu",
@@ -133,12 +137,7 @@ def record_label(record: dict[str, Any]) -> str:
     if "device_label" in record:
         return record["device_label"]
     machine = record.get("machine", {})
-    if machine.get("cuda"):
-        return machine["cuda"]
-    cores, threads = machine.get("cores"), machine.get("torch_threads")
-    if threads and cores and threads < cores:  # as device_label says it
-        return f"{cores}-core CPU, {threads} torch thread{'s' if threads > 1 else ''}"
-    return f"{cores or '?'}-core CPU"
+    return machine.get("cuda") or cpu_label(machine.get("cores"), machine.get("torch_threads"))
 
 
 def select_variant(name: str, stage: str, key: str, details: dict[str, Any],

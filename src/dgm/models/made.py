@@ -110,12 +110,10 @@ class MADEConfig(ModelConfig):
         check_positive("valid_masks", self.valid_masks)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if self.train_masks != 1 and not (self.order_agnostic or self.connectivity_agnostic):
-            raise ValueError(f"train_masks={self.train_masks} needs order_agnostic or "
-                             "connectivity_agnostic (otherwise every mask is the same)")
-        if self.valid_masks > 1 and not (self.order_agnostic or self.connectivity_agnostic):
-            raise ValueError(f"valid_masks={self.valid_masks} needs order_agnostic or "
-                             "connectivity_agnostic (otherwise every mask is the same)")
+        for name, count in (("train_masks", self.train_masks), ("valid_masks", self.valid_masks)):
+            if count != 1 and not (self.order_agnostic or self.connectivity_agnostic):
+                raise ValueError(f"{name}={count} needs order_agnostic or "
+                                 "connectivity_agnostic (otherwise every mask is the same)")
         if self.train_masks > 0 and self.valid_masks > self.train_masks:
             raise ValueError(f"valid_masks={self.valid_masks} exceeds train_masks="
                              f"{self.train_masks}: masks beyond those are never trained")
@@ -272,11 +270,9 @@ class MADE(GenerativeModel):
     def validation_terms(self, x, generator=None):
         """Exact NLL under mask 0, or of the ensemble of masks 0..valid_masks-1 (what the
         authors' code watches for early stopping); deterministic."""
-        x, m = self.as_batch(x), self.config.valid_masks
-        if m == 1:
-            return {"loss": -self.log_prob_mask(x, 0)}
-        lp = torch.stack([self.log_prob_mask(x, j) for j in range(m)])  # (M, B)
-        return {"loss": -log_mean_exp(lp, 0)}
+        x = self.as_batch(x)  # the loop's batches come from checked data
+        lp = torch.stack([self.log_prob_mask(x, j) for j in range(self.config.valid_masks)])
+        return {"loss": -log_mean_exp(lp, 0)}  # (B,); one mask: log_prob_mask itself
 
     # -- likelihood ----------------------------------------------------------------------
     @torch.no_grad()
