@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -336,8 +337,6 @@ def test_a_generator_on_another_device_is_named(monkeypatch):
 def test_the_command_line_trains_evaluates_and_samples_every_model(name, tmp_path, capsys):
     """`dgm train NAME --preset tiny`, then `dgm eval --json` (the likelihood where the model
     has one, sample quality otherwise) and `dgm sample -o .npy`, on digits in its range."""
-    import json
-
     from dgm.cli import main
 
     model = tiny(name)

@@ -153,6 +153,11 @@ def test_block_gibbs_kernel_has_the_joint_as_stationary_and_visible_detailed_bal
     torch.testing.assert_close(flow, flow.T, rtol=0, atol=1e-14)  # detailed balance in v
 
 
+def _state_index(v: torch.Tensor) -> torch.Tensor:
+    """The index of each 8-bit state in tiny_exact_distribution's order (first bit highest)."""
+    return (v.long() * (1 << torch.arange(7, -1, -1))).sum(1)
+
+
 def test_long_block_gibbs_chains_reach_the_model_distribution():
     rbm = tiny_rbm()
     _, Tv = block_kernels(rbm)
@@ -170,8 +175,7 @@ def test_long_block_gibbs_chains_reach_the_model_distribution():
     for t in range(30 + 48):
         v = model.gibbs_step(v, gen)[0]
         if t >= 30:
-            counts += torch.bincount((v.long() * (1 << torch.arange(7, -1, -1))).sum(1),
-                                     minlength=256)
+            counts += torch.bincount(_state_index(v), minlength=256)
     tv = 0.5 * float((counts / counts.sum() - torch.tensor(probs)).abs().sum())
     assert tv <= 0.01, tv
 
@@ -180,8 +184,7 @@ def _tv_and_bound(v: torch.Tensor, probs: torch.Tensor) -> tuple[float, float]:
     """TV between the histogram of the 8-bit states ``v`` and ``probs``, and 1.5 times the
     TV a histogram of that many exact draws is expected to show (binomial deviations)."""
     n = len(v)
-    idx = (v.long() * (1 << torch.arange(7, -1, -1))).sum(1)
-    emp = torch.bincount(idx, minlength=256).double() / n
+    emp = torch.bincount(_state_index(v), minlength=256).double() / n
     tv = 0.5 * float((emp - probs).abs().sum())
     return tv, 1.5 * 0.5 * float(torch.sqrt(2 * probs * (1 - probs) / (math.pi * n)).sum())
 
