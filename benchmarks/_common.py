@@ -65,6 +65,35 @@ def saved_train_config(run_dir: Path, option: str = "--resume") -> dict[str, Any
     return json.loads(path.read_text())["train"]
 
 
+def warm_start(model: Any, source: Path, option: str = "--init-from") -> dict[str, Any]:
+    """Start ``model`` from the last weights of the finished run in ``source`` (its averaged
+    weights when it kept an average: what was evaluated), for a longer training with a new
+    schedule and a fresh optimizer. Returns what the record states about the source: its
+    folder, epochs, seconds of training steps and device, so that a figure's training
+    time counts both pieces. A clear exit when ``source`` holds no run or another model."""
+    import dgm
+
+    summary_path = source / "summary.json"
+    if not summary_path.is_file():
+        raise SystemExit(f"{option}: no finished run in {source} (no summary.json)")
+    try:
+        state = dgm.load(source, which="last").state_dict()
+        missing = {name for name, _ in model.named_parameters()} - state.keys()
+        if missing:
+            raise ValueError(f"it lacks the parameters {sorted(missing)}")
+        # the parameters and the buffers both hold (e.g. an RBM's data marginals); a
+        # buffer of the source's schedule alone (a KL warm-up's step count) stays behind
+        model.load_state_dict({k: v for k, v in state.items() if k in model.state_dict()},
+                              strict=False)
+    except (RuntimeError, ValueError, OSError) as err:
+        raise SystemExit(f"{option}: the weights in {source} do not fit this model: {err}") from err
+    summary = json.loads(summary_path.read_text())
+    saved = json.loads((source / "config.json").read_text())
+    return {"run": source.name, "epochs": summary["epochs"],
+            "train_seconds": summary["train_seconds"],
+            "device": saved["train"].get("device"), "weights": "last (averaged if kept)"}
+
+
 def check_same_run(run_dir: Path, mine: dict[str, Any], saved: dict[str, Any],
                    free: tuple[str, ...] = ("data_dir",),
                    model_config: dict[str, Any] | None = None) -> None:
@@ -142,17 +171,20 @@ def record_label(record: dict[str, Any]) -> str:
 
 def select_variant(name: str, stage: str, key: str, details: dict[str, Any],
                    figures: dict[str, Any], score: str, device: Any = "cpu",
-                   figures_of: Any = None) -> bool:
+                   figures_of: Any = None, label: str | None = None) -> bool:
     """Record variant ``key`` of ``stage`` under ``stages[key]`` of results/name.json; the
     top-level figures are those of the variant with the lowest ``details[score]`` (a
     validation figure: selection on validation, never on test). A variant without a score
     (inf or None, e.g. no validation split) replaces the held one. Returns whether ``key`` is
     chosen. ``figures_of(record)`` rebuilds the figures of a stored variant recorded before
-    records carried them (else the figure names are looked up in the record itself)."""
+    records carried them (else the figure names are looked up in the record itself).
+    ``label``: where the figures were measured, when not this machine's ``device`` alone
+    (a run trained in pieces on two machines)."""
+    label = label or device_label(device)
     with locked_results(name) as data:
         stages = data.setdefault("stages", {})
         stages[key] = {**details, **run_record(), "variant_of": stage,
-                       "figures": figures, "device_label": device_label(device)}
+                       "figures": figures, "device_label": label}
         chosen = data.setdefault("selected", {}).get(stage, stage)
         mine = _score(details[score])
         held = _score(stages.get(chosen, {}).get(score))
@@ -182,6 +214,6 @@ def select_variant(name: str, stage: str, key: str, details: dict[str, Any],
                 return False
         if chosen == key or mine <= held or mine == float("inf"):
             data["selected"][stage] = key
-            set_figures(data, figures, device)
+            set_figures(data, figures, label=label)
             return True
     return False

@@ -49,6 +49,7 @@ from _common import (  # noqa: E402
     say_interrupted,
     set_figures,
     update_results,
+    warm_start,
 )
 
 from dgm.data import load_dataset  # noqa: E402
@@ -169,10 +170,15 @@ def step_seconds(cfg: RBMConfig, x: torch.Tensor, device: torch.device, n: int =
 def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
                    device: torch.device, resume: bool = False, tag: str = "",
                    weight_decay: float = 2e-4,
-                   sparsity: tuple[float, float] = (0.0, 0.0)) -> tuple[dict, RBM] | None:
+                   sparsity: tuple[float, float] = (0.0, 0.0),
+                   lr: tuple[float, float] = (0.01, 0.001),
+                   init_from: str | None = None) -> tuple[dict, RBM] | None:
     """Train method ``name`` for ``minutes`` into runs/rbm-NAME+TAG, then AIS. ``resume``:
     continue the interrupted run there (same budget): a budget longer than one lent GPU
-    session, in pieces. None when interrupted (Ctrl-C, SIGTERM): checkpoint saved, no AIS."""
+    session, in pieces. ``init_from``: start from the last weights of the finished run
+    runs/rbm-INIT_FROM (a longer training with a new schedule, ``lr`` from its first value
+    to its second; the record's ``train_seconds`` counts both pieces). None when
+    interrupted (Ctrl-C, SIGTERM): checkpoint saved, no AIS."""
     cfg = RBMConfig(hidden=500, sparsity_target=sparsity[0], sparsity_cost=sparsity[1],
                     **METHODS[name])
     x = torch.from_numpy(np.array(splits.train.x))
@@ -185,9 +191,11 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
         epochs = max(1, int(minutes * 60 / per_epoch))
         shutil.rmtree(run, ignore_errors=True)
     model = RBM(cfg, (1, 28, 28)).reset_parameters(0)
-    tcfg = TrainConfig(data="mnist", epochs=epochs, batch_size=100, optimizer="sgd", lr=0.01,
+    source = warm_start(model, RUNS / f"rbm-{init_from}") if init_from else None
+    tcfg = TrainConfig(data="mnist", epochs=epochs, batch_size=100, optimizer="sgd", lr=lr[0],
                        momentum=0.9, weight_decay=weight_decay, schedule="exp",
-                       lr_decay=math.log(10) / max(1, epochs - 1), max_minutes=minutes,
+                       lr_decay=math.log(lr[0] / lr[1]) / max(1, epochs - 1),
+                       max_minutes=minutes,
                        picture_every=0, progress=False, seed=0, device=device.type)
     if resume:  # the same budget (--minutes) and recipe as the saved run
         check_same_run(run, tcfg.to_dict(), saved, model_config=model.config.to_dict())
@@ -208,9 +216,14 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
         valid = torch.from_numpy(np.array(splits.valid.x)).to(device)
         f_valid = torch.cat([model.free_energy(b).double() for b in valid.split(1000)])
     nll = f_test + res.log_z
+    before = source["train_seconds"] if source else 0.0
     out = {"method": name, "config": cfg.to_dict(), "train": tcfg.to_dict(),
            "epochs_planned": epochs, "epochs_done": summary["epochs"],
-           "train_seconds": summary["train_seconds"], "wall_seconds_with_validation": wall,
+           # the steps of both pieces when warm-started (this piece's alone: *_this_piece)
+           "train_seconds": before + summary["train_seconds"],
+           "train_seconds_this_piece": summary["train_seconds"],
+           **({"warm_start": source} if source else {}),
+           "wall_seconds_with_validation": wall,
            "ais": res.as_dict(), "test_nll_nats": float(nll.mean()),
            # over examples and, added in quadrature, AIS's error in the log Z they share
            "test_nll_stderr": math.hypot(float(nll.std() / math.sqrt(len(nll))),
@@ -321,6 +334,13 @@ def main() -> None:
                    help="quality: L2 on W (the recipe's 2e-4 by default)")
     p.add_argument("--sparsity", type=float, nargs=2, default=(0.0, 0.0),
                    metavar=("TARGET", "COST"), help="quality: hidden-activity target and cost")
+    p.add_argument("--lr", type=float, nargs=2, default=(0.01, 0.001), metavar=("START", "END"),
+                   help="quality: the learning rate, decaying exponentially from START to END "
+                        "over the planned epochs (the recipe's 0.01 to 0.001 by default)")
+    p.add_argument("--init-from", metavar="KEY",
+                   help="quality: start from the last weights of the finished run "
+                        "runs/rbm-KEY (e.g. cd25_wd1e3_cpu) with a new schedule (--lr) and "
+                        "a fresh optimizer: a longer training in two pieces")
     a = p.parse_args()
     if a.stages == ["reselect"]:  # the selection rule again over the stored runs: no data
         with locked_results("rbm") as data:
@@ -340,7 +360,7 @@ def main() -> None:
         minutes = {k: float(v) for k, v in (s.split("=") for s in a.minutes)}
         stage_quality(splits, minutes, a.ais_betas, a.ais_runs, torch.device(a.device),
                       a.resume, a.tag, weight_decay=a.weight_decay,
-                      sparsity=tuple(a.sparsity))
+                      sparsity=tuple(a.sparsity), lr=tuple(a.lr), init_from=a.init_from)
 
 
 if __name__ == "__main__":

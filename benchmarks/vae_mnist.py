@@ -28,12 +28,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    RESULTS,
     check_same_run,
     device_label,
+    record_label,
     saved_train_config,
     say_interrupted,
     select_variant,
     update_results,
+    warm_start,
 )
 
 from dgm.data import load_dataset  # noqa: E402
@@ -90,12 +93,17 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                    kl_warmup_epochs: float = 0.0, pilot: int = 0,
                    kl_warmup_frac: float = 0.0, device: torch.device = CPU,
                    eval_only: bool = False, cuda_graph: bool = False,
-                   clock: str = "epoch", resume: bool = False) -> dict | None:
+                   clock: str = "epoch", resume: bool = False,
+                   lr: tuple[float, float] = (1e-3, 1e-4),
+                   init_from: str | None = None) -> dict | None:
     """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate on the
     test split (a pilot: on its first ``pilot`` validation images, never on test).
     ``eval_only``: evaluate the finished run already in runs/``key`` (same arguments).
     ``resume``: continue the interrupted run in runs/``key`` (same arguments), e.g. a budget
-    longer than one lent GPU session, trained in pieces. Returns None when the training is
+    longer than one lent GPU session, trained in pieces. ``init_from``: start from the last
+    weights of the finished run runs/INIT_FROM (a longer training with a new schedule,
+    ``lr`` from its first value to its second, and a fresh optimizer; the record's
+    ``train_seconds`` counts both pieces). Returns None when the training is
     interrupted (Ctrl-C, SIGTERM: ``timeout``): its checkpoint is saved, nothing evaluated."""
     base = stage.replace("quick", "vae")  # the quick profile is protocol 1's VAE
     splits = load_dataset(spec, data_dir=data_dir)
@@ -114,8 +122,8 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                      * len(splits.train) / x.shape[0])
         epochs = max(3, int(minutes * 60 / per_epoch))
     cfg = TrainConfig(data=spec, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
-                      batch_size=batch, lr=1e-3, adam_eps=1e-4, schedule=schedule,
-                      lr_decay=float(np.log(10) / epochs),
+                      batch_size=batch, lr=lr[0], adam_eps=1e-4, schedule=schedule,
+                      lr_decay=float(np.log(lr[0] / lr[1]) / epochs),
                       patience=0, max_minutes=minutes, seed=seed, picture_every=0,
                       progress=False, ema=ema, device=device.type, checkpoint_minutes=1.0,
                       cuda_graph=cuda_graph, schedule_clock=clock)
@@ -129,10 +137,16 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         # written from them), the plan is the saved one
         check_same_run(run_dir, cfg.to_dict(), saved,
                        model_config=paper_model(k, warmup_steps).config.to_dict())
+    source = None
     if eval_only:
         summary = json.loads((run_dir / "summary.json").read_text())
     else:
         model = paper_model(k, warmup_steps).reset_parameters(seed)
+        if init_from:
+            source = warm_start(model, RUNS / init_from)
+            stored = json.loads((RESULTS / "vae_mnist.json").read_text())["stages"]
+            source["label"] = (record_label(stored[init_from]) if init_from in stored
+                               else source["device"])
         if run_dir.exists() and not resume:
             import shutil
 
@@ -142,6 +156,10 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         except TrainingInterrupted as stop:
             say_interrupted(key, stop)
             return None
+        if source:  # kept beside the run, for --eval-only
+            (run_dir / "warm_start.json").write_text(json.dumps(source, indent=1) + "\n")
+    if eval_only and (run_dir / "warm_start.json").is_file():
+        source = json.loads((run_dir / "warm_start.json").read_text())
     import dgm
 
     # the early-stopping best weights (the last weights when there is no validation split)
@@ -156,7 +174,10 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         "test_nll_nats": float(lp.mean()),
         "test_nll_stderr": float(lp.std(ddof=1) / np.sqrt(len(lp))),
         "test_neg_elbo_nats": float(ne.mean()),
-        "train_seconds": summary["train_seconds"],  # the steps; wall: validation etc. too
+        # the steps (wall: validation etc. too), of both pieces when warm-started
+        "train_seconds": summary["train_seconds"] + (source["train_seconds"] if source else 0),
+        **({"train_seconds_this_piece": summary["train_seconds"], "warm_start": source}
+           if source else {}),
         "wall_seconds": summary.get("wall_seconds"),
         "epochs_run": summary["epochs"],
         "epochs_planned": epochs,
@@ -169,9 +190,10 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         **({"evaluated_by": "--eval-only: the finished run evaluated again"}
            if eval_only else {}),
         "recipe": {"data": spec, "batch": batch, "optimizer": "adam(0.9, 0.999, eps=1e-4)",
-                   "lr": ("1e-3 * 10^(-i/7), stage i lasting 3^i/3280 of the planned epochs"
-                          if schedule == "iwae" else
-                          "1e-3 decaying exponentially to 1e-4 over the planned epochs")
+                   "lr": (f"{lr[0]:g} * 10^(-i/7), stage i lasting 3^i/3280 of the planned "
+                          "epochs" if schedule == "iwae" else
+                          f"{lr[0]:g} decaying exponentially to {lr[1]:g} over the planned "
+                          "epochs")
                          + (" or the time budget, whichever is further along"
                             if clock == "time" else ""),
                    "train_k": k, "time_budget_minutes": minutes, "seed": seed,
@@ -181,6 +203,15 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
         "published_nats": PUBLISHED.get(base),
         "goal_nats": GOALS.get(stage, GOALS.get(base)),
     }
+
+
+def pieces_label(res: dict, device: torch.device) -> str:
+    """Where a run was trained: this machine, after the warm start's when it had one."""
+    here = device_label(device)
+    source = res.get("warm_start")
+    if not source:
+        return here
+    return f"{source['label']} ({source['epochs']} epochs), then {here}"
 
 
 def throughput(data_dir, batch: int = 20, n: int = 10000, repeats: int = 3) -> dict:
@@ -274,6 +305,14 @@ def main() -> int:
                     help="continue the stages' interrupted runs (same arguments): a budget "
                          "longer than one session, trained in pieces (SIGTERM or Ctrl-C saves "
                          "a checkpoint and stops: timeout -s TERM ...)")
+    ap.add_argument("--lr", type=float, nargs=2, default=(1e-3, 1e-4), metavar=("START", "END"),
+                    help="exp schedule: from START to END over the planned epochs (iwae: "
+                         "START is the first stage's rate)")
+    ap.add_argument("--init-from", metavar="RUN",
+                    help="start from the last (averaged) weights of the finished run "
+                         "runs/RUN (e.g. dynamic_vae_ema_warm) with a new schedule (--lr) and "
+                         "a fresh optimizer: a longer training in two pieces, perhaps on two "
+                         "machines (the figure's label names both)")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads (0: torch's default, one per core)")
     args = ap.parse_args()
@@ -299,7 +338,7 @@ def main() -> int:
                                  args.data_dir, args.seed, args.schedule, args.ema,
                                  args.kl_warmup, args.pilot, args.kl_warmup_frac, device,
                                  args.eval_only, args.cuda_graph, args.schedule_clock,
-                                 args.resume)
+                                 args.resume, tuple(args.lr), args.init_from)
             if res is None:  # stopped by a signal: the later stages wait for --resume too
                 interrupted = True
                 break
@@ -319,7 +358,8 @@ def main() -> int:
             select_variant("vae_mnist", stage, key, res, figures, "best_valid_loss", device,
                            figures_of=lambda r, n=name, t=time_key: {
                                f"{n}_test_nll_nats": r["test_nll_nats"],
-                               t: r["train_seconds"]})
+                               t: r["train_seconds"]},
+                           label=pieces_label(res, device))
             print(f"{key}: {figures}", flush=True)
             continue
         path = update_results("vae_mnist", figures, stage, res)

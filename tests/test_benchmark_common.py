@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from dgm.models.made import MADEConfig
 from dgm.train import TrainConfig
@@ -134,3 +135,45 @@ def test_every_benchmark_script_has_a_parser_that_refuses_a_stray_flag(script, t
     assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
     assert "usage:" in refused.stderr and "--no-such-flag" in refused.stderr
     assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")} == before
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    """A finished tiny VAE run on digits, trained with a KL warm-up (its step-count buffer
+    belongs to that schedule) and a moving average of the weights."""
+    from dgm.data import load_dataset
+    from dgm.models.vae import VAE, VAEConfig
+    from dgm.train import Trainer
+
+    run = tmp_path_factory.mktemp("warm") / "source"
+    model = VAE(VAEConfig(latent=2, hidden=(16,), kl_warmup=5), (1, 8, 8)).reset_parameters(0)
+    cfg = TrainConfig(data="digits", epochs=1, batch_size=64, max_train=128, ema=0.9,
+                      picture_every=0, progress=False)
+    Trainer(model, cfg, load_dataset("digits"), run).fit()
+    return run
+
+
+def test_a_warm_start_takes_the_source_runs_averaged_weights(vae_run):
+    import dgm
+    from dgm.models.vae import VAE, VAEConfig
+
+    fresh = VAE(VAEConfig(latent=2, hidden=(16,)), (1, 8, 8)).reset_parameters(1)
+    source = common.warm_start(fresh, vae_run)
+    want = dgm.load(vae_run, which="last").state_dict()  # the average: what was evaluated
+    got = fresh.state_dict()
+    assert "steps" in want and "steps" not in got  # the warm-up's counter stays behind
+    for name, value in got.items():
+        assert torch.equal(value, want[name]), name
+    summary = json.loads((vae_run / "summary.json").read_text())
+    assert source["epochs"] == 1 and source["run"] == "source"
+    assert source["train_seconds"] == summary["train_seconds"] > 0
+
+
+def test_a_warm_start_from_another_model_or_no_run_is_a_clear_exit(vae_run, tmp_path):
+    from dgm.models.vae import VAE, VAEConfig
+
+    wider = VAE(VAEConfig(latent=2, hidden=(32,)), (1, 8, 8)).reset_parameters(0)
+    with pytest.raises(SystemExit, match=r"--init-from: the weights in .*source do not fit"):
+        common.warm_start(wider, vae_run)
+    with pytest.raises(SystemExit, match=r"--init-from: no finished run in .*nowhere"):
+        common.warm_start(wider, tmp_path / "nowhere")
