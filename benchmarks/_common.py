@@ -16,7 +16,11 @@ from typing import Any
 from dgm._json import strict_json
 from dgm.train.config import setting_differences
 
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+RUNS = HERE / "runs"  # the benchmarks' run folders: this machine's only, never committed
+KEPT = HERE / "weights"  # finished runs' weights, committed (keep_weights.py): a later
+#                          session's --init-from, and trained models a user can load
 
 
 def machine() -> dict[str, Any]:
@@ -63,6 +67,50 @@ def saved_train_config(run_dir: Path, option: str = "--resume") -> dict[str, Any
     if not path.is_file():
         raise SystemExit(f"{option}: no run in {run_dir} (no config.json)")
     return json.loads(path.read_text())["train"]
+
+
+def run_source(name: str, option: str = "--init-from") -> Path:
+    """The finished run ``name`` a warm start reads: ``benchmarks/runs/name`` while this
+    machine still has it, else the copy that keep_weights.py committed under
+    ``benchmarks/weights/`` (a session's run folders end with it); a clear exit naming both
+    places when neither holds it."""
+    for root in (RUNS, KEPT):
+        if (root / name / "summary.json").is_file():
+            return root / name
+    raise SystemExit(f"{option}: no finished run {name!r} in {RUNS} nor a kept copy in {KEPT} "
+                     "(python benchmarks/keep_weights.py RUN_DIR keeps one)")
+
+
+def keep_weights(run_dir: Path, root: Path = KEPT) -> Path:
+    """Copy the finished run in ``run_dir`` to ``root/<its name>``, small enough to commit:
+    its config.json and summary.json, and checkpoints that hold the model's weights only
+    (the weight average where the run kept one, as :func:`dgm.load` reads them): the last
+    ones, and the early-stopping best ones where the run has them, each with its loop state,
+    but no optimizer or generator state. ``dgm.load``, ``dgm eval``, ``dgm sample`` and
+    ``dgm info`` work on the copy, and ``--init-from`` starts from it; a resume refuses it
+    (no optimizer state), saying so."""
+    import dgm
+    from dgm.train.checkpoint import BEST, CHECKPOINT, read_checkpoint_header, save_weights_only
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "summary.json").is_file():
+        raise SystemExit(f"keep_weights: no finished run in {run_dir} (no summary.json)")
+    dest = Path(root) / run_dir.name
+    if dest.resolve() == run_dir.resolve():
+        raise SystemExit(f"keep_weights: {run_dir} is already the kept copy")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "summary.json"):
+        tmp = dest / f".{name}.tmp"
+        tmp.write_bytes((run_dir / name).read_bytes())
+        os.replace(tmp, dest / name)
+    for name, which in ((CHECKPOINT, "last"), (BEST, "best")):
+        if (run_dir / name).is_file():
+            state = read_checkpoint_header(run_dir / name)["state"]
+            save_weights_only(dest / name, dgm.load(run_dir, which=which),
+                              f"kept from {run_dir} by benchmarks/keep_weights.py", state)
+        else:
+            (dest / name).unlink(missing_ok=True)
+    return dest
 
 
 def warm_start(model: Any, source: Path, option: str = "--init-from") -> dict[str, Any]:

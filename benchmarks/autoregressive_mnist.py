@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    RUNS,
     check_same_run,
     saved_train_config,
     say_interrupted,
@@ -44,7 +45,6 @@ from dgm.models.made import MADE, MADEConfig  # noqa: E402
 from dgm.models.nade import NADE, NADEConfig  # noqa: E402
 from dgm.train import TrainConfig, Trainer, TrainingInterrupted  # noqa: E402
 
-RUNS = Path(__file__).resolve().parent / "runs"
 PUBLISHED = {"nade": 88.86, "made1": 88.40, "made_ensemble": 86.64}
 PUBLISHED_ENSEMBLE_1LAYER = 88.04  # MADE table 6: one hidden layer, 32 masks
 GOALS = {"nade": 88.5, "made1": 88.0, "made_ensemble": 86.5}  # issue 5 (nade_agnostic: none)

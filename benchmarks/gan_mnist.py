@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import update_results  # noqa: E402
+from _common import RUNS, update_results  # noqa: E402
 
 import dgm  # noqa: E402
 from dgm.data import load_dataset  # noqa: E402
@@ -36,7 +36,6 @@ from dgm.train import TrainConfig, Trainer  # noqa: E402
 from dgm.train.metrics import read_metrics  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RUNS = HERE / "runs"
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import locked_results, run_record, set_figures  # noqa: E402
+from _common import RUNS, locked_results, run_record, set_figures  # noqa: E402
 
 from dgm.data import load_dataset  # noqa: E402
 from dgm.eval.toy_modes import N_EVAL, toy_floor, toy_metrics  # noqa: E402
@@ -29,7 +29,6 @@ from dgm.models.gan import GAN, GANConfig  # noqa: E402
 from dgm.train import TrainConfig, Trainer  # noqa: E402
 from dgm.train.metrics import read_metrics  # noqa: E402
 
-RUNS = Path(__file__).resolve().parent / "runs"
 PREFIX = {"ring8": "ring", "grid25": "grid"}
 PUBLISHED = {"ring8": {"modes": 7.9, "high_quality": 0.956, "reverse_kl": 0.07, "by": "PacGAN2"},
              "grid25": {"modes": 24.8, "high_quality": 0.936, "reverse_kl": 0.04, "by": "PacGAN4"}}

@@ -40,11 +40,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    RUNS,
     check_same_run,
     device_label,
     locked_results,
     record_label,
     run_record,
+    run_source,
     saved_train_config,
     say_interrupted,
     set_figures,
@@ -58,7 +60,6 @@ from dgm.models.rbm_ais import PAPER_BETAS, plot_ais_trace  # noqa: E402
 from dgm.train import TrainConfig, Trainer, TrainingInterrupted  # noqa: E402
 from dgm.train.metrics import read_metrics  # noqa: E402
 
-RUNS = Path(__file__).resolve().parent / "runs"
 PAPER = {"cd1": 125.53, "cd3": 105.50, "cd25": 86.34}  # S&M 2008, Table 2 (500 hidden units)
 METHODS = {
     "cd1": {"cd_k": 1},
@@ -191,7 +192,7 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
         epochs = max(1, int(minutes * 60 / per_epoch))
         shutil.rmtree(run, ignore_errors=True)
     model = RBM(cfg, (1, 28, 28)).reset_parameters(0)
-    source = warm_start(model, RUNS / f"rbm-{init_from}") if init_from else None
+    source = warm_start(model, run_source(f"rbm-{init_from}")) if init_from else None
     tcfg = TrainConfig(data="mnist", epochs=epochs, batch_size=100, optimizer="sgd", lr=lr[0],
                        momentum=0.9, weight_decay=weight_decay, schedule="exp",
                        lr_decay=math.log(lr[0] / lr[1]) / max(1, epochs - 1),

@@ -29,9 +29,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     RESULTS,
+    RUNS,
     check_same_run,
     device_label,
     record_label,
+    run_source,
     saved_train_config,
     say_interrupted,
     select_variant,
@@ -46,7 +48,6 @@ from dgm.train.distributed import resolve_device  # noqa: E402
 from dgm.train.graphed import GraphedStep  # noqa: E402
 from dgm.train.optim import make_optimizer, tensor_lrs  # noqa: E402
 
-RUNS = Path(__file__).resolve().parent / "runs"
 PUBLISHED = {"vae": 88.71, "iwae50": 87.10, "dynamic_vae": 86.76, "dynamic_iwae50": 84.78}
 CPU = torch.device("cpu")
 GOALS = {"vae": 88.0, "iwae50": 86.5, "dynamic_vae": 86.5, "dynamic_iwae50": 84.7,
@@ -143,7 +144,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
     else:
         model = paper_model(k, warmup_steps).reset_parameters(seed)
         if init_from:
-            source = warm_start(model, RUNS / init_from)
+            source = warm_start(model, run_source(init_from))
             stored = json.loads((RESULTS / "vae_mnist.json").read_text())["stages"]
             source["label"] = (record_label(stored[init_from]) if init_from in stored
                                else source["device"])

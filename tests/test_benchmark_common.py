@@ -177,3 +177,37 @@ def test_a_warm_start_from_another_model_or_no_run_is_a_clear_exit(vae_run, tmp_
         common.warm_start(wider, vae_run)
     with pytest.raises(SystemExit, match=r"--init-from: no finished run in .*nowhere"):
         common.warm_start(wider, tmp_path / "nowhere")
+
+
+def test_a_kept_copy_holds_the_weights_only_and_loads_and_warm_starts_as_the_run(vae_run,
+                                                                                 tmp_path):
+    import dgm
+    from dgm.models.vae import VAE, VAEConfig
+    from dgm.train.checkpoint import BEST, CHECKPOINT, CheckpointError
+    from dgm.train.state import saved_loop_state
+
+    kept = common.keep_weights(vae_run, tmp_path)
+    assert kept == tmp_path / "source" and (vae_run / BEST).is_file()
+    for which in ("best", "last"):
+        want, got = dgm.load(vae_run, which=which).state_dict(), dgm.load(kept, which=which)
+        assert all(torch.equal(v, want[k]) for k, v in got.state_dict().items()), which
+    # no optimizer moments, no second copy of the weights beside their average
+    assert (kept / CHECKPOINT).stat().st_size < 0.4 * (vae_run / CHECKPOINT).stat().st_size
+    with pytest.raises(CheckpointError, match=r"weights only .*kept from .*cannot resume"):
+        saved_loop_state(kept / CHECKPOINT)
+    a, b = (VAE(VAEConfig(latent=2, hidden=(16,)), (1, 8, 8)).reset_parameters(s) for s in (1, 2))
+    assert common.warm_start(a, kept) == common.warm_start(b, vae_run)
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def test_init_from_takes_this_machines_run_else_the_kept_copy(vae_run, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(common, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(common, "KEPT", tmp_path / "weights")
+    with pytest.raises(SystemExit, match=r"no finished run 'source' in .*runs nor a kept copy"):
+        common.run_source("source")
+    common.keep_weights(vae_run, common.KEPT)
+    assert common.run_source("source") == tmp_path / "weights" / "source"
+    shutil.copytree(vae_run, tmp_path / "runs" / "source")
+    assert common.run_source("source") == tmp_path / "runs" / "source"

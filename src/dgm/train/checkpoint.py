@@ -30,6 +30,7 @@ CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
 CONFIG = "config.json"
 AVERAGE = "average."
+WEIGHTS_ONLY = "weights_only"  # a header state key: a checkpoint no run can resume from
 
 
 class CheckpointError(DGMError):
@@ -92,6 +93,15 @@ def save_checkpoint(
     header = {"state": state or {}, "optimizers": optim_meta}
     metadata = {"format": "pt", MAGIC: json.dumps(header)}
     atomic_write(path, lambda tmp: _save_file(path, tensors, tmp, metadata))
+
+
+def save_weights_only(path: Path, model: torch.nn.Module, why: str,
+                      state: dict[str, Any] | None = None) -> None:
+    """A checkpoint of ``model``'s weights alone, without optimizer, generator or average
+    states (about the model's size): :func:`load_model` reads it, and a resume refuses it
+    with ``why`` (e.g. where the weights were copied from). ``state``: the source
+    checkpoint's, kept for the record (its epochs)."""
+    save_checkpoint(path, model, state={**(state or {}), WEIGHTS_ONLY: why})
 
 
 def _save_file(path: Path, tensors: dict[str, torch.Tensor], tmp: str,

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from dgm.train.checkpoint import (
+    WEIGHTS_ONLY,
     CheckpointError,
     load_checkpoint,
     read_checkpoint_header,
@@ -105,6 +106,11 @@ def loop_state(saved: dict[str, Any], path: Path) -> LoopState:
     fields differ from this dgm's (another version's) or have the wrong type, is a
     :class:`CheckpointError` naming ``path``: a resume from a guessed state would not be the
     same run."""
+    if saved.get(WEIGHTS_ONLY):
+        raise CheckpointError(f"{path} holds a trained model's weights only ({saved[WEIGHTS_ONLY]}"
+                              "), without the optimizer and random states a run goes on from: "
+                              "dgm sample, dgm eval and dgm info use it, but training cannot "
+                              "resume from it")
     loop = saved.get("loop")
     if not isinstance(loop, dict):
         raise CheckpointError(f"{path}: the dgm header holds no loop state ('loop'), so the "
