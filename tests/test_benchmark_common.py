@@ -211,3 +211,28 @@ def test_init_from_takes_this_machines_run_else_the_kept_copy(vae_run, tmp_path,
     assert common.run_source("source") == tmp_path / "weights" / "source"
     shutil.copytree(vae_run, tmp_path / "runs" / "source")
     assert common.run_source("source") == tmp_path / "runs" / "source"
+
+
+def _rbm_run(test, train10k, valid=None):
+    run = {"test_nll_nats": test, "test_nll_stderr": 0.2, "test_nll_stderr_includes_log_z": True,
+           "train10k_nll_nats": train10k, "train_seconds": 1.0, "device_label": "cpu"}
+    return run if valid is None else {**run, "valid_nll_nats": valid}
+
+
+def test_the_best_rbm_is_chosen_on_validation_not_on_the_training_images_nll():
+    spec = importlib.util.spec_from_file_location(
+        "bench_rbm", Path(__file__).parents[1] / "benchmarks" / "rbm_mnist.py")
+    rbm_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rbm_bench)
+    # an overfit run without a validation figure has the lowest training-images NLL
+    runs = {"overfit": _rbm_run(89.0, 85.0), "a": _rbm_run(88.3, 86.2, valid=89.0),
+            "b": _rbm_run(87.7, 85.4, valid=88.4)}
+    data = {"stages": {"quality": {"runs": runs}}}
+    rbm_bench.select_best(data)
+    assert (data["best_method"], data["best_test_nll_nats"]) == ("b", 87.7)
+    assert data["stages"]["quality"]["selected_by"] == "valid_nll_nats"
+    data = {"stages": {"quality": {"runs": {k: runs[k] for k in ("overfit",)} | {
+        "c": _rbm_run(90.0, 86.0)}}}}
+    rbm_bench.select_best(data)  # none validated: the training images' NLL is all there is
+    assert data["best_method"] == "overfit"
+    assert data["stages"]["quality"]["selected_by"] == "train10k_nll_nats"
