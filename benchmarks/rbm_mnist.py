@@ -43,6 +43,7 @@ from _common import (  # noqa: E402
     RUNS,
     check_same_run,
     device_label,
+    keep_weights,
     locked_results,
     record_label,
     run_record,
@@ -173,13 +174,16 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
                    weight_decay: float = 2e-4,
                    sparsity: tuple[float, float] = (0.0, 0.0),
                    lr: tuple[float, float] = (0.01, 0.001),
-                   init_from: str | None = None) -> tuple[dict, RBM] | None:
+                   init_from: str | None = None,
+                   keep: bool = False) -> tuple[dict, RBM] | None:
     """Train method ``name`` for ``minutes`` into runs/rbm-NAME+TAG, then AIS. ``resume``:
     continue the interrupted run there (same budget): a budget longer than one lent GPU
     session, in pieces. ``init_from``: start from the last weights of the finished run
     runs/rbm-INIT_FROM (a longer training with a new schedule, ``lr`` from its first value
     to its second; the record's ``train_seconds`` counts both pieces). None when
-    interrupted (Ctrl-C, SIGTERM): checkpoint saved, no AIS."""
+    interrupted (Ctrl-C, SIGTERM): checkpoint saved, no AIS. ``keep``: copy the trained
+    weights to benchmarks/weights/ (``keep_weights``) before the AIS, so that a later session
+    can continue them even if this one ends during the evaluation."""
     cfg = RBMConfig(hidden=500, sparsity_target=sparsity[0], sparsity_cost=sparsity[1],
                     **METHODS[name])
     x = torch.from_numpy(np.array(splits.train.x))
@@ -207,6 +211,8 @@ def train_and_eval(name: str, minutes: float, splits, betas: int, runs: int,
         say_interrupted(f"rbm-{name}{tag}", stop)
         return None
     wall = time.perf_counter() - t0  # this piece's (a resumed run: the last piece's)
+    if keep:
+        print(f"kept in {keep_weights(run)}", flush=True)
     model.eval()
     test = torch.from_numpy(np.array(splits.test.x)).to(device)
     x = x.to(device)
@@ -340,6 +346,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, nargs=2, default=(0.01, 0.001), metavar=("START", "END"),
                    help="quality: the learning rate, decaying exponentially from START to END "
                         "over the planned epochs (the recipe's 0.01 to 0.001 by default)")
+    p.add_argument("--keep", action="store_true",
+                   help="copy each trained run's weights to benchmarks/weights/ before its AIS "
+                   "(keep_weights.py), for --init-from in a later session")
     p.add_argument("--init-from", metavar="KEY",
                    help="quality: start from the last weights of the finished run "
                         "runs/rbm-KEY (e.g. cd25_wd1e3_cpu) with a new schedule (--lr) and "
@@ -363,7 +372,8 @@ def main() -> None:
         minutes = {k: float(v) for k, v in (s.split("=") for s in a.minutes)}
         stage_quality(splits, minutes, a.ais_betas, a.ais_runs, torch.device(a.device),
                       a.resume, a.tag, weight_decay=a.weight_decay,
-                      sparsity=tuple(a.sparsity), lr=tuple(a.lr), init_from=a.init_from)
+                      sparsity=tuple(a.sparsity), lr=tuple(a.lr), init_from=a.init_from,
+                      keep=a.keep)
 
 
 if __name__ == "__main__":

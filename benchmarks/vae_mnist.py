@@ -32,6 +32,7 @@ from _common import (  # noqa: E402
     RUNS,
     check_same_run,
     device_label,
+    keep_weights,
     record_label,
     run_source,
     saved_train_config,
@@ -96,7 +97,7 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
                    eval_only: bool = False, cuda_graph: bool = False,
                    clock: str = "epoch", resume: bool = False,
                    lr: tuple[float, float] = (1e-3, 1e-4),
-                   init_from: str | None = None) -> dict | None:
+                   init_from: str | None = None, keep: bool = False) -> dict | None:
     """Train protocol ``stage`` into runs/``key`` (the stage and its --tag), evaluate on the
     test split (a pilot: on its first ``pilot`` validation images, never on test).
     ``eval_only``: evaluate the finished run already in runs/``key`` (same arguments).
@@ -105,7 +106,9 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
     weights of the finished run runs/INIT_FROM (a longer training with a new schedule,
     ``lr`` from its first value to its second, and a fresh optimizer; the record's
     ``train_seconds`` counts both pieces). Returns None when the training is
-    interrupted (Ctrl-C, SIGTERM: ``timeout``): its checkpoint is saved, nothing evaluated."""
+    interrupted (Ctrl-C, SIGTERM: ``timeout``): its checkpoint is saved, nothing evaluated.
+    ``keep``: copy the trained weights to benchmarks/weights/ (``keep_weights``) before the
+    evaluation, so that a later session can continue them even if this one ends first."""
     base = stage.replace("quick", "vae")  # the quick profile is protocol 1's VAE
     splits = load_dataset(spec, data_dir=data_dir)
     if pilot and splits.valid is None:
@@ -159,6 +162,8 @@ def train_and_eval(stage: str, key: str, spec: str, k: int, minutes: float, batc
             return None
         if source:  # kept beside the run, for --eval-only
             (run_dir / "warm_start.json").write_text(json.dumps(source, indent=1) + "\n")
+        if keep:
+            print(f"kept in {keep_weights(run_dir)}", flush=True)
     if eval_only and (run_dir / "warm_start.json").is_file():
         source = json.loads((run_dir / "warm_start.json").read_text())
     import dgm
@@ -314,6 +319,9 @@ def main() -> int:
                          "runs/RUN (e.g. dynamic_vae_ema_warm) with a new schedule (--lr) and "
                          "a fresh optimizer: a longer training in two pieces, perhaps on two "
                          "machines (the figure's label names both)")
+    ap.add_argument("--keep", action="store_true",
+                    help="copy each trained run's weights to benchmarks/weights/ before its "
+                    "evaluation (keep_weights.py), for --init-from in a later session")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads (0: torch's default, one per core)")
     args = ap.parse_args()
@@ -339,7 +347,7 @@ def main() -> int:
                                  args.data_dir, args.seed, args.schedule, args.ema,
                                  args.kl_warmup, args.pilot, args.kl_warmup_frac, device,
                                  args.eval_only, args.cuda_graph, args.schedule_clock,
-                                 args.resume, tuple(args.lr), args.init_from)
+                                 args.resume, tuple(args.lr), args.init_from, args.keep)
             if res is None:  # stopped by a signal: the later stages wait for --resume too
                 interrupted = True
                 break

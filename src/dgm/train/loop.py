@@ -19,6 +19,7 @@ change), :mod:`~dgm.train.stops` (signals, interruptions, divergence) and
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -365,6 +366,8 @@ class Trainer:
         if self.info.is_main:
             atomic_write_json(self.run_dir / "summary.json", summary)
         self.net = self.model  # drop the DDP wrapper (and its gloo work) before the group goes
+        if self.info.active:  # its reducer sits in reference cycles: free it now, not at exit
+            gc.collect()
         D.teardown(self.info)
         return summary
 
