@@ -32,8 +32,10 @@ run() {  # name, command...
 }
 AR="$PY benchmarks/autoregressive_mnist.py --device $DEVICE --tf32 --minutes $MINUTES \
     --checkpoint-minutes 2"
-RBM="$PY benchmarks/rbm_mnist.py --stages quality --device $DEVICE $EXTRA_RBM"
-VAE="$PY benchmarks/vae_mnist.py --device $DEVICE --cuda-graph --schedule-clock time \
+# --keep: each trained RBM and VAE is also copied, weights only, to benchmarks/weights/ (in the
+# tarball), where a later CPU session's --init-from finds it
+RBM="$PY benchmarks/rbm_mnist.py --stages quality --keep --device $DEVICE $EXTRA_RBM"
+VAE="$PY benchmarks/vae_mnist.py --keep --device $DEVICE --cuda-graph --schedule-clock time \
     --minutes $MINUTES --ema 0.999 \
     $EXTRA_VAE"
 RESULTS="autoregressive rbm"
@@ -130,5 +132,5 @@ wait
 [ "$DEVICE" = cuda ] && (echo quit | nvidia-cuda-mps-control 2>/dev/null)
 for r in $RESULTS; do cp "benchmarks/results/$r.json" "$OUT"/; done
 tar czf "$OUT/runs.tgz" benchmarks/runs/*/metrics.jsonl benchmarks/runs/*/summary.json \
-    benchmarks/runs/*/config.json $WEIGHTS 2>/dev/null
+    benchmarks/runs/*/config.json $WEIGHTS benchmarks/weights 2>/dev/null
 tail -n 3 "$OUT"/*.log
