@@ -83,8 +83,8 @@ def run_source(name: str, option: str = "--init-from") -> Path:
 
 def keep_weights(run_dir: Path, root: Path = KEPT) -> Path:
     """Copy the finished run in ``run_dir`` to ``root/<its name>``, small enough to commit:
-    its config.json and summary.json, and checkpoints that hold the model's weights only
-    (the weight average where the run kept one, as :func:`dgm.load` reads them): the last
+    its config.json, summary.json and metrics.jsonl, and checkpoints that hold the model's
+    weights only (the weight average where the run kept one, as :func:`dgm.load` reads them): the last
     ones, and the early-stopping best ones where the run has them, each with its loop state,
     but no optimizer or generator state. ``dgm.load``, ``dgm eval``, ``dgm sample`` and
     ``dgm info`` work on the copy, and ``--init-from`` starts from it; a resume refuses it
@@ -99,7 +99,9 @@ def keep_weights(run_dir: Path, root: Path = KEPT) -> Path:
     if dest.resolve() == run_dir.resolve():
         raise SystemExit(f"keep_weights: {run_dir} is already the kept copy")
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "summary.json"):
+    for name in ("config.json", "summary.json", "metrics.jsonl"):  # the history: dgm info
+        if not (run_dir / name).is_file():  # only metrics.jsonl may be missing
+            continue
         tmp = dest / f".{name}.tmp"
         tmp.write_bytes((run_dir / name).read_bytes())
         os.replace(tmp, dest / name)

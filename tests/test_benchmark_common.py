@@ -186,10 +186,13 @@ def test_a_kept_copy_holds_the_weights_only_and_loads_and_warm_starts_as_the_run
     import dgm
     from dgm.models.vae import VAE, VAEConfig
     from dgm.train.checkpoint import BEST, CHECKPOINT, CheckpointError
+    from dgm.train.metrics import read_metrics
     from dgm.train.state import saved_loop_state
 
     kept = common.keep_weights(vae_run, tmp_path)
     assert kept == tmp_path / "source" and (vae_run / BEST).is_file()
+    rows = read_metrics(kept)  # the history comes along (dgm info's "last")
+    assert rows == read_metrics(vae_run) and len(rows) > 0
     for which in ("best", "last"):
         want, got = dgm.load(vae_run, which=which).state_dict(), dgm.load(kept, which=which)
         assert all(torch.equal(v, want[k]) for k, v in got.state_dict().items()), which
