@@ -84,9 +84,9 @@ def run_source(name: str, option: str = "--init-from") -> Path:
 def keep_weights(run_dir: Path, root: Path = KEPT) -> Path:
     """Copy the finished run in ``run_dir`` to ``root/<its name>``, small enough to commit:
     its config.json, summary.json and metrics.jsonl, and checkpoints that hold the model's
-    weights only (the weight average where the run kept one, as :func:`dgm.load` reads them): the last
-    ones, and the early-stopping best ones where the run has them, each with its loop state,
-    but no optimizer or generator state. ``dgm.load``, ``dgm eval``, ``dgm sample`` and
+    weights only (the weight average where the run kept one, as :func:`dgm.load` reads
+    them): the last ones, and the early-stopping best ones where the run has them, each with
+    its loop state, but no optimizer or generator state. ``dgm.load``, ``dgm eval``, ``dgm sample`` and
     ``dgm info`` work on the copy, and ``--init-from`` starts from it; a resume refuses it
     (no optimizer state), saying so."""
     import dgm
