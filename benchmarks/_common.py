@@ -86,9 +86,9 @@ def keep_weights(run_dir: Path, root: Path = KEPT) -> Path:
     its config.json, summary.json and metrics.jsonl, and checkpoints that hold the model's
     weights only (the weight average where the run kept one, as :func:`dgm.load` reads
     them): the last ones, and the early-stopping best ones where the run has them, each with
-    its loop state, but no optimizer or generator state. ``dgm.load``, ``dgm eval``, ``dgm sample`` and
-    ``dgm info`` work on the copy, and ``--init-from`` starts from it; a resume refuses it
-    (no optimizer state), saying so."""
+    its loop state, but no optimizer or generator state. ``dgm.load``, ``dgm eval``,
+    ``dgm sample`` and ``dgm info`` work on the copy, and ``--init-from`` starts from it; a
+    resume refuses it (no optimizer state), saying so."""
     import dgm
     from dgm.train.checkpoint import BEST, CHECKPOINT, read_checkpoint_header, save_weights_only
 
