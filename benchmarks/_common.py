@@ -100,7 +100,8 @@ def keep_weights(run_dir: Path, root: Path = KEPT) -> Path:
         raise SystemExit(f"keep_weights: {run_dir} is already the kept copy")
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "summary.json", "metrics.jsonl"):  # the history: dgm info
-        if not (run_dir / name).is_file():  # only metrics.jsonl may be missing
+        if name == "metrics.jsonl" and not (run_dir / name).is_file():
+            (dest / name).unlink(missing_ok=True)  # no stale history from an earlier copy
             continue
         tmp = dest / f".{name}.tmp"
         tmp.write_bytes((run_dir / name).read_bytes())

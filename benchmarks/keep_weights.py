@@ -3,8 +3,8 @@
 A benchmark's run folders (benchmarks/runs/) stay on the machine that trained them, and a
 session's machine ends with it. A model trained longer than one session does it in pieces
 (``--init-from RUN``, RBM and VAE benchmarks), which needs the last piece's weights: this
-copies a finished run's config, summary, metrics and weights only (no optimizer state: about the
-size of the model) to benchmarks/weights/<run name>/, where ``--init-from`` finds it when
+copies a finished run's config, summary, metrics and weights only (no optimizer state:
+about the size of the model) to benchmarks/weights/<run name>/, where ``--init-from`` finds it when
 benchmarks/runs/ no longer has the run. The copy is a run folder that ``dgm.load``,
 ``dgm eval``, ``dgm sample`` and ``dgm info`` read, so the kept models are also the trained
 models a user can try without training them:
